@@ -1,0 +1,145 @@
+"""Passages: the one currency passed from loading to indexing to answering.
+
+A passage is whole sentences of one paragraph, at most `max_words` words, and knows its exact
+place in the source: the document, the paragraph number, the raw character span, and the spans of
+its sentences, both inside its own text and in the raw text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from qa import sentences
+from qa.documents import Document
+from qa.layout import PASSAGE_ROLES, Paragraph
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int  # in the passage text
+    end: int
+    raw_start: int  # in the document's raw text
+    raw_end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: int
+    doc: str
+    title: str
+    paragraph: int
+    start: int  # raw [start, end)
+    end: int
+    text: str
+    sentences: tuple[Sentence, ...]
+    role: str = "body"
+    author: str | None = None
+
+    @property
+    def n_words(self) -> int:
+        return len(self.text.split())
+
+    def sentence_text(self, i: int) -> str:
+        s = self.sentences[i]
+        return self.text[s.start : s.end]
+
+    def search_text(self) -> str:
+        """What is embedded and ranked: the text, with its role spelled out for bylines."""
+        if self.role == "author":
+            return f"{self.title}. The article was written by the author {self.text}."
+        if self.role == "affiliation":
+            who = self.author or "The author"
+            return f"{who}, the author of {self.title}, is {self.text}."
+        return self.text
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "doc": self.doc,
+            "title": self.title,
+            "paragraph": self.paragraph,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "role": self.role,
+            "author": self.author,
+            "sentences": [[s.start, s.end, s.raw_start, s.raw_end] for s in self.sentences],
+        }
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Passage:
+        return cls(
+            id=int(r["id"]),
+            doc=str(r["doc"]),
+            title=str(r["title"]),
+            paragraph=int(r["paragraph"]),
+            start=int(r["start"]),
+            end=int(r["end"]),
+            text=str(r["text"]),
+            sentences=tuple(Sentence(*map(int, s)) for s in r["sentences"]),
+            role=str(r.get("role", "body")),
+            author=r.get("author"),
+        )
+
+
+def _sentence_spans(p: Paragraph, max_words: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for a, b in sentences.split(p.text):
+        if len(p.text[a:b].split()) > max_words:
+            spans.extend(sentences.word_windows(p.text, a, b, max_words))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def _groups(sizes: list[int], max_words: int) -> list[list[int]]:
+    """Consecutive groups of sentence indexes, each at most max_words, balanced in length."""
+    total = sum(sizes)
+    target = total / max(1, math.ceil(total / max_words))
+    groups: list[list[int]] = [[]]
+    used = 0
+    for i, n in enumerate(sizes):
+        if groups[-1] and (used + n > max_words or used >= target or used + n / 2 > target * 1.1):
+            groups.append([])
+            used = 0
+        groups[-1].append(i)
+        used += n
+    return groups
+
+
+def passages_of(document: Document, max_words: int, first_id: int = 0) -> Iterator[Passage]:
+    """The passages of one document, in reading order, numbered from `first_id`."""
+    next_id = first_id
+    for p in document.paragraphs:
+        if p.role not in PASSAGE_ROLES or not p.text:
+            continue
+        spans = _sentence_spans(p, max_words)
+        sizes = [len(p.text[a:b].split()) for a, b in spans]
+        for group in _groups(sizes, max_words):
+            a, b = spans[group[0]][0], spans[group[-1]][1]
+            raw_start, raw_end = p.raw_span(a, b)
+            sents = tuple(Sentence(s - a, e - a, *p.raw_span(s, e)) for s, e in (spans[i] for i in group))
+            yield Passage(
+                id=next_id,
+                doc=document.doc,
+                title=document.title,
+                paragraph=p.number,
+                start=raw_start,
+                end=raw_end,
+                text=p.text[a:b],
+                sentences=sents,
+                role=p.role,
+                author=document.author,
+            )
+            next_id += 1
+
+
+def chunk(documents: Iterable[Document], max_words: int) -> list[Passage]:
+    """All passages of a corpus, ids 0..n-1, never crossing documents."""
+    out: list[Passage] = []
+    for d in documents:
+        out.extend(passages_of(d, max_words, first_id=len(out)))
+    return out

@@ -1,0 +1,216 @@
+"""The `qa` command: index, ask, serve, eval. Errors become one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import IO, Any
+
+from qa.errors import QAError
+
+ARTICLE_Q = "When did Pyongyang test a nuclear device?"
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--corpus", metavar="DIR", help="folder of documents (default: ./corpus, or $QA_CORPUS)")
+    p.add_argument("--index", metavar="DIR", help="folder of the built index (default: ./index, or $QA_INDEX)")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = argparse.ArgumentParser(
+        prog="qa",
+        description="Answers questions about your documents by quoting the passages that answer them, with citations.",
+        epilog=f'example: qa ask "{ARTICLE_Q}"',
+    )
+    from qa import __version__
+
+    top.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("index", parents=[common], help="build or refresh the index of the corpus",
+                       description="Builds the index, or refreshes it when the corpus or settings changed.",
+                       epilog="example: qa index --force")
+    p.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
+
+    p = sub.add_parser("ask", parents=[common], help="ask a question (or '-' to read one per line from stdin)",
+                       description="Prints the answer sentence and the passages that support it, with citations.",
+                       epilog=f'example: qa ask "{ARTICLE_Q}"   |   echo "Who wrote it?" | qa ask --json -')
+    p.add_argument("question", nargs="?", help="the question; '-' reads one per line from stdin")
+    p.add_argument("--question", dest="question_opt", metavar="TEXT", help="the question (alternative to the positional)")
+    p.add_argument("--json", action="store_true", help="one JSON object per question")
+    p.add_argument("-k", type=int, default=None, help="passages to show (default 5)")
+    p.add_argument("--history", action="append", default=[], metavar="Q",
+                   help="an earlier question of the conversation (repeat for several, oldest first)")
+
+    p = sub.add_parser("serve", parents=[common], help="start the chat page in the browser",
+                       description="Starts the Gradio chat on 127.0.0.1 (loopback only unless --host and --auth are given).",
+                       epilog="example: qa serve --port 7860")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login (mandatory off loopback); "
+                   "or set QA_AUTH")
+
+    p = sub.add_parser("eval", parents=[common], help="measure answer quality on a question set",
+                       description="Runs a question set and prints hit@k, MRR, answer accuracy, abstention and latency.",
+                       epilog="example: qa eval --squad")
+    p.add_argument("--set", dest="qset", metavar="PATH", help="question set (JSON lines; default: the article's)")
+    p.add_argument("--squad", nargs="?", const="../shared/benchmarks/squad-v1.1-dev", metavar="DIR",
+                   help="also run the SQuAD v1.1 dev sample (per-document retrieval)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD questions")
+    return top
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from qa.config import Settings
+
+    return Settings().with_(corpus_dir=args.corpus, index_dir=args.index)
+
+
+def _warn(message: str) -> None:
+    from qa.text import for_terminal
+
+    print(f"qa: {for_terminal(message)}", file=sys.stderr)
+
+
+def _assistant(args: argparse.Namespace) -> Any:
+    from qa.assistant import Assistant
+
+    return Assistant(_settings(args), warn=_warn)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from qa.assistant import Assistant
+
+    a = Assistant(_settings(args), warn=_warn, load=False)
+    index = a.reload(force=args.force)
+    docs = index.manifest.get("documents", [])
+    print(f"index {index.path}: {len(index.passages)} passages from {len(docs)} document(s)")
+    for d in docs:
+        print(f"  {d['doc']}: {d['title']} ({d['passages']} passages, {d['characters']:,} characters)")
+    return 0
+
+
+def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], str | None]]:
+    """(line number, question, history, error) for each non-blank line of stdin."""
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError
+            except ValueError:
+                yield n, line.strip(), [], "not a valid JSON object"
+                continue
+            history = obj.get("history") or []
+            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+                yield n, obj.get("question"), [], "history must be a list of strings"
+                continue
+            yield n, obj.get("question"), history, None
+        else:
+            yield n, line.rstrip("\n"), [], None
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.errors import InputError
+
+    question = args.question_opt if args.question_opt is not None else args.question
+    if question is None:
+        raise InputError("Please type a question (or '-' to read questions from stdin).")
+    if question != "-":
+        from qa.text import clean_question
+
+        clean_question(question, _settings(args).max_question_chars)  # bad input fails before any loading
+        a = _assistant(args)
+        result = a.ask(question, k=args.k, history=args.history)
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            print(render_text(result, color=sys.stdout.isatty()))
+        return 0
+    a = _assistant(args)
+    failures = 0
+    for n, q, history, error in _stdin_requests(sys.stdin):
+        try:
+            if error:
+                raise InputError(error)
+            result = a.ask(q, k=args.k, history=history)
+            out = result.to_json() if args.json else None
+        except InputError as e:
+            failures += 1
+            _warn(f"line {n}: {e}")
+            out = {"question": q if isinstance(q, str) else None, "error": str(e)}
+            if not args.json:
+                continue
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print(render_text(result, color=sys.stdout.isatty()) + "\n", flush=True)
+    return 1 if failures else 0
+
+
+def render_text(result: Any, color: bool = False) -> str:
+    """The readable form of a result: the quoted answer with its marker, then numbered passages."""
+    from qa.text import for_terminal
+
+    bold, off = ("\x1b[1m", "\x1b[0m") if color else ("", "")
+    lines = []
+    if result.query != result.question:
+        lines.append(f"(searched for: {for_terminal(result.query)})")
+    if result.answer:
+        c = result.answer.citation
+        lines.append(f"{bold}“{for_terminal(result.answer.text)}”{off} [{c.id}]")
+        lines.append(f"    [{c.id}] {for_terminal(c.label())}")
+    else:
+        lines.append("The documents do not seem to answer this. The nearest passages:")
+    for h in result.hits:
+        (a, b), = h.highlight[:1] or ((0, 0),)
+        t = h.passage.text
+        marked = f"{t[:a]}{bold}»{t[a:b]}«{off}{t[b:]}" if b > a else t
+        lines.append("")
+        lines.append(f"[{h.rank}] {for_terminal(h.citation.label())}  (score {h.score:.2f})")
+        lines.append(textwrap.fill(for_terminal(marked), width=100, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.ui import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import main as eval_main
+
+    return eval_main(args, _settings(args))
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except QAError as e:
+        _warn(f"error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # last resort: one line, never a traceback
+        if os.environ.get("QA_DEBUG"):
+            raise
+        _warn(f"internal error ({type(e).__name__}); run again with QA_DEBUG=1 for details")
+        return 1

@@ -1,0 +1,57 @@
+"""Settings: one frozen dataclass with defaults, overridable by CLI flags and a few environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from qa.errors import InputError
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_DIM = 384
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the documents and the index live, and how passages are cut and ranked."""
+
+    corpus_dir: Path = field(default_factory=lambda: _env_path("QA_CORPUS", "corpus"))
+    index_dir: Path = field(default_factory=lambda: _env_path("QA_INDEX", "index"))
+    #: a passage holds whole sentences and at most this many words (a longer sentence stands alone)
+    max_words: int = 120
+    #: passages returned by default
+    k: int = 5
+    #: longest question accepted, in characters, after clean-up
+    max_question_chars: int = 2000
+    #: largest document read, in bytes
+    max_file_bytes: int = 50 * 1024 * 1024
+    #: torch threads per process (one keeps latency flat when requests run side by side)
+    torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
+
+    def __post_init__(self) -> None:
+        if not 20 <= self.max_words <= 400:
+            raise InputError(f"max_words must be between 20 and 400 (got {self.max_words}).")
+        if not 1 <= self.k <= 50:
+            raise InputError(f"k must be between 1 and 50 (got {self.k}).")
+        if self.max_question_chars < 10:
+            raise InputError("max_question_chars must be at least 10.")
+        if self.torch_threads < 1:
+            raise InputError("QA_TORCH_THREADS must be at least 1.")
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (None values are ignored, so CLI flags can pass through)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def chunking(self) -> dict[str, object]:
+        """The settings that shape the index; a change means the index must be rebuilt."""
+        from qa.layout import LAYOUT_VERSION
+        from qa.sentences import SPLITTER
+
+        return {"max_words": self.max_words, "layout": LAYOUT_VERSION, "splitter": SPLITTER}

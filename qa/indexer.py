@@ -1,0 +1,174 @@
+"""Builds the index from the corpus, and opens it: checked, refreshed when the corpus or settings changed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import store
+from qa.chunks import Passage, chunk
+from qa.config import Settings
+from qa.documents import corpus_files, load_corpus
+from qa.embeddings import Embedder
+from qa.errors import CorpusError, StoreError
+
+Warn = Callable[[str], None]
+Progress = Callable[[float, str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def _no_progress(_fraction: float, _message: str) -> None:
+    pass
+
+
+def source_hashes(corpus_dir: Path) -> dict[str, str]:
+    """SHA-256 of every candidate file in the corpus, loadable or not, keyed by its cited name."""
+    root = corpus_dir.resolve()
+    out = {}
+    for path in corpus_files(corpus_dir):
+        doc = f"{corpus_dir.name or root.name}/{path.resolve().relative_to(root).as_posix()}"
+        try:
+            out[doc] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            out[doc] = "unreadable"
+    return out
+
+
+def identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """What an index must have been built with to serve these settings and this model."""
+    return {
+        "model": {
+            "name": embedder.name,
+            "dim": embedder.dim,
+            "normalize": True,
+            "fingerprint": getattr(embedder, "fingerprint", None),
+        },
+        "chunking": settings.chunking(),
+    }
+
+
+def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> str | None:
+    """Why an index no longer fits the corpus, settings or model; None when it does."""
+    want = identity(settings, embedder)
+    if manifest.get("model") != want["model"]:
+        have = (manifest.get("model") or {}).get("name")
+        return f"it was built with the model {have!r}, this qa uses {embedder.name!r}"
+    if manifest.get("chunking") != want["chunking"]:
+        return f"it was built with chunking {manifest.get('chunking')}, now {want['chunking']}"
+    have_sources = manifest.get("sources") or {}
+    now = source_hashes(settings.corpus_dir)
+    changed = sorted(d for d in set(now) | set(have_sources) if now.get(d) != have_sources.get(d))
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        return f"the corpus changed: {shown}"
+    return None
+
+
+def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress: Progress = _no_progress) -> store.Index:
+    """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation."""
+    started = time.perf_counter()
+    progress(0.0, "reading documents")
+    sources = source_hashes(settings.corpus_dir)
+    documents = load_corpus(settings.corpus_dir, settings.max_file_bytes, warn)
+    passages = chunk(documents, settings.max_words)
+    if not passages:
+        raise CorpusError(f"no indexable text in {settings.corpus_dir} (add .txt or .md files)")
+    progress(0.1, f"embedding {len(passages)} passages")
+    vectors = _encode_in_batches(embedder, [p.search_text() for p in passages], progress, 0.1, 0.5)
+    texts, rows = _sentence_texts(passages)
+    sentence_vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
+    to_encode = [i for i, r in enumerate(rows) if r < 0]
+    if to_encode:
+        progress(0.5, f"embedding {len(to_encode)} sentences")
+        encoded = _encode_in_batches(embedder, [texts[i] for i in to_encode], progress, 0.5, 0.9)
+        sentence_vectors[to_encode] = encoded
+    for i, r in enumerate(rows):
+        if r >= 0:  # a one-sentence passage: its sentence vector is the passage vector
+            sentence_vectors[i] = vectors[r]
+    manifest = {
+        **identity(settings, embedder),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sources": sources,
+        "documents": [
+            {
+                "doc": d.doc,
+                "title": d.title,
+                "author": d.author,
+                "sha256": d.sha256,
+                "encoding": d.encoding,
+                "characters": len(d.raw),
+                "passages": sum(1 for p in passages if p.doc == d.doc),
+            }
+            for d in documents
+        ],
+    }
+    progress(0.9, "saving the index")
+    index = store.save(settings.index_dir, manifest, passages, vectors, sentence_vectors)
+    progress(1.0, f"indexed {len(passages)} passages from {len(documents)} documents "
+                  f"in {time.perf_counter() - started:.1f} s")
+    return index
+
+
+def _sentence_texts(passages: list[Passage]) -> tuple[list[str], list[int]]:
+    """Each sentence's text, and for sentences that are a whole passage, that passage's row (else -1)."""
+    texts: list[str] = []
+    rows: list[int] = []
+    for p in passages:
+        for i in range(len(p.sentences)):
+            texts.append(p.sentence_text(i))
+            rows.append(p.id if len(p.sentences) == 1 else -1)
+    return texts, rows
+
+
+def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:
+    out = []
+    step = 256
+    for i in range(0, len(texts), step):
+        out.append(embedder.encode(texts[i : i + step]))
+        progress(lo + (hi - lo) * min(1.0, (i + step) / len(texts)), f"embedded {min(i + step, len(texts))}/{len(texts)}")
+    return np.vstack(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def open_index(
+    settings: Settings,
+    embedder: Embedder,
+    warn: Warn = _quiet,
+    force: bool = False,
+    progress: Progress = _no_progress,
+) -> store.Index:
+    """The index for these settings: loaded and checked, or (re)built when absent, stale or forced.
+
+    A corrupt or foreign-format index is refused (StoreError) rather than silently replaced.
+    """
+    index_dir = settings.index_dir
+    if force:
+        return build(settings, embedder, warn, progress)
+    store.collect_garbage(index_dir)
+    for attempt in range(2):
+        gen = store.current_generation(index_dir)
+        if gen is None:
+            if not settings.corpus_dir.is_dir():
+                raise CorpusError(f"corpus folder not found: {settings.corpus_dir} (give one with --corpus DIR)")
+            warn(f"no index in {index_dir} yet; building it")
+            return build(settings, embedder, warn, progress)
+        try:
+            manifest = store.read_manifest(gen)
+            reason = stale_reason(manifest, settings, embedder) if settings.corpus_dir.is_dir() else None
+            if reason:
+                warn(f"the index is out of date ({reason}); rebuilding")
+                return build(settings, embedder, warn, progress)
+            return store.load(gen, manifest)
+        except StoreError:
+            # A writer may have replaced the generation while we read it: look again once.
+            if attempt == 0 and store.current_generation(index_dir) != gen:
+                continue
+            raise
+    raise StoreError(f"the index in {index_dir} keeps changing; try again")  # pragma: no cover

@@ -53,7 +53,13 @@ def decode(data: bytes) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[: 1 << 20]).best()
+    matches = list(from_bytes(data[: 1 << 20]))
+    best = matches[0] if matches else None
+    if best is not None:
+        # Short samples leave several single-byte code pages equally likely: prefer the Western
+        # default, cp1252, among equals (documented fallback).
+        ties = [m for m in matches if (m.percent_chaos, m.percent_coherence) == (best.percent_chaos, best.percent_coherence)]
+        best = next((m for m in ties if m.encoding == "cp1252"), best)
     if best is None or best.encoding in ("utf_8", "ascii"):
         raise Skip("not valid UTF-8 and no other text encoding fits")
     try:

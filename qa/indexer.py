@@ -157,7 +157,7 @@ def open_index(
         if gen is None:
             if not settings.corpus_dir.is_dir():
                 raise CorpusError(f"corpus folder not found: {settings.corpus_dir} (give one with --corpus DIR)")
-            warn(f"no index in {index_dir} yet; building it")
+            warn(f"no index in {index_dir}/ yet; building it")
             return build(settings, embedder, warn, progress)
         try:
             manifest = store.read_manifest(gen)

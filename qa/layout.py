@@ -176,10 +176,11 @@ def _join_kind(raw: str, line: Line, nxt: Line, kept_hyphens: set[str]) -> str:
     """How a line joins the next: 'dehyphen' ("sanc-"+"tions"), 'hyphen' (a real compound), 'space'."""
     prev, following = raw[line[0] : line[1]], raw[nxt[0] : nxt[1]]
     left, right = _HYPHEN_END.search(prev), _WORD_START.match(following)
-    if not (left and right and _starts_lower(following)):
+    if not (left and right):
         return "space"
-    compound = f"{left.group(1)}-{right.group(1)}".lower()
-    return "hyphen" if compound in kept_hyphens else "dehyphen"
+    if f"{left.group(1)}-{right.group(1)}".lower() in kept_hyphens:
+        return "hyphen"
+    return "dehyphen" if _starts_lower(following) else "space"
 
 
 def _join_lines(raw: str, lines: list[Line], kept_hyphens: set[str], number: int, role: str) -> Paragraph:

@@ -175,6 +175,11 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise StoreError(f"index manifest {path} is not a JSON object; {REBUILD}")
     version = manifest.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise StoreError(
+            f"index manifest {path} has format version {version}, newer than this qa reads "
+            f"({FORMAT_VERSION}): upgrade qa, or {REBUILD}"
+        )
     if version != FORMAT_VERSION:
         raise StoreError(
             f"index manifest {path} has format version {version!r}; this qa reads version "

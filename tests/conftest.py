@@ -1,0 +1,52 @@
+"""Shared fixtures. Every data path points at tmp_path; tests never write into the repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
+SHARED = ROOT.parent / "shared"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+@pytest.fixture(scope="session")
+def article_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A corpus folder holding only the bundled article (a copy, so tests may not alter the repo)."""
+    folder = tmp_path_factory.mktemp("article") / "corpus"
+    folder.mkdir()
+    shutil.copy(ARTICLE, folder / ARTICLE.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real bundled model, loaded once for the whole run."""
+    from qa.embeddings import MiniLM
+
+    model = MiniLM()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture(scope="session")
+def article_assistant(article_corpus: Path, embedder, tmp_path_factory: pytest.TempPathFactory):
+    """An Assistant over the article with a real FAISS index on disk (built once per run)."""
+    from qa import Assistant, Settings
+
+    settings = Settings(corpus_dir=article_corpus, index_dir=tmp_path_factory.mktemp("article-index"))
+    return Assistant(settings, embedder=embedder)
+
+
+@pytest.fixture
+def fake_embedder():
+    from qa.embeddings import FakeEmbedder
+
+    return FakeEmbedder()

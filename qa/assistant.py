@@ -104,3 +104,79 @@ class Assistant:
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
         return Result(result.question, result.query, result.answer, result.hits, timings)
+
+    # -- checking a citation -----------------------------------------------------------------------
+
+    def context(self, citation: Any) -> dict[str, Any]:
+        """The cited text in its place, so a reader can check it: the paragraph before, the cited
+        paragraph and the one after, read afresh from the document, and the cited range inside it.
+
+        `citation` is a Citation, its JSON form (`Citation.to_json()`), or a passage id; the document
+        and paragraph always come from the index, never from the caller. Returns a dict with doc,
+        title, paragraph (number), before, text, after (paragraph texts; before/after may be None),
+        before_paragraph and after_paragraph (their numbers), highlight ([start, end) inside text),
+        start and end (raw offsets of the cited range).
+        """
+        from bisect import bisect_left, bisect_right
+        from pathlib import PurePosixPath
+
+        from qa.documents import Skip, read_document
+        from qa.errors import CorpusError
+
+        def whole(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        if isinstance(citation, dict):
+            pid, doc, s, e = (citation.get(k) for k in ("passage_id", "doc", "start", "end"))
+        elif whole(citation):
+            pid, doc, s, e = citation, None, None, None
+        else:
+            pid, doc, s, e = (getattr(citation, k, None) for k in ("passage_id", "doc", "start", "end"))
+        passages = self.index.passages
+
+        def fits(p: Any) -> bool:  # the cited document and range, in case a rebuild renumbered passages
+            return (doc is None or p.doc == doc) and (not (whole(s) and whole(e)) or p.start <= s < e <= p.end)
+
+        passage = passages[pid] if whole(pid) and 0 <= pid < len(passages) and fits(passages[pid]) else None
+        if passage is None and isinstance(doc, str) and whole(s) and whole(e):
+            passage = next((p for p in passages if fits(p)), None)
+        if passage is None:
+            raise InputError("That citation is not in the current index; ask the question again.")
+        start, end = (s, e) if whole(s) and whole(e) else (passage.start, passage.end)
+
+        root = self.settings.corpus_dir.resolve()
+        path = root.joinpath(*PurePosixPath(passage.doc).parts[1:]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise CorpusError(f"{passage.doc} is no longer in the corpus; re-index with `qa index`.")
+        try:
+            document, _note = read_document(path, passage.doc, self.settings.max_file_bytes)
+        except Skip as err:
+            raise CorpusError(f"cannot show {passage.doc}: {err}") from None
+        indexed = next((d for d in self.documents() if d.get("doc") == passage.doc), {})
+        if indexed.get("sha256") not in (None, document.sha256):
+            raise CorpusError(f"{passage.doc} changed since it was indexed; re-index with `qa index`.")
+        paragraphs = document.paragraphs
+        at = next((i for i, p in enumerate(paragraphs) if p.number == passage.paragraph), None)
+        if at is None:
+            raise CorpusError(f"paragraph {passage.paragraph} of {passage.doc} is gone; re-index with `qa index`.")
+        p = paragraphs[at]
+        a, b = bisect_left(p.starts, start), bisect_right(p.ends, end)
+        if not 0 <= a < b <= len(p.text):  # offsets out of step: fall back to finding the text
+            found = p.text.find(passage.text)
+            a, b = (found, found + len(passage.text)) if found >= 0 else (0, len(p.text))
+        # neighbours as a reader meets them: a pull-quote repeats other text, so it is passed over
+        before = next((q for q in reversed(paragraphs[:at]) if q.role != "pullquote"), None)
+        after = next((q for q in paragraphs[at + 1 :] if q.role != "pullquote"), None)
+        return {
+            "doc": passage.doc,
+            "title": passage.title,
+            "paragraph": p.number,
+            "before": before.text if before else None,
+            "before_paragraph": before.number if before else None,
+            "text": p.text,
+            "after": after.text if after else None,
+            "after_paragraph": after.number if after else None,
+            "highlight": [a, b],
+            "start": start,
+            "end": end,
+        }

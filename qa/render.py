@@ -1,0 +1,194 @@
+"""Results as Markdown for the chat page and for export. Pure functions over `Result.to_json()`.
+
+Every piece of document or user text goes through `text()`, so neither HTML nor Markdown can come
+out of a document: `<`, `>` and `&` become entities, the characters that make inline Markdown
+(emphasis, code, links, images, strikethrough, pipes, LaTeX) are backslash-escaped, bare URLs and
+e-mail addresses are broken so they are not turned into links, and a leading list or heading
+marker is escaped. Whitespace is collapsed, so no block structure survives. Other punctuation is
+left alone so that the text stays readable (Gradio also copies it into aria-labels). The only
+markup in the output is our own: `<mark>` for highlights, emphasis and line breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qa.text import is_invisible
+
+_TABLE = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;",
+                        **{ch: "\\" + ch for ch in "\\`*_[]!~$|"}})
+_SPACE = re.compile(r"\s+")
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|www)(:|\.)")
+_LEAD = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
+# For the exported file, read as plain text as often as rendered: escape only what makes markup.
+_EXPORT = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>!|~$"})
+
+ABSTAIN = "The documents do not answer this."
+
+
+def text(s: str) -> str:
+    """Document or user text, safe inside Markdown that is rendered as HTML: shown, never run."""
+    s = "".join(ch for ch in s if not is_invisible(ch) or ch in "\n\t")
+    s = _SPACE.sub(" ", s).translate(_TABLE).replace("@", "\\@")
+    s = _AUTOLINK.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", s)
+    m = _LEAD.match(s)
+    if m and m.group(2).isdigit():  # "1. " would start a list
+        return f"{s[: m.end()]}\\{s[m.end():]}"
+    return _LEAD.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", s, count=1)
+
+
+def marked(s: str, ranges: Iterable[Sequence[int]]) -> str:
+    """`s` escaped, with the given [start, end) ranges wrapped in <mark>."""
+    spans = sorted((max(0, int(a)), min(len(s), int(b))) for a, b in ranges)
+    out, at = [], 0
+    for a, b in spans:
+        if a < at or b <= a:
+            continue
+        out.append(text(s[at:a]))
+        out.append(f"<mark>{text(s[a:b])}</mark>")
+        at = b
+    out.append(text(s[at:]))
+    return "".join(out).strip()
+
+
+def place(c: dict[str, Any]) -> str:
+    """Where a citation points: title, paragraph, character span (escaped)."""
+    return f"*{text(c['title'])}* · paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
+
+
+def passage(hit: dict[str, Any], highlight: bool = True) -> str:
+    c = hit["citation"]
+    body = marked(hit["text"], hit.get("highlight") or []) if highlight else text(hit["text"])
+    return f"**[{int(hit['rank'])}]** {place(c)} · score {float(hit['score']):.2f}  \n{body}"
+
+
+def searched(result: dict[str, Any]) -> str:
+    if result["query"] == result["question"]:
+        return ""
+    return f"*Searched for:* {text(result['query'])}"
+
+
+def reply(result: dict[str, Any]) -> str:
+    """The assistant's chat message: the quoted answer with its marker and the passage it comes from
+    (the answer highlighted inside), then the other top passages, folded so the answer stays in view."""
+    parts = []
+    answer = result.get("answer")
+    hits = result["passages"]
+    if answer:
+        c = answer["citation"]
+        parts.append(f"> <mark>“{text(answer['text'])}”</mark> **[{int(c['id'])}]**")
+        parts.append(f"**[{int(c['id'])}]** {place(c)} (the quoted sentence)")
+        first = next((h for h in hits if int(h["rank"]) == int(c["id"])), None)
+    else:
+        parts.append(f"**{ABSTAIN}** The nearest passages may still help:")
+        first = hits[0] if hits else None
+    if searched(result):
+        parts.append(searched(result))
+    if first is not None:
+        parts.append(passage(first, highlight=bool(answer)))
+    others = [h for h in hits if h is not first]
+    if others:
+        label = "Other top passages" if answer else "More nearby passages"
+        body = "\n\n".join(passage(h, highlight=bool(answer)) for h in others)
+        parts.append(f"<details><summary>{label} ({len(others)})</summary>\n\n{body}\n\n</details>")
+    return "\n\n".join(parts)
+
+
+def question(q: str) -> str:
+    """The user's chat message."""
+    return text(q)
+
+
+def sources(result: dict[str, Any] | None) -> str:
+    """The sources panel: the citations of the answer shown (by default the last one)."""
+    if not result:
+        return "*Ask a question; the sources of the answer appear here.*"
+    lines = [f"**Question:** {text(result['question'])}"]
+    if searched(result):
+        lines.append(searched(result))
+    if result.get("answer"):
+        c = result["answer"]["citation"]
+        lines.append(f"**Answer:** [{int(c['id'])}], characters {int(c['start'])}–{int(c['end'])} "
+                     "(highlighted in its passage)")
+    else:
+        lines.append(f"**Answer:** none. {ABSTAIN}")
+    docs = {h["citation"]["doc"] for h in result["passages"]}
+    items = []
+    for h in result["passages"]:
+        c = h["citation"]
+        where = f"paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
+        title = "" if len(docs) == 1 else f" *{text(c['title'])}* ({text(c['doc'])}) ·"
+        items.append(f"- **[{int(h['rank'])}]**{title} {where} · score {float(h['score']):.2f}")
+    if len(docs) == 1:
+        c = result["passages"][0]["citation"]
+        lines.append(f"**Document:** *{text(c['title'])}* ({text(c['doc'])})")
+    return "\n\n".join(lines) + ("\n\n" + "\n".join(items) if items else "")
+
+
+def context(ctx: dict[str, Any], number: int) -> str:
+    """A citation in its place: the paragraphs before and after, the cited range highlighted."""
+    head = (f"**[{number}]** *{text(ctx['title'])}* · {text(ctx['doc'])} · characters "
+            f"{int(ctx['start'])}–{int(ctx['end'])}")
+    parts = [head]
+    if ctx.get("before"):
+        parts.append(f"*Paragraph {int(ctx['before_paragraph'])}, before:*  \n{text(ctx['before'])}")
+    parts.append(f"*Paragraph {int(ctx['paragraph'])}, cited:*  \n{marked(ctx['text'], [ctx['highlight']])}")
+    if ctx.get("after"):
+        parts.append(f"*Paragraph {int(ctx['after_paragraph'])}, after:*  \n{text(ctx['after'])}")
+    return "\n\n".join(parts)
+
+
+def corpus(documents: list[dict[str, Any]]) -> str:
+    """The corpus panel: what is indexed."""
+    if not documents:
+        return "*No documents are indexed.*"
+    rows = ["| Document | Size | Passages |", "|---|---|---|"]
+    for d in documents:
+        rows.append(f"| **{text(str(d.get('title', '')))}**<br>{text(str(d.get('doc', '')))} | "
+                    f"{int(d.get('characters', 0)):,} characters | {int(d.get('passages', 0))} |")
+    total = sum(int(d.get("passages", 0)) for d in documents)
+    return f"{len(documents)} document(s), {total} passages\n\n" + "\n".join(rows)
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def _plain(s: str) -> str:
+    return " ".join(s.split()).translate(_EXPORT)
+
+
+def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> str:
+    """The conversation as Markdown; every citation becomes a footnote."""
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(now if now is not None else time.time()))
+    lines = ["# Conversation with qa", "", f"Exported {stamp}. Answers are quoted verbatim from the documents.", ""]
+    notes: list[str] = []
+    for n, r in enumerate(results, 1):
+        lines += [f"## {n}. {_plain(r['question'])}", ""]
+        if r["query"] != r["question"]:
+            lines += [f"*Searched for:* {_plain(r['query'])}", ""]
+        a = r.get("answer")
+        if a:
+            lines += [f"> “{_plain(a['text'])}” [^{n}-{int(a['citation']['id'])}a]", ""]
+            notes.append(f"[^{n}-{int(a['citation']['id'])}a]: {_note(a['citation'])}")
+        else:
+            lines += [f"{ABSTAIN} The nearest passages:", ""]
+        for h in r["passages"]:
+            lines.append(f"{int(h['rank'])}. {_plain(h['text'])} [^{n}-{int(h['rank'])}]")
+            notes.append(f"[^{n}-{int(h['rank'])}]: {_note(h['citation'])}")
+        lines.append("")
+    return "\n".join(lines + notes) + "\n"
+
+
+def _note(c: dict[str, Any]) -> str:
+    return (f"{_plain(c['title'])}, paragraph {int(c['paragraph'])}, characters "
+            f"{int(c['start'])}–{int(c['end'])} of {_plain(c['doc'])}")
+
+
+def export_json(results: list[dict[str, Any]], now: float | None = None) -> str:
+    """The conversation as JSON: each turn is exactly what `qa ask --json` prints."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now if now is not None else time.time()))
+    return json.dumps({"exported": stamp, "turns": results}, ensure_ascii=False, indent=2) + "\n"

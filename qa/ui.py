@@ -1,0 +1,301 @@
+"""The chat page (`qa serve`): answers quoted from the documents, with citations a reader can check.
+
+The only module that imports gradio. It is a thin layer over `Assistant`: each handler checks its
+own input (a private endpoint can still be called by a raw request), calls the Python API, and
+renders the JSON form of the result with `qa.render`, which escapes all document and user text.
+"""
+
+from __future__ import annotations
+
+from qa.server import prepare_environment
+
+prepare_environment()  # before gradio is imported: it reads GRADIO_* at import time (CASES.md c1)
+
+import collections  # noqa: E402
+import functools  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from qa import render, server, uploads  # noqa: E402
+from qa.assistant import Assistant  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.errors import InputError, QAError  # noqa: E402
+
+log = logging.getLogger("qa.ui")
+
+ARTICLE = "china-and-north-korea-the-uneasy-partnership"
+ARTICLE_EXAMPLES = [
+    "What treaty did China and North Korea sign in 1961?",
+    "When did Pyongyang test a nuclear device?",
+    "Why did Russia decide not to renew the treaty?",
+    "How did trade between China and North Korea change in 1993?",
+    "Who wrote the article?",
+]
+K_MAX = 10
+MAX_TURNS = 100
+MAX_HISTORY = 50
+CONTEXT_HINT = "*Pick a citation and press **Show in context** to read it in its paragraph.*"
+
+CSS = """
+.qa-chat mark, .qa-panel mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.qa-chat blockquote { font-size: 1.05em; border-left: 4px solid #f59e0b; margin: .2em 0 .6em; }
+.qa-panel table { font-size: .9em; }
+#qa-status { min-height: 2.5em; }
+footer { display: none !important; }
+"""
+
+
+class _Warnings:
+    """The Assistant's warnings: logged, and the latest kept so an upload can report why it failed."""
+
+    def __init__(self) -> None:
+        self.seen: collections.deque[str] = collections.deque(maxlen=50)
+        self.count = 0
+
+    def __call__(self, message: str) -> None:
+        log.warning("%s", message)
+        self.seen.append(message)
+        self.count += 1
+
+    def since(self, count: int) -> list[str]:
+        return list(self.seen)[-(self.count - count):] if self.count > count else []
+
+
+def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors become one clear line in the page; anything unexpected is logged, never shown."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except QAError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception:
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error("Something went wrong on the server; its log has the details.",
+                           print_exception=False) from None
+
+    return wrapper
+
+
+def _k(value: Any, most: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise InputError(f"The number of passages must be a whole number from 1 to {most}.")
+    return value
+
+
+def _history(value: Any, max_chars: int) -> list[str]:
+    if value is None:
+        return []
+    if (not isinstance(value, list) or len(value) > MAX_HISTORY
+            or not all(isinstance(h, str) and len(h) <= 20 * max_chars for h in value)):
+        raise InputError(f"history must be a list of at most {MAX_HISTORY} earlier questions (strings).")
+    return value
+
+
+def _results(value: Any) -> list[dict[str, Any]]:
+    """The conversation kept in the session (server-side state): a list of result dicts."""
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def _messages(results: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for r in results:
+        out.append({"role": "user", "content": render.question(r["question"])})
+        out.append({"role": "assistant", "content": render.reply(r)})
+    return out
+
+
+def _citations(result: dict[str, Any] | None) -> Any:
+    if not result:
+        return gr.Radio(choices=[], value=None)
+    choices = [(f"[{int(h['rank'])}] paragraph {int(h['citation']['paragraph'])}", str(int(h["rank"])))
+               for h in result["passages"]]
+    first = str(int(result["answer"]["citation"]["id"])) if result.get("answer") else (choices[0][1] if choices else None)
+    return gr.Radio(choices=choices, value=first)
+
+
+class _Exports:
+    """Writes the conversation's Markdown and JSON exports under Gradio's private temp dir."""
+
+    def __init__(self) -> None:
+        self.root = Path(os.environ["GRADIO_TEMP_DIR"]) / "exports"
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def buttons(self, results: list[dict[str, Any]]) -> tuple[Any, Any]:
+        if not results:
+            return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+        for old in self.root.iterdir():  # each answer writes a fresh pair; older ones are dropped
+            if old.stat().st_mtime < time.time() - 3600:
+                shutil.rmtree(old, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix="conversation-", dir=self.root))
+        md, js = folder / "qa-conversation.md", folder / "qa-conversation.json"
+        md.write_text(render.export_markdown(results), encoding="utf-8")
+        js.write_text(render.export_json(results), encoding="utf-8")
+        return gr.DownloadButton(value=str(md), interactive=True), gr.DownloadButton(value=str(js), interactive=True)
+
+
+def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _Warnings | None = None) -> gr.Blocks:
+    """The page, wired to the assistant `a`."""
+    max_chars = a.settings.max_question_chars
+    warnings = warnings or _Warnings()
+    exports = _Exports()
+    temp_root = Path(os.environ["GRADIO_TEMP_DIR"]).resolve()
+    is_article = any(ARTICLE in str(d.get("doc", "")) for d in a.documents())
+    examples = ARTICLE_EXAMPLES if is_article else [f"What is {d['title']} about?" for d in a.documents()[:3]]
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    @_safe
+    def respond(question: Any, k: Any, state: Any) -> tuple[Any, ...]:
+        results = _results(state)
+        history = [r["question"] for r in results][-MAX_HISTORY:]
+        result = a.ask(question, k=_k(k, K_MAX), history=history).to_json()
+        results = (results + [result])[-MAX_TURNS:]
+        return ("", _messages(results), results, len(results) - 1, render.sources(result), _citations(result),
+                CONTEXT_HINT, *exports.buttons(results))
+
+    @_safe
+    def select_turn(state: Any, evt: gr.SelectData) -> tuple[Any, ...]:
+        results = _results(state)
+        index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        if not isinstance(index, int) or not 0 <= index // 2 < len(results):
+            raise InputError("Pick a message of the conversation.")
+        result = results[index // 2]
+        return index // 2, render.sources(result), _citations(result), CONTEXT_HINT
+
+    @_safe
+    def show_context(choice: Any, state: Any, shown: Any) -> str:
+        results = _results(state)
+        if not results:
+            raise InputError("Ask a question first; then pick one of its citations.")
+        turn = shown if isinstance(shown, int) and 0 <= shown < len(results) else len(results) - 1
+        hits = {str(int(h["rank"])): h for h in results[turn]["passages"]}
+        if not isinstance(choice, str) or choice not in hits:
+            raise InputError("Pick one of the citations first.")
+        hit = hits[choice]
+        return render.context(a.context(hit["citation"]), int(hit["rank"]))
+
+    @_safe
+    def clear() -> tuple[Any, ...]:
+        return ([], [], None, render.sources(None), _citations(None), CONTEXT_HINT, *exports.buttons([]))
+
+    @_safe
+    def ingest(file: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        if not isinstance(file, str) or not Path(file).resolve().is_relative_to(temp_root) or not Path(file).is_file():
+            raise InputError("Choose a .txt or .md file to add.")
+        checked = uploads.check(Path(file), Path(file).name, upload_bytes)
+        same = uploads.duplicate_of(checked, a.documents())
+        if same:
+            return (f"{render.text(checked.name)} is already indexed, as "
+                    f"**{render.text(str(same.get('title', '')))}**.", render.corpus(a.documents()), None)
+        corpus_dir = a.settings.corpus_dir
+        saved = uploads.save(checked, corpus_dir)
+        doc = f"{corpus_dir.name or corpus_dir.resolve().name}/{saved.name}"
+        mark = warnings.count
+        progress(0.0, desc=f"Indexing {saved.name}")
+        try:
+            a.reload(progress=lambda fraction, message: progress(fraction, desc=message))
+        except Exception:
+            saved.unlink(missing_ok=True)
+            raise
+        added = next((d for d in a.documents() if d.get("doc") == doc), None)
+        if added is None:
+            saved.unlink(missing_ok=True)
+            reasons = [w for w in warnings.since(mark) if saved.name in w] or ["it has no indexable text"]
+            a.reload()
+            raise InputError(f"{saved.name} was not added: {reasons[-1]}")
+        status = (f"Added **{render.text(str(added['title']))}** ({render.text(doc)}): "
+                  f"{int(added['passages'])} passages. Ask about it in the chat.")
+        return status, render.corpus(a.documents()), None
+
+    def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
+        """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
+        question, query (what was searched), answer (text, citation, score; or null when the
+        documents do not answer) and passages (ranked, each with its text, highlight and citation).
+        `history` is the list of earlier questions of the conversation, oldest first."""
+        return a.ask(question, k=_k(k, 50), history=_history(history, max_chars)).to_json()
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    with gr.Blocks(title="qa · cited answers", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
+        state = gr.State([])
+        shown = gr.State(None)
+        gr.Markdown("## qa · answers quoted from your documents\n"
+                    "Every answer is a sentence copied from the documents, with a numbered citation. "
+                    "Pick a citation under **Sources** and press **Show in context** to check it.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=7):
+                chat = gr.Chatbot(label="Conversation", elem_id="qa-chat", elem_classes="qa-chat", height=560,
+                                  sanitize_html=True, render_markdown=True, latex_delimiters=[], allow_tags=False,
+                                  feedback_options=None, buttons=["copy"], placeholder="Ask a question below.")
+                with gr.Row():
+                    question = gr.Textbox(label="Question", placeholder="Ask about the documents…", elem_id="qa-question",
+                                          max_length=max_chars, lines=1, scale=8, autofocus=True)
+                    ask = gr.Button("Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80)
+                ex = gr.Examples([[q] for q in examples], inputs=[question], label="Example questions",
+                                 cache_examples=False, api_visibility="private", examples_per_page=8)
+                with gr.Row(equal_height=False):
+                    k = gr.Slider(1, K_MAX, value=min(a.settings.k, K_MAX), step=1, label="Passages to show",
+                                  elem_id="qa-k", scale=2, min_width=220)
+                    clear_btn = gr.Button("Clear chat", elem_id="qa-clear", scale=1, min_width=110)
+                    md_btn = gr.DownloadButton("Export .md", elem_id="qa-export-md", interactive=False, scale=1,
+                                               min_width=110)
+                    js_btn = gr.DownloadButton("Export .json", elem_id="qa-export-json", interactive=False, scale=1,
+                                               min_width=110)
+            with gr.Column(scale=5):
+                with gr.Tab("Sources", elem_id="qa-sources-tab"):
+                    sources = gr.Markdown(render.sources(None), elem_id="qa-sources", elem_classes="qa-panel",
+                                          sanitize_html=True, latex_delimiters=[])
+                    cite = gr.Radio([], label="Citation", elem_id="qa-citation")
+                    ctx_btn = gr.Button("Show in context", elem_id="qa-context-btn")
+                    ctx = gr.Markdown(CONTEXT_HINT, elem_id="qa-context", elem_classes="qa-panel",
+                                      sanitize_html=True, latex_delimiters=[])
+                with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
+                    corpus = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
+                                         sanitize_html=True, latex_delimiters=[])
+                    upload = gr.File(label="Add a text or Markdown file (.txt, .md)", file_count="single",
+                                     file_types=[".txt", ".md"], type="filepath", elem_id="qa-upload")
+                    status = gr.Markdown("", elem_id="qa-status", sanitize_html=True, latex_delimiters=[])
+
+        # -- events --------------------------------------------------------------------------------
+        private: dict[str, Any] = {"api_visibility": "private"}
+        answer_out = [question, chat, state, shown, sources, cite, ctx, md_btn, js_btn]
+        asking = {"fn": respond, "inputs": [question, k, state], "outputs": answer_out,
+                  "concurrency_id": "ask", "concurrency_limit": 1, **private}
+        ask.click(**asking)
+        question.submit(**asking)
+        ex.load_input_event.then(**asking)
+        chat.select(select_turn, [state], [shown, sources, cite, ctx], **private)
+        ctx_btn.click(show_context, [cite, state, shown], [ctx], **private)
+        clear_btn.click(clear, None, [chat, state, shown, sources, cite, ctx, md_btn, js_btn], **private)
+        upload.upload(ingest, [upload], [status, corpus, upload], concurrency_id="index_writer",
+                      concurrency_limit=1, show_progress="full", **private)
+        gr.api(_safe(ask_api), api_name="ask", concurrency_id="ask", concurrency_limit=1, api_visibility="public")
+    return demo
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> int:
+    """`qa serve`: the chat page on host:port until interrupted; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
+    login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
+    warnings = _Warnings()
+    a = Assistant(settings, warn=warnings)
+    demo = build(a, warnings=warnings)
+    blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parent]
+    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS)

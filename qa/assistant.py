@@ -123,26 +123,29 @@ class Assistant:
         from qa.documents import Skip, read_document
         from qa.errors import CorpusError
 
-        def whole(x: Any) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
+        def whole(x: Any) -> int | None:
+            return x if isinstance(x, int) and not isinstance(x, bool) else None
 
         if isinstance(citation, dict):
-            pid, doc, s, e = (citation.get(k) for k in ("passage_id", "doc", "start", "end"))
-        elif whole(citation):
-            pid, doc, s, e = citation, None, None, None
+            fields = [citation.get(k) for k in ("passage_id", "doc", "start", "end")]
+        elif whole(citation) is not None:
+            fields = [citation, None, None, None]
         else:
-            pid, doc, s, e = (getattr(citation, k, None) for k in ("passage_id", "doc", "start", "end"))
+            fields = [getattr(citation, k, None) for k in ("passage_id", "doc", "start", "end")]
+        pid, s, e = whole(fields[0]), whole(fields[2]), whole(fields[3])
+        doc = fields[1] if isinstance(fields[1], str) else None
+        span = (s, e) if s is not None and e is not None else None
         passages = self.index.passages
 
         def fits(p: Any) -> bool:  # the cited document and range, in case a rebuild renumbered passages
-            return (doc is None or p.doc == doc) and (not (whole(s) and whole(e)) or p.start <= s < e <= p.end)
+            return (doc is None or p.doc == doc) and (span is None or p.start <= span[0] < span[1] <= p.end)
 
-        passage = passages[pid] if whole(pid) and 0 <= pid < len(passages) and fits(passages[pid]) else None
-        if passage is None and isinstance(doc, str) and whole(s) and whole(e):
+        passage = passages[pid] if pid is not None and 0 <= pid < len(passages) and fits(passages[pid]) else None
+        if passage is None and doc is not None and span is not None:
             passage = next((p for p in passages if fits(p)), None)
         if passage is None:
             raise InputError("That citation is not in the current index; ask the question again.")
-        start, end = (s, e) if whole(s) and whole(e) else (passage.start, passage.end)
+        start, end = span or (passage.start, passage.end)
 
         root = self.settings.corpus_dir.resolve()
         path = root.joinpath(*PurePosixPath(passage.doc).parts[1:]).resolve()

@@ -143,15 +143,15 @@ def context(ctx: dict[str, Any], number: int) -> str:
 
 
 def corpus(documents: list[dict[str, Any]]) -> str:
-    """The corpus panel: what is indexed."""
+    """The corpus panel: what is indexed (title, file, size, passages)."""
     if not documents:
         return "*No documents are indexed.*"
-    rows = ["| Document | Size | Passages |", "|---|---|---|"]
-    for d in documents:
-        rows.append(f"| **{text(str(d.get('title', '')))}**<br>{text(str(d.get('doc', '')))} | "
-                    f"{int(d.get('characters', 0)):,} characters | {int(d.get('passages', 0))} |")
     total = sum(int(d.get("passages", 0)) for d in documents)
-    return f"{len(documents)} document(s), {total} passages\n\n" + "\n".join(rows)
+    lines = [f"**{len(documents)} document(s), {total} passages**", ""]
+    for d in documents:
+        lines.append(f"- **{text(str(d.get('title', '')))}** · {int(d.get('characters', 0)):,} characters · "
+                     f"{int(d.get('passages', 0))} passages  \n  {text(str(d.get('doc', '')))}")
+    return "\n".join(lines)
 
 
 # -- export ---------------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
 from qa.errors import InputError, QAError
 
 log = logging.getLogger("qa.server")
@@ -157,7 +161,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -169,12 +173,16 @@ class Guard:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
-            if not started:
-                await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+            if started:
+                raise
+            await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while the body streams in: the app's own exception handling answers 413 with it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large (limit {limit} bytes).")
 
 
 async def _respond(send: Send, status: int, detail: str) -> None:
@@ -190,9 +198,6 @@ async def _respond(send: Send, status: int, detail: str) -> None:
 
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path]) -> dict[str, Any]:
     """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5)."""
-    from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-
     return {
         "server_name": host,
         "server_port": port,

@@ -48,7 +48,7 @@ CSS = """
 .qa-chat mark, .qa-panel mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .qa-chat blockquote { font-size: 1.05em; border-left: 4px solid #f59e0b; margin: .2em 0 .6em; }
 .qa-panel table { font-size: .9em; }
-#qa-status { min-height: 2.5em; }
+#qa-status { min-height: 4em; }
 footer { display: none !important; }
 """
 
@@ -283,7 +283,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
         ctx_btn.click(show_context, [cite, state, shown], [ctx], **private)
         clear_btn.click(clear, None, [chat, state, shown, sources, cite, ctx, md_btn, js_btn], **private)
         upload.upload(ingest, [upload], [status, corpus, upload], concurrency_id="index_writer",
-                      concurrency_limit=1, show_progress="full", **private)
+                      concurrency_limit=1, show_progress="full", show_progress_on=[status], **private)
         gr.api(_safe(ask_api), api_name="ask", concurrency_id="ask", concurrency_limit=1, api_visibility="public")
     return demo
 
@@ -296,6 +296,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
     warnings = _Warnings()
     a = Assistant(settings, warn=warnings)
+    getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     demo = build(a, warnings=warnings)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parent]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS)

@@ -1,0 +1,193 @@
+"""What the chat page shows, without a browser: escaping, replies, panels, exports; and the upload checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from qa import render, uploads
+from qa.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1))",
+    "![p](http://10.0.0.1/p.png)",
+    "<img src=http://10.0.0.1/p.png>",
+    '<form action="http://10.0.0.1/"><button>Go</button></form>',
+    '<div style="position:fixed;top:0">cover</div>',
+    "http://10.0.0.1/x and www.example.com and x@example.com",
+    "*bold* _it_ `code` ~~gone~~ $$x$$ | a | b |",
+    "# heading",
+    "1. a list",
+    "- a list",
+    "&lt;script&gt; is an entity",
+    "a\u202eb\u200bc\x1b[31m",
+]
+
+
+def _citation(**over):
+    c = {"id": 1, "doc": "corpus/a.txt", "title": "A <b>title</b>", "paragraph": 3, "start": 10, "end": 60,
+         "passage_id": 0}
+    return {**c, **over}
+
+
+def _result(answer=True, query=None, text="First sentence here. The answer <script>x</script> is 42. Last one."):
+    hits = [{"rank": 1, "score": 0.9, "dense": 0.8, "lexical": 0.7, "text": text, "highlight": [[21, 57]],
+             "citation": _citation()},
+            {"rank": 2, "score": 0.5, "dense": 0.4, "lexical": 0.3, "text": "Another [link](http://x.y) passage.",
+             "highlight": [[0, 35]], "citation": _citation(id=2, paragraph=4, start=70, end=105, passage_id=1)}]
+    return {
+        "question": "What is the answer?",
+        "query": query or "What is the answer?",
+        "answer": {"text": text[21:57], "citation": _citation(start=31, end=66), "score": 0.8} if answer else None,
+        "passages": hits,
+    }
+
+
+@pytest.mark.parametrize("s", HOSTILE)
+def test_text_is_shown_never_markup(s):
+    out = render.text(s)
+    assert "<" not in out and ">" not in out
+    assert not re.search(r"(?<!\\)[\[\]`*_~$|!]", out), "inline markdown is escaped"
+    assert not re.search(r"(?i)(https?|ftp):(?!\\)|://|www\.", out.replace("\\:", "")), "no autolink survives"
+    assert not re.search(r"\S@", out.replace("\\@", "")), "no e-mail autolink"
+    assert not re.match(r"\s*([#+\-]|\d+[.)])\s", out), "no block marker at the start"
+    assert "\u202e" not in out and "\u200b" not in out and "\x1b" not in out
+
+
+def test_text_keeps_ordinary_prose_readable():
+    s = "In 1961 China and North Korea concluded the Sino-North Korean “Treaty on Friendship,” (1981, 2001)."
+    assert render.text(s) == s
+
+
+def test_marked_wraps_the_ranges_and_escapes_the_rest():
+    out = render.marked("ab <c> de", [[3, 6]])
+    assert out == "ab <mark>&lt;c&gt;</mark> de"
+    assert render.marked("abc", [[0, 0]]) == "abc"
+    assert render.marked("abcdef", [[4, 99], [0, 2]]) == "<mark>ab</mark>cd<mark>ef</mark>"
+
+
+def test_reply_quotes_the_answer_with_its_marker_and_passages():
+    out = render.reply(_result())
+    first = out.split("\n\n")[0]
+    assert first == "> <mark>“The answer &lt;script&gt;x&lt;/script&gt; is 42.”</mark> **[1]**"
+    assert "**[1]** *A &lt;b&gt;title&lt;/b&gt;* · paragraph 3 · characters 31–66" in out
+    assert "<mark>The answer &lt;script&gt;x&lt;/script&gt; is 42.</mark>" in out  # highlighted in its passage
+    assert "<details><summary>Other top passages (1)</summary>" in out
+    assert "\\[link\\](http://x.y)" not in out and "\\[link\\](http\\://x.y)" in out
+    assert "Searched for" not in out
+    assert "<script>" not in out
+
+
+def test_reply_shows_the_searched_query_when_it_differs():
+    out = render.reply(_result(query="earlier question What is the answer?"))
+    assert "*Searched for:* earlier question What is the answer?" in out
+
+
+def test_abstention_is_plain_and_offers_the_nearest_passages():
+    out = render.reply(_result(answer=False))
+    assert out.startswith(f"**{render.ABSTAIN}**")
+    assert "**[1]**" in out and "More nearby passages (1)" in out
+    assert "<mark>" not in out
+
+
+def test_sources_and_context_panels():
+    s = render.sources(_result())
+    assert "**Answer:** [1], characters 31–66" in s and "- **[2]** paragraph 4 · characters 70–105" in s
+    assert "<b>" not in s
+    assert "Ask a question" in render.sources(None)
+    ctx = {"doc": "corpus/a.txt", "title": "T", "paragraph": 5, "before": "Before <i>.", "before_paragraph": 4,
+           "text": "Cited text here.", "after": None, "after_paragraph": None, "highlight": [6, 10],
+           "start": 1, "end": 5}
+    out = render.context(ctx, 2)
+    assert out.startswith("**[2]** *T*")
+    assert "*Paragraph 4, before:*  \nBefore &lt;i&gt;." in out
+    assert "Cited <mark>text</mark> here." in out and "after:" not in out
+
+
+def test_corpus_panel():
+    out = render.corpus([{"doc": "corpus/<x>.txt", "title": "X [y](z)", "characters": 12345, "passages": 7}])
+    assert "12,345 characters · 7 passages" in out and "&lt;x&gt;" in out and "\\[y\\]" in out
+    assert render.corpus([]) == "*No documents are indexed.*"
+
+
+def test_exports_carry_every_turn_and_cite_in_footnotes():
+    turns = [_result(), _result(answer=False, query="x What is the answer?")]
+    md = render.export_markdown(turns, now=0)
+    assert md.startswith("# Conversation with qa")
+    assert "## 1. What is the answer?" in md and "## 2. What is the answer?" in md
+    assert "> “The answer \\<script\\>x\\</script\\> is 42.” [^1-1a]" in md
+    assert "[^1-1a]: A \\<b\\>title\\</b\\>, paragraph 3, characters 31–66 of corpus/a.txt" in md
+    assert "[^2-2]: " in md and "*Searched for:* x What is the answer?" in md
+    assert render.ABSTAIN in md
+    data = json.loads(render.export_json(turns, now=0))
+    assert data["turns"] == turns and data["exported"] == "1970-01-01T00:00:00Z"
+
+
+# -- uploads --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("notes.txt", "notes.txt"),
+    ("../../x.txt", "x.txt"),
+    ("..\\..\\win.md", "win.md"),
+    ("a\x00b.txt", "ab.txt"),
+    ("name\nwith newline.txt", "name_with newline.txt"),
+    ("<svg onload=alert(1)>.txt", "svg onload_alert(1).txt"),
+    (".hidden.md", "hidden.md"),
+    ("REPORT.TXT", "REPORT.txt"),
+    ("", "document"),
+])
+def test_safe_name(name, want):
+    assert uploads.safe_name(name) == want
+
+
+def test_safe_name_caps_the_length():
+    assert len(uploads.safe_name("a" * 300 + ".txt")) <= uploads.MAX_NAME
+    assert uploads.safe_name("a" * 300 + ".txt").endswith(".txt")
+
+
+def test_check_accepts_text_and_refuses_the_rest(tmp_path):
+    good = tmp_path / "good.md"
+    good.write_text("# Title\n\nSome text worth indexing.\n", encoding="utf-8")
+    checked = uploads.check(good, "good.md", 1000)
+    assert checked.name == "good.md" and checked.data == good.read_bytes()
+    for name, data, message in [
+        ("page.html", b"<p>hi</p>", "Only text and Markdown files"),
+        ("image.svg", b"<svg/>", "Only text and Markdown files"),
+        ("tool.exe", b"MZ\x90", "Only text and Markdown files"),
+        ("empty.txt", b"   \n", "empty"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "looks binary"),
+        ("big.txt", b"x" * 2000, "too large"),
+    ]:
+        path = tmp_path / "upload"
+        path.write_bytes(data)
+        with pytest.raises(InputError, match=message):
+            uploads.check(path, name, 1000)
+    with pytest.raises(InputError, match="did not arrive"):
+        uploads.check(tmp_path / "missing.txt", "missing.txt", 1000)
+
+
+def test_save_is_atomic_and_never_overwrites(tmp_path):
+    corpus = tmp_path / "corpus"
+    src = tmp_path / "in.txt"
+    src.write_text("One sentence of text.\n", encoding="utf-8")
+    checked = uploads.check(src, "in.txt", 1000)
+    first = uploads.save(checked, corpus)
+    second = uploads.save(checked, corpus)
+    assert (first.name, second.name) == ("in.txt", "in-2.txt")
+    assert sorted(p.name for p in corpus.iterdir()) == ["in-2.txt", "in.txt"]  # no temp file left
+    assert uploads.duplicate_of(checked, [{"sha256": checked.sha256, "title": "In"}]) == {
+        "sha256": checked.sha256, "title": "In"}
+    assert uploads.duplicate_of(checked, [{"sha256": "other"}]) is None
+
+
+def test_no_document_text_reaches_gr_html():
+    """gr.HTML is not sanitized at all (CASES.md 12): the page never uses it."""
+    for path in (ROOT / "qa").glob("*.py"):
+        assert "gr.HTML" not in path.read_text(encoding="utf-8"), path.name

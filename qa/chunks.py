@@ -7,6 +7,7 @@ its sentences, both inside its own text and in the raw text.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -142,4 +143,30 @@ def chunk(documents: Iterable[Document], max_words: int) -> list[Passage]:
     out: list[Passage] = []
     for d in documents:
         out.extend(passages_of(d, max_words, first_id=len(out)))
+    return out
+
+
+def fixed_windows(document: Document, n_words: int = 200) -> list[Passage]:
+    """The naive baseline's passages: the raw text cut every `n_words` words, blind to its layout.
+
+    Words are joined with single spaces; each window's sentences (from the splitter, so a window
+    may begin or end mid-sentence) keep their exact raw offsets.
+    """
+    import bisect
+    import re
+
+    words = [m.span() for m in re.finditer(r"\S+", document.raw)]
+    out: list[Passage] = []
+    for first in range(0, len(words), n_words):
+        window = words[first : first + n_words]
+        starts = list(itertools.accumulate((b - a + 1 for a, b in window[:-1]), initial=0))
+        text = " ".join(document.raw[a:b] for a, b in window)
+
+        def raw(offset: int, window: list[tuple[int, int]] = window, starts: list[int] = starts) -> int:
+            i = bisect.bisect_right(starts, offset) - 1
+            return window[i][0] + offset - starts[i]
+
+        sents = tuple(Sentence(s, e, raw(s), raw(e - 1) + 1) for s, e in sentences.split(text))
+        out.append(Passage(len(out), document.doc, document.title, first // n_words + 1,
+                           window[0][0], window[-1][1], text, sents))
     return out

@@ -1,0 +1,205 @@
+"""What the evaluation is built from: in-memory indexes, a vector cache, the naive baseline, and scores.
+
+Evaluation never touches an index on disk: each corpus (the article, or one SQuAD document) is
+chunked and embedded into a `store.Index` held in memory, and questions go through `ask`, which
+takes the same steps as `Assistant.ask` (a test checks that both agree).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import followup
+from qa.answer import Result, Rules, compose
+from qa.chunks import Passage, chunk, fixed_windows
+from qa.documents import Document
+from qa.embeddings import Embedder
+from qa.retrieval import Fusion, Retriever
+from qa.store import Index
+
+#: the naive baseline's window, in words
+BASELINE_WORDS = 200
+
+
+class CachedEmbedder:
+    """Wraps an embedder and remembers the vectors of indexed texts, so chunkings share the work.
+
+    Only texts encoded inside `indexing()` are cached: questions are always encoded afresh, so
+    their latency is real. `QA_EVAL_CACHE=DIR` keeps the cache on disk between runs.
+    """
+
+    def __init__(self, inner: Embedder, folder: Path | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.fingerprint = getattr(inner, "fingerprint", None)
+        self._cache: dict[str, np.ndarray] = {}
+        self._indexing = False
+        self._folder = folder
+        self._dirty = False
+        if folder is not None and (folder / "vectors.npy").exists():
+            keys = (folder / "keys.txt").read_text().split()
+            vectors = np.load(folder / "vectors.npy")
+            if len(keys) == len(vectors) and vectors.shape[1:] == (self.dim,):
+                self._cache = dict(zip(keys, vectors, strict=True))
+
+    @classmethod
+    def from_env(cls, inner: Embedder) -> CachedEmbedder:
+        folder = os.environ.get("QA_EVAL_CACHE")
+        return cls(inner, Path(folder) if folder else None)
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(f"{self.name}|{self.fingerprint}|{text}".encode()).hexdigest()
+
+    @contextlib.contextmanager
+    def indexing(self) -> Iterator[None]:
+        self._indexing = True
+        try:
+            yield
+        finally:
+            self._indexing = False
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not self._indexing:
+            return self.inner.encode(texts)
+        keys = [self._key(t) for t in texts]
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
+        if todo:
+            for start in range(0, len(todo), 512):
+                batch = list(todo.items())[start : start + 512]
+                vectors = self.inner.encode([t for _, t in batch])
+                self._cache.update({k: v for (k, _), v in zip(batch, vectors, strict=True)})
+            self._dirty = True
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self._cache[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self._folder is None or not self._dirty:
+            return
+        self._folder.mkdir(parents=True, exist_ok=True)
+        keys = list(self._cache)
+        np.save(self._folder / "vectors.npy.tmp.npy", np.vstack([self._cache[k] for k in keys]))
+        (self._folder / "keys.txt.tmp").write_text("\n".join(keys) + "\n")
+        os.replace(self._folder / "vectors.npy.tmp.npy", self._folder / "vectors.npy")
+        os.replace(self._folder / "keys.txt.tmp", self._folder / "keys.txt")
+        self._dirty = False
+
+
+def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
+    """An index held in memory, embedded as the indexer does (a lone sentence reuses its passage's vector)."""
+    import faiss
+
+    with embedder.indexing():
+        vectors = embedder.encode([p.search_text() for p in passages])
+        multi = [(p.id, i) for p in passages if len(p.sentences) > 1 for i in range(len(p.sentences))]
+        encoded = embedder.encode([passages[r].sentence_text(i) for r, i in multi])
+    found = dict(zip(multi, encoded, strict=True))
+    rows = [found[(p.id, i)] if len(p.sentences) > 1 else vectors[p.id] for p in passages for i in range(len(p.sentences))]
+    sentence_vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+    flat = faiss.IndexFlatIP(embedder.dim)
+    if len(vectors):
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    bounds = np.zeros(len(passages) + 1, dtype=np.int64)
+    bounds[1:] = np.cumsum([len(p.sentences) for p in passages])
+    return Index(Path("<memory>"), {}, tuple(passages), flat, sentence_vectors, bounds)
+
+
+def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder) -> Index:
+    return memory_index(chunk(documents, max_words), embedder)
+
+
+def baseline_index(documents: Sequence[Document], embedder: CachedEmbedder) -> Index:
+    passages: list[Passage] = []
+    for d in documents:
+        for p in fixed_windows(d, BASELINE_WORDS):
+            passages.append(Passage(len(passages), p.doc, p.title, p.paragraph, p.start, p.end, p.text, p.sentences))
+    return memory_index(passages, embedder)
+
+
+@dataclass
+class Engine:
+    """An index with its retriever and answer rules: what `ask` runs on."""
+
+    index: Index
+    retriever: Retriever
+    rules: Rules
+
+    @classmethod
+    def of(cls, index: Index, fusion: Fusion | None = None, rules: Rules | None = None) -> Engine:
+        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules())
+
+
+def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str] = (), k: int = 10,
+        mode: str = "hybrid") -> Result:
+    """What `Assistant.ask` does, on an in-memory engine (the question is assumed clean)."""
+    t0 = time.perf_counter()
+    query = followup.resolve(question, list(history)[-5:])
+    qvec = embedder.encode([query])[0]
+    candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
+    result = compose(question, query, engine.index, candidates, qvec, k, engine.rules)
+    return Result(result.question, result.query, result.answer, result.hits, {"total": time.perf_counter() - t0})
+
+
+@dataclass(frozen=True)
+class Bare:
+    """The naive baseline's reply: passages ranked by cosine alone, and the top passage's closest sentence."""
+
+    rows: list[int]
+    answer: tuple[int, int]  # (passage row, sentence index)
+    seconds: float  # encode + search only (the sentence pick is not timed)
+
+
+def bare_dense(index: Index, embedder: Embedder, question: str, k: int = 10) -> Bare:
+    t0 = time.perf_counter()
+    qvec = embedder.encode([question])[0]
+    _, found = index.vectors.search(qvec.reshape(1, -1), min(k, index.vectors.ntotal))
+    seconds = time.perf_counter() - t0
+    rows = [int(r) for r in found[0] if r >= 0]
+    top = rows[0]
+    lo, hi = int(index.sentence_rows[top]), int(index.sentence_rows[top + 1])
+    return Bare(rows, (top, int(np.argmax(index.sentence_vectors[lo:hi] @ qvec))), seconds)
+
+
+# -- scores ---------------------------------------------------------------------------------------
+
+
+def first_rank(hits: Sequence[bool]) -> int | None:
+    """1-based rank of the first hit, or None."""
+    return next((i + 1 for i, h in enumerate(hits) if h), None)
+
+
+def ranking_figures(ranks: Sequence[int | None]) -> dict[str, float]:
+    n = max(1, len(ranks))
+    return {
+        "hit@1": sum(1 for r in ranks if r is not None and r <= 1) / n,
+        "hit@3": sum(1 for r in ranks if r is not None and r <= 3) / n,
+        "hit@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "mrr@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
+    }
+
+
+def latency_figures(seconds: Sequence[float]) -> dict[str, float]:
+    if not seconds:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "mean_ms": 0.0}
+    a = np.asarray(seconds) * 1000
+    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)), "mean_ms": float(a.mean())}
+
+
+def round_all(obj: Any, digits: int = 4) -> Any:
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: round_all(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [round_all(v, digits) for v in obj]
+    return obj

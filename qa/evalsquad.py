@@ -1,0 +1,140 @@
+"""The SQuAD v1.1 dev sample: per-document retrieval with strict span hits (see its SOURCE.md).
+
+Each of the 48 documents is its own corpus. A passage is a strict hit when its raw span covers one
+of the question's `answer_char_spans`; an answer sentence is right when its raw span does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.answer import Rules
+from qa.config import Settings
+from qa.documents import Document, load_corpus
+from qa.errors import InputError
+from qa.evalkit import (
+    CachedEmbedder,
+    Engine,
+    ask,
+    bare_dense,
+    baseline_index,
+    first_rank,
+    latency_figures,
+    ranking_figures,
+    system_index,
+)
+from qa.retrieval import Fusion
+
+
+@dataclass(frozen=True)
+class SquadQuestion:
+    id: str
+    doc_id: str
+    question: str
+    spans: tuple[tuple[int, int], ...]
+
+
+def load_squad(folder: Path, limit: int | None = None) -> list[SquadQuestion]:
+    path = folder / "questions.jsonl"
+    if not path.is_file():
+        raise InputError(f"no SQuAD sample at {folder} (expected questions.jsonl and docs/; give --squad DIR)")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            spans = tuple((int(a), int(b)) for a, b in r["answer_char_spans"])
+            out.append(SquadQuestion(r["id"], r["doc_id"], r["question"], spans))
+    return out[:limit] if limit else out
+
+
+def load_documents(folder: Path, doc_ids: Sequence[str], settings: Settings) -> dict[str, Document]:
+    """Each document read as the product reads a corpus (copied to a temporary folder of its own)."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="qa-squad-") as tmp:
+        for doc_id in dict.fromkeys(doc_ids):
+            corpus = Path(tmp) / doc_id
+            corpus.mkdir()
+            shutil.copy(folder / "docs" / f"{doc_id}.txt", corpus / f"{doc_id}.txt")
+            docs = load_corpus(corpus, settings.max_file_bytes)
+            if len(docs) != 1:
+                raise InputError(f"the SQuAD document {doc_id} could not be read")
+            out[doc_id] = docs[0]
+    return out
+
+
+def covers(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(start <= a and b <= end for a, b in spans)
+
+
+def run_squad(
+    folder: Path,
+    settings: Settings,
+    embedder: CachedEmbedder,
+    fusion: Fusion | None = None,
+    rules: Rules | None = None,
+    limit: int | None = None,
+    baseline: bool = True,
+    mode: str = "hybrid",
+    max_words: int | None = None,
+    documents: dict[str, Document] | None = None,
+) -> dict[str, Any]:
+    """R@1, R@5, MRR@10 and answer-sentence@1 over the sample, for the system and the baseline."""
+    questions = load_squad(folder, limit)
+    docs = documents or load_documents(folder, [q.doc_id for q in questions], settings)
+    rows: list[dict[str, Any]] = []
+    timed: list[float] = []
+    bare: list[float] = []
+    words: list[int] = []
+    for doc_id, doc in docs.items():
+        mine = [q for q in questions if q.doc_id == doc_id]
+        if not mine:
+            continue
+        engine = Engine.of(system_index([doc], max_words or settings.max_words, embedder), fusion, rules)
+        words.extend(p.n_words for p in engine.index.passages)
+        base = Engine.of(baseline_index([doc], embedder)) if baseline else None
+        for q in mine:
+            result = ask(engine, embedder, q.question, mode=mode)
+            timed.append(result.timings["total"])
+            a = result.answer
+            row: dict[str, Any] = {
+                "rank": first_rank([covers(h.passage.start, h.passage.end, q.spans) for h in result.hits]),
+                "answered": a is not None,
+                "correct": a is not None and covers(a.citation.start, a.citation.end, q.spans),
+            }
+            if base is not None:
+                b = bare_dense(base.index, embedder, q.question)
+                bare.append(b.seconds)
+                ps = base.index.passages
+                p, s = ps[b.answer[0]], ps[b.answer[0]].sentences[b.answer[1]]
+                row["base_rank"] = first_rank([covers(ps[r].start, ps[r].end, q.spans) for r in b.rows])
+                row["base_correct"] = covers(s.raw_start, s.raw_end, q.spans)
+                row["base_words"] = p.n_words
+            rows.append(row)
+    out: dict[str, Any] = {
+        "questions": len(rows),
+        "documents": len({q.doc_id for q in questions}),
+        "system": _figures(rows, "rank", "correct", words),
+    }
+    out["system"]["false_abstention_rate"] = sum(1 for r in rows if not r["answered"]) / max(1, len(rows))
+    if baseline:
+        out["baseline"] = _figures(rows, "base_rank", "base_correct", [])
+        out["baseline"]["false_abstention_rate"] = 0.0
+        out["latency"] = {"system": latency_figures(timed), "bare_dense": latency_figures(bare)}
+    else:
+        out["latency"] = {"system": latency_figures(timed)}
+    return out
+
+
+def _figures(rows: list[dict[str, Any]], rank: str, correct: str, words: list[int]) -> dict[str, Any]:
+    r = ranking_figures([row[rank] for row in rows])
+    out = {"R@1": r["hit@1"], "R@3": r["hit@3"], "R@5": r["hit@5"], "mrr@10": r["mrr@10"]}
+    out["answer@1"] = sum(1 for row in rows if row[correct]) / max(1, len(rows))
+    if words:
+        out["mean_passage_words"] = sum(words) / len(words)
+    return out

@@ -135,11 +135,17 @@ def context(ctx: dict[str, Any], number: int) -> str:
             f"{int(ctx['start'])}–{int(ctx['end'])}")
     parts = [head]
     if ctx.get("before"):
-        parts.append(f"*Paragraph {int(ctx['before_paragraph'])}, before:*  \n{text(ctx['before'])}")
+        parts.append(_around(f"*Paragraph {int(ctx['before_paragraph'])}, before:*  \n{text(ctx['before'])}"))
     parts.append(f"*Paragraph {int(ctx['paragraph'])}, cited:*  \n{marked(ctx['text'], [ctx['highlight']])}")
     if ctx.get("after"):
-        parts.append(f"*Paragraph {int(ctx['after_paragraph'])}, after:*  \n{text(ctx['after'])}")
+        parts.append(_around(f"*Paragraph {int(ctx['after_paragraph'])}, after:*  \n{text(ctx['after'])}"))
     return "\n\n".join(parts)
+
+
+def _around(markdown: str) -> str:
+    """A neighbouring paragraph, set in a muted style (the blank lines keep its Markdown parsed)."""
+    return f'<div class="qa-around">\n\n{markdown}\n\n</div>'
+
 
 
 def corpus(documents: list[dict[str, Any]]) -> str:

@@ -47,7 +47,7 @@ CONTEXT_HINT = "*Pick a citation and press **Show in context** to read it in its
 CSS = """
 .qa-chat mark, .qa-panel mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .qa-chat blockquote { font-size: 1.05em; border-left: 4px solid #f59e0b; margin: .2em 0 .6em; }
-.qa-panel table { font-size: .9em; }
+.qa-around { opacity: .62; font-size: .92em; }
 #qa-status { min-height: 4em; }
 footer { display: none !important; }
 """
@@ -239,7 +239,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
                     "Pick a citation under **Sources** and press **Show in context** to check it.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=7):
-                chat = gr.Chatbot(label="Conversation", elem_id="qa-chat", elem_classes="qa-chat", height=560,
+                chat = gr.Chatbot(label="Conversation", elem_id="qa-chat", elem_classes="qa-chat", height=620,
                                   sanitize_html=True, render_markdown=True, latex_delimiters=[], allow_tags=False,
                                   feedback_options=None, buttons=["copy"], placeholder="Ask a question below.")
                 with gr.Row():

@@ -106,7 +106,7 @@ def test_sources_and_context_panels():
            "start": 1, "end": 5}
     out = render.context(ctx, 2)
     assert out.startswith("**[2]** *T*")
-    assert "*Paragraph 4, before:*  \nBefore &lt;i&gt;." in out
+    assert "<div class=\"qa-around\">\n\n*Paragraph 4, before:*  \nBefore &lt;i&gt;.\n\n</div>" in out
     assert "Cited <mark>text</mark> here." in out and "after:" not in out
 
 

@@ -107,7 +107,7 @@ def ask(p: Page, question: str) -> Any:
     p.page.wait_for_function(
         """n => document.querySelectorAll('#qa-chat [data-testid="bot"]').length > n
                && document.querySelector('#qa-question textarea').value === ''""", arg=before)
-    return bots(p).last
+    return bots(p).nth(before)
 
 
 def upload(p: Page, name: str, content: str) -> tuple[str, list[str]]:
@@ -177,6 +177,10 @@ def test_follow_up_uses_the_conversation(page):
     assert f"Searched for: {TREATY} When was it renewed?" in text
     assert "renew" in text.lower()
     assert "Searched for" in page.page.locator("#qa-sources").inner_text()
+    # clicking an earlier reply shows its sources
+    first.locator("blockquote").click()
+    page.page.wait_for_function("!document.querySelector('#qa-sources').innerText.includes('Searched for')")
+    assert f"Question: {TREATY}" in _flat(page.page.locator("#qa-sources").inner_text())
 
 
 def test_off_topic_question_abstains(page):

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Writes docs/screenshot.png: the chat page answering a question about the bundled article.
+
+    .venv/bin/python scripts/screenshot.py [OUTPUT]
+
+Starts `qa serve` on a free loopback port over a temporary copy of corpus/, asks a question in
+Debian's Chromium (playwright), opens the answer's citation in context, and saves the page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "What treaty did China and North Korea sign in 1961?"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshot.png"
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        shutil.copytree(ROOT / "corpus", Path(tmp) / "corpus")
+        env = {**os.environ, "QA_HOME": str(Path(tmp) / "home")}
+        server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port),
+                                   "--corpus", str(Path(tmp) / "corpus"), "--index", str(Path(tmp) / "index")],
+                                  env=env, cwd=tmp)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if server.poll() is not None:
+                    return 1
+                try:
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+                page = browser.new_page(viewport={"width": 1360, "height": 1180}, device_scale_factor=1)
+                page.set_default_timeout(120_000)
+                page.goto(url)
+                page.locator("#qa-question textarea").fill(QUESTION)
+                page.locator("#qa-ask").click()
+                page.wait_for_selector('#qa-chat [data-testid="bot"] blockquote mark')
+                page.locator("#qa-context-btn").click()
+                page.wait_for_function("document.querySelector('#qa-context').innerText.includes('cited:')")
+                page.wait_for_timeout(500)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(out))
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,11 +12,13 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ MAX_BODY_BYTES = 1 << 20
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: queued requests beyond which a new one is told "queue is full" at once
 QUEUE_SIZE = 32
+#: temporary files (uploads, exports) older than this are deleted, hourly and at start-up
+CACHE_AGE = 24 * 3600
 
 # Variables that widen Gradio's surface (paths, sharing, binding, MCP, dev modes, reloaders).
 _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
@@ -78,6 +82,25 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["QA_GRADIO_PREPARED"] = "1"
     return tmp
+
+
+def sweep(folder: Path, max_age: float = CACHE_AGE) -> int:
+    """Deletes what earlier runs left in Gradio's temp dir, once older than `max_age` seconds
+    (younger entries may belong to another server sharing the data dir). Returns how many."""
+    removed = 0
+    cutoff = time.time() - max_age
+    for entry in folder.iterdir():
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except OSError as e:
+            log.warning("could not remove %s from the temp dir: %s", entry.name, e.strerror)
+    return removed
 
 
 # -- who may connect ------------------------------------------------------------------------------

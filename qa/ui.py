@@ -15,9 +15,8 @@ import collections  # noqa: E402
 import functools  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
+import re  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -27,6 +26,7 @@ import gradio as gr  # noqa: E402
 from qa import render, server, uploads  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
+from qa.documents import TEXT_SUFFIXES  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 
 log = logging.getLogger("qa.ui")
@@ -51,6 +51,10 @@ CSS = """
 #qa-status { min-height: 4em; }
 footer { display: none !important; }
 """
+
+
+# An absolute path in a message becomes its last part: the page shows no server paths (CASES.md 9).
+_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[^/\s:;,'\"()]+/)*([^/\s:;,'\"()]+)")
 
 
 class _Warnings:
@@ -79,7 +83,7 @@ def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
         except gr.Error:
             raise
         except QAError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise gr.Error(_ABSOLUTE.sub(r"\1", str(e)), print_exception=False) from None
         except Exception:
             log.exception("handler %s failed", fn.__name__)
             raise gr.Error("Something went wrong on the server; its log has the details.",
@@ -131,16 +135,12 @@ class _Exports:
     """Writes the conversation's Markdown and JSON exports under Gradio's private temp dir."""
 
     def __init__(self) -> None:
-        self.root = Path(os.environ["GRADIO_TEMP_DIR"]) / "exports"
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="exports-", dir=os.environ["GRADIO_TEMP_DIR"]))
 
     def buttons(self, results: list[dict[str, Any]]) -> tuple[Any, Any]:
         if not results:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
-        for old in self.root.iterdir():  # each answer writes a fresh pair; older ones are dropped
-            if old.stat().st_mtime < time.time() - 3600:
-                shutil.rmtree(old, ignore_errors=True)
+        server.sweep(self.root, max_age=3600)  # each answer writes a fresh pair; old ones are dropped
         folder = Path(tempfile.mkdtemp(prefix="conversation-", dir=self.root))
         md, js = folder / "qa-conversation.md", folder / "qa-conversation.json"
         md.write_text(render.export_markdown(results), encoding="utf-8")
@@ -231,7 +231,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
 
     # -- layout ------------------------------------------------------------------------------------
 
-    with gr.Blocks(title="qa · cited answers", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
+    with gr.Blocks(title="qa · cited answers", analytics_enabled=False, delete_cache=(3600, server.CACHE_AGE)) as demo:
         state = gr.State([])
         shown = gr.State(None)
         gr.Markdown("## qa · answers quoted from your documents\n"
@@ -267,8 +267,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
                     corpus = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
                                          sanitize_html=True, latex_delimiters=[])
-                    upload = gr.File(label="Add a text or Markdown file (.txt, .md)", file_count="single",
-                                     file_types=[".txt", ".md"], type="filepath", elem_id="qa-upload")
+                    upload = gr.File(label=f"Add a document ({', '.join(TEXT_SUFFIXES)})", file_count="single",
+                                     file_types=list(TEXT_SUFFIXES), type="filepath", elem_id="qa-upload")
                     status = gr.Markdown("", elem_id="qa-status", sanitize_html=True, latex_delimiters=[])
 
         # -- events --------------------------------------------------------------------------------
@@ -284,6 +284,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
         clear_btn.click(clear, None, [chat, state, shown, sources, cite, ctx, md_btn, js_btn], **private)
         upload.upload(ingest, [upload], [status, corpus, upload], concurrency_id="index_writer",
                       concurrency_limit=1, show_progress="full", show_progress_on=[status], **private)
+        demo.load(_safe(lambda: render.corpus(a.documents())), None, [corpus], **private)  # other sessions' uploads
         gr.api(_safe(ask_api), api_name="ask", concurrency_id="ask", concurrency_limit=1, api_visibility="public")
     return demo
 
@@ -294,6 +295,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
+    server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]))
     warnings = _Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question

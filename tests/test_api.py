@@ -125,6 +125,19 @@ def test_hardening(server):
     assert "ignoring GRADIO_ALLOWED_PATHS" in out and "ignoring GRADIO_SHARE" in out
 
 
+def test_upload_size_is_capped(server):
+    from qa.server import MAX_UPLOAD_BYTES
+
+    before = sorted(p.name for p in (server.home / "gradio_tmp").iterdir())
+    r = httpx.post(server.url + "gradio_api/upload", files={"files": ("big.txt", b"x" * (MAX_UPLOAD_BYTES + 1))},
+                   timeout=60)
+    assert r.status_code == 413 and f"maximum allowed size of {MAX_UPLOAD_BYTES} bytes" in r.text
+    r = httpx.post(server.url + "gradio_api/upload", files={"files": ("big.txt", b"x" * (MAX_UPLOAD_BYTES * 2))},
+                   timeout=60)
+    assert r.status_code == 413
+    assert sorted(p.name for p in (server.home / "gradio_tmp").iterdir()) == before
+
+
 def test_temp_dir_is_private(server):
     tmp = server.home / "gradio_tmp"
     assert tmp.is_dir()
@@ -154,3 +167,19 @@ def test_non_loopback_host_needs_auth(tmp_path):
                                                                            "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1
     assert "--auth" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_login_is_required_when_auth_is_given(article_assistant, tmp_path):
+    s = start(tmp_path, article_assistant.settings.corpus_dir, article_assistant.settings.index_dir,
+              args=["--auth", "reader:s3cret"])
+    try:
+        for path in ("config", "gradio_api/info", "gradio_api/file=/etc/hostname"):
+            assert httpx.get(s.url + path, timeout=10).status_code == 401, path
+        assert httpx.post(s.url + "gradio_api/upload", files={"files": ("a.txt", b"hi")}).status_code == 401
+        with httpx.Client(timeout=10) as c:
+            assert c.post(s.url + "login", data={"username": "reader", "password": "wrong"}).status_code in (400, 401)
+            assert c.get(s.url + "config").status_code == 401
+            assert c.post(s.url + "login", data={"username": "reader", "password": "s3cret"}).status_code == 200
+            assert c.get(s.url + "config").status_code == 200
+    finally:
+        stop(s)

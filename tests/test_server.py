@@ -102,3 +102,15 @@ def test_ui_prepares_the_environment_before_importing_gradio():
     assert source.index("prepare_environment()") < source.index("import gradio")
     for name in ("server.py", "render.py", "uploads.py", "assistant.py"):
         assert "import gradio" not in server.Path(server.__file__).with_name(name).read_text(encoding="utf-8")
+
+
+def test_sweep_removes_only_old_leftovers(tmp_path):
+    old_dir, old_file, new_file = tmp_path / "abc", tmp_path / "tmp123", tmp_path / "fresh.txt"
+    old_dir.mkdir()
+    (old_dir / "upload.txt").write_text("x")
+    old_file.write_text("x")
+    new_file.write_text("x")
+    for path in (old_dir, old_file):
+        os.utime(path, (1, 1))
+    assert server.sweep(tmp_path, max_age=3600) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["fresh.txt"]

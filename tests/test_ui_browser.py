@@ -233,6 +233,15 @@ def test_upload_a_document_and_ask_about_it(page):
     reply = ask(page, "Who painted the Zorbleck lighthouse green?")
     assert "Ada Fenwick" in _flat(reply.locator("blockquote").inner_text())
     assert "The Zorbleck Lighthouse" in reply.inner_text()
+    # a reader who opens the page afterwards sees the new document too
+    other = page.page.context.browser.new_context().new_page()
+    try:
+        other.goto(page.page.url)
+        other.get_by_role("tab", name="Corpus").click()
+        other.wait_for_function("document.querySelector('#qa-corpus').innerText.includes('lighthouse.txt')",
+                                timeout=WAIT)
+    finally:
+        other.context.close()
 
 
 def test_markup_in_a_document_is_shown_never_run(page):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,14 +30,25 @@ def _no_progress(_fraction: float, _message: str) -> None:
     pass
 
 
-def source_hashes(corpus_dir: Path) -> dict[str, str]:
-    """SHA-256 of every candidate file in the corpus, loadable or not, keyed by its cited name."""
+def source_hashes(corpus_dir: Path, max_bytes: int | None = None) -> dict[str, str]:
+    """SHA-256 of every candidate file in the corpus, loadable or not, keyed by its cited name.
+
+    Files are hashed in blocks; a file above `max_bytes` is never read (its size stands in).
+    """
     root = corpus_dir.resolve()
     out = {}
     for path in corpus_files(corpus_dir):
         doc = f"{corpus_dir.name or root.name}/{path.resolve().relative_to(root).as_posix()}"
         try:
-            out[doc] = hashlib.sha256(path.read_bytes()).hexdigest()
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if max_bytes is not None and size > max_bytes:
+                    out[doc] = f"too large: {size} bytes"
+                    continue
+                h = hashlib.sha256()
+                while block := f.read(1 << 20):
+                    h.update(block)
+                out[doc] = h.hexdigest()
         except OSError:
             out[doc] = "unreadable"
     return out
@@ -55,16 +67,37 @@ def identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     }
 
 
+def _describe(model: Any) -> str:
+    if not isinstance(model, dict):
+        return "an unknown model"
+    return (f"{model.get('name')!r} (dimension {model.get('dim')}, normalize {model.get('normalize')}, "
+            f"weights {str(model.get('fingerprint'))[:12]})")
+
+
+def settings_mismatch(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> str | None:
+    """How the model or chunking an index was built with differs from this qa's; None when they agree."""
+    want = identity(settings, embedder)
+    have_model = manifest.get("model")
+    if have_model != want["model"]:
+        if isinstance(have_model, dict) and have_model.get("name") == embedder.name:
+            diff = [k for k in ("dim", "normalize", "fingerprint") if have_model.get(k) != want["model"].get(k)]
+            shown = ", ".join(f"{k} {have_model.get(k)!r}" for k in diff)
+            wanted = ", ".join(f"{k} {want['model'].get(k)!r}" for k in diff)
+            return f"it was built with the model {embedder.name!r} with {shown}, this qa uses {wanted}"
+        have = have_model.get("name") if isinstance(have_model, dict) else None
+        return f"it was built with the model {have!r}, this qa uses {_describe(want['model'])}"
+    if manifest.get("chunking") != want["chunking"]:
+        return f"it was built with chunking {manifest.get('chunking')}, this qa uses {want['chunking']}"
+    return None
+
+
 def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> str | None:
     """Why an index no longer fits the corpus, settings or model; None when it does."""
-    want = identity(settings, embedder)
-    if manifest.get("model") != want["model"]:
-        have = (manifest.get("model") or {}).get("name")
-        return f"it was built with the model {have!r}, this qa uses {embedder.name!r}"
-    if manifest.get("chunking") != want["chunking"]:
-        return f"it was built with chunking {manifest.get('chunking')}, now {want['chunking']}"
+    mismatch = settings_mismatch(manifest, settings, embedder)
+    if mismatch:
+        return mismatch
     have_sources = manifest.get("sources") or {}
-    now = source_hashes(settings.corpus_dir)
+    now = source_hashes(settings.corpus_dir, settings.max_file_bytes)
     changed = sorted(d for d in set(now) | set(have_sources) if now.get(d) != have_sources.get(d))
     if changed:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
@@ -76,7 +109,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation."""
     started = time.perf_counter()
     progress(0.0, "reading documents")
-    sources = source_hashes(settings.corpus_dir)
+    sources = source_hashes(settings.corpus_dir, settings.max_file_bytes)
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes, warn)
     passages = chunk(documents, settings.max_words)
     if not passages:
@@ -161,7 +194,17 @@ def open_index(
             return build(settings, embedder, warn, progress)
         try:
             manifest = store.read_manifest(gen)
-            reason = stale_reason(manifest, settings, embedder) if settings.corpus_dir.is_dir() else None
+            if not settings.corpus_dir.is_dir():
+                # nothing to rebuild from: an index built for another model or chunking is refused,
+                # never searched (a vector of the wrong size is a FAISS assertion at query time)
+                mismatch = settings_mismatch(manifest, settings, embedder)
+                if mismatch:
+                    raise StoreError(
+                        f"index {gen / store.MANIFEST} does not fit: {mismatch}; {store.REBUILD} "
+                        f"(and --corpus DIR, since {settings.corpus_dir} is missing)"
+                    )
+                return store.load(gen, manifest)
+            reason = stale_reason(manifest, settings, embedder)
             if reason:
                 warn(f"the index is out of date ({reason}); rebuilding")
                 return build(settings, embedder, warn, progress)

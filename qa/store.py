@@ -101,6 +101,7 @@ def save(
     dim = int(manifest["model"]["dim"])
     faiss = _faiss()
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    committed = False
     try:
         with writer_lock(index_dir):
             gen.mkdir()
@@ -117,10 +118,13 @@ def save(
             _fsync_dir(gen)
             _write(index_dir / f"{CURRENT}.tmp", (gen.name + "\n").encode())
             os.replace(index_dir / f"{CURRENT}.tmp", index_dir / CURRENT)
-            _fsync_dir(index_dir)
+            committed = True
+            with contextlib.suppress(OSError):  # CURRENT is replaced: the new generation is the index
+                _fsync_dir(index_dir)
             _collect(index_dir, keep=gen.name)
     except OSError as e:
-        shutil.rmtree(gen, ignore_errors=True)
+        if not committed:
+            shutil.rmtree(gen, ignore_errors=True)
         with contextlib.suppress(OSError):
             (index_dir / f"{CURRENT}.tmp").unlink()
         raise StoreError(f"could not save the index in {index_dir}: {e.strerror or e}") from e
@@ -136,11 +140,21 @@ def _collect(index_dir: Path, keep: str) -> None:
 
 def collect_garbage(index_dir: Path) -> None:
     """Removes generations left behind by a crashed writer, unless a writer is at work now."""
+    if not index_dir.is_dir():
+        return
     try:
-        name = (index_dir / CURRENT).read_text().strip()
         with (index_dir / ".lock").open("a") as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
+                # read under the lock: a writer that just finished may have moved CURRENT
+                try:
+                    name = (index_dir / CURRENT).read_text().strip()
+                except FileNotFoundError:
+                    name = ""  # never committed: every generation here is an orphan
+                except UnicodeDecodeError:
+                    return  # a damaged pointer: leave everything for `qa index --force`
+                if name and not name.startswith("gen-"):
+                    return  # a damaged pointer: leave everything for `qa index --force`
                 _collect(index_dir, keep=name)
                 with contextlib.suppress(FileNotFoundError):
                     (index_dir / f"{CURRENT}.tmp").unlink()
@@ -165,12 +179,15 @@ def current_generation(index_dir: Path) -> Path | None:
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
+    """The generation's manifest, checked for shape; StoreError naming the file otherwise."""
     path = gen / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise StoreError(f"index manifest missing: {path}; {REBUILD}") from e
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        raise StoreError(f"index manifest {path} is unreadable ({e.strerror or e}); {REBUILD}") from e
+    except ValueError as e:
         raise StoreError(f"index manifest {path} is not valid JSON; {REBUILD}") from e
     if not isinstance(manifest, dict):
         raise StoreError(f"index manifest {path} is not a JSON object; {REBUILD}")
@@ -185,39 +202,101 @@ def read_manifest(gen: Path) -> dict[str, Any]:
             f"index manifest {path} has format version {version!r}; this qa reads version "
             f"{FORMAT_VERSION}; {REBUILD}"
         )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise StoreError(f"index manifest {path} is damaged ({problem}); {REBUILD}")
     return manifest
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    """What is wrong with a manifest's shape (the fields load and the interfaces rely on), or None."""
+    model, files, counts = m.get("model"), m.get("files"), m.get("counts")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        return "no model name"
+    if not _is_int(model.get("dim")) or not 0 < model["dim"] <= 65536:
+        return "no valid model dimension"
+    if not isinstance(files, dict) or any(not isinstance(files.get(n), str) for n in FILES):
+        return "no checksum for every index file"
+    if not isinstance(counts, dict) or any(not _is_int(counts.get(k)) or counts[k] < 0 for k in ("passages", "sentences")):
+        return "no valid passage and sentence counts"
+    if not isinstance(m.get("chunking"), dict):
+        return "no chunking settings"
+    documents = m.get("documents", [])
+    if not isinstance(documents, list) or not all(
+        isinstance(d, dict)
+        and isinstance(d.get("doc"), str)
+        and isinstance(d.get("title"), str)
+        and _is_int(d.get("passages"))
+        and _is_int(d.get("characters"))
+        for d in documents
+    ):
+        return "a malformed document entry"
+    if not isinstance(m.get("sources", {}), dict):
+        return "malformed sources"
+    return None
+
+
+def _passages(path: Path, data: bytes) -> tuple[Passage, ...]:
+    """The passage records of passages.jsonl, each checked so no query can index out of range."""
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise StoreError(f"index file {path} is not UTF-8; {REBUILD}") from e
+    out = []
+    for n, line in enumerate(lines, 1):
+        try:
+            p = Passage.from_record(json.loads(line))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise StoreError(f"index file {path} line {n} is not a valid passage record; {REBUILD}") from e
+        ok = (
+            p.id == n - 1
+            and 0 <= p.start < p.end
+            and p.sentences
+            and all(0 <= s.start < s.end <= len(p.text) and p.start <= s.raw_start < s.raw_end <= p.end for s in p.sentences)
+        )
+        if not ok:
+            raise StoreError(f"index file {path} line {n} has out-of-range ids or offsets; {REBUILD}")
+        out.append(p)
+    return tuple(out)
 
 
 def load(gen: Path, manifest: dict[str, Any]) -> Index:
     """Reads a generation after checking every file against the manifest's SHA-256."""
     faiss = _faiss()
-    try:
-        files, counts, dim = manifest["files"], manifest["counts"], int(manifest["model"]["dim"])
-        data = {}
-        for name in FILES:
-            path = gen / name
-            try:
-                data[name] = path.read_bytes()
-            except OSError as e:
-                raise StoreError(f"index file {path} is missing or unreadable; {REBUILD}") from e
-            if hashlib.sha256(data[name]).hexdigest() != files.get(name):
-                raise StoreError(f"index corrupt (checksum mismatch in {path}); {REBUILD}")
-        records = [json.loads(line) for line in data["passages.jsonl"].decode("utf-8").splitlines()]
-        passages = tuple(Passage.from_record(r) for r in records)
-        indexes = []
-        for name, expected in (("passages.faiss", counts["passages"]), ("sentences.faiss", counts["sentences"])):
-            faiss.set_deserialization_vector_byte_limit(max(1 << 16, 2 * 4 * dim * int(expected) + (1 << 16)))
-            try:
-                index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
-            except RuntimeError as e:
-                raise StoreError(f"index file {gen / name} cannot be read by FAISS; {REBUILD}") from e
-            if index.d != dim or index.ntotal != int(expected):
-                raise StoreError(f"index file {gen / name} does not match its manifest; {REBUILD}")
-            indexes.append(index)
-    except (KeyError, TypeError, ValueError) as e:
-        raise StoreError(f"index in {gen} is inconsistent ({type(e).__name__}: {e}); {REBUILD}") from e
-    if len(passages) != counts["passages"] or any(p.id != i for i, p in enumerate(passages)):
-        raise StoreError(f"index file {gen / 'passages.jsonl'} does not match its manifest; {REBUILD}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise StoreError(f"index manifest {gen / MANIFEST} is damaged ({problem}); {REBUILD}")
+    files, counts, dim = manifest["files"], manifest["counts"], int(manifest["model"]["dim"])
+    data = {}
+    for name in FILES:
+        path = gen / name
+        try:
+            data[name] = path.read_bytes()
+        except OSError as e:
+            raise StoreError(f"index file {path} is missing or unreadable; {REBUILD}") from e
+        if hashlib.sha256(data[name]).hexdigest() != files.get(name):
+            raise StoreError(f"index corrupt (checksum mismatch in {path}); {REBUILD}")
+    passages = _passages(gen / "passages.jsonl", data["passages.jsonl"])
+    if len(passages) != counts["passages"]:
+        raise StoreError(
+            f"index file {gen / 'passages.jsonl'} does not match its manifest ({len(passages)} passages, "
+            f"the manifest says {counts['passages']}); {REBUILD}"
+        )
+    indexes = []
+    for name, expected in (("passages.faiss", counts["passages"]), ("sentences.faiss", counts["sentences"])):
+        # never let a damaged header make FAISS allocate more than the manifest promises
+        faiss.set_deserialization_vector_byte_limit(2 * 4 * dim * int(expected) + (1 << 16))
+        try:
+            index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
+        except (RuntimeError, MemoryError, ValueError) as e:
+            raise StoreError(f"index file {gen / name} cannot be read by FAISS; {REBUILD}") from e
+        if index.d != dim or index.ntotal != int(expected) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise StoreError(f"index file {gen / name} does not match its manifest; {REBUILD}")
+        indexes.append(index)
     sentences = indexes[1].reconstruct_n(0, indexes[1].ntotal) if indexes[1].ntotal else np.zeros((0, dim), np.float32)
     return _assemble(gen, manifest, list(passages), indexes[0], sentences)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,18 @@ SHARED = ROOT.parent / "shared"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+# Offline, proved: the whole suite runs with outbound connections blocked (loopback only), in this
+# process and, through `sitecustomize` on PYTHONPATH, in every Python subprocess the tests start.
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+os.environ["QA_TEST_NETGUARD"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(NETGUARD), os.environ.get("PYTHONPATH", "")] if p)
+_spec = importlib.util.spec_from_file_location("qa_test_netguard", NETGUARD / "sitecustomize.py")
+assert _spec and _spec.loader
+netguard = importlib.util.module_from_spec(_spec)
+sys.modules["qa_test_netguard"] = netguard
+_spec.loader.exec_module(netguard)
+netguard.install()
 
 
 @pytest.fixture(scope="session")

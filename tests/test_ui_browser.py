@@ -254,6 +254,9 @@ def test_markup_in_a_document_is_shown_never_run(page):
     context = _flat(show_context(page).inner_text())
     assert "<img src=x onerror=alert(1)>" in context
     assert "[x](javascript:alert(1))" in context and "![p](http://10.0.0.1/p.png)" in context
+    question = "Was <img src=x onerror=alert(2)> or [x](javascript:alert(2)) or **this** on the Quillon ferry?"
+    ask(page, question)
+    assert question in _flat(page.page.locator('#qa-chat [data-testid="user"]').last.inner_text())
     page.page.get_by_text("More nearby passages").or_(page.page.get_by_text("Other top passages")).first.click()
     page.page.wait_for_timeout(300)  # let any injected handler fire, if one existed
     found = page.page.evaluate("""() => {

@@ -2,6 +2,19 @@
 
 "When was it renewed?" after "What treaty did China and North Korea sign in 1961?" is searched as
 both together; a question that stands on its own is searched exactly as typed.
+
+A question leans on what came before when it opens with a linking word ("And how ...", "What
+about ..."), when it is too short to stand alone ("Why?", "Which year?"), or when it holds a word that points back
+and nothing in the question itself can be what it points to:
+- "he", "his", "they", "its", "it" ... point back unless the question names something they can
+  mean ("Did China keep its promise?", "With its leverage gone, what did Beijing do?");
+- "him", "them", and "it" as an object ("How did China respond to it?") always point outside
+  the question: an object pronoun never means the subject of its own clause;
+- "this", "these", "those" point back unless they name the document itself ("this article");
+- "that" points back when it ends the question ("What year was that?") or follows a preposition or
+  a form of "be"/"do" ("after that", "was that treaty renewed?"), not as a conjunction ("said that
+  ...") or a relative pronoun ("the treaty that ...");
+- "there" and "then" point back, except in "there is", "is there" and the like.
 """
 
 from __future__ import annotations
@@ -10,17 +23,63 @@ import re
 
 from qa.lexical import tokens
 
-# Words that point back to something said earlier.
-_PRONOUNS = {"it", "its", "he", "him", "his", "she", "her", "they", "them", "their", "theirs",
-             "this", "that", "these", "those", "there", "then", "such", "former", "latter"}
 _LEADS = re.compile(
     r"^(and|but|so|also|then|what about|how about|and what|and how|and why|and when|and who|"
     r"what else|anything else|why not|how come|same for|what of)\b",
     re.I,
 )
-_WORD = re.compile(r"[\w'-]+")
-_DEMONSTRATIVE_NEXT = {"year", "time", "treaty", "test", "visit", "meeting", "summit", "country", "leader",
-                       "resolution", "decision", "period", "event", "agreement"}
+_WORD = re.compile(r"[\w'’-]+")
+_BINDABLE = {"he", "she", "they", "his", "her", "its", "their", "theirs"}
+_OBJECT = {"him", "them"}
+_DEMONSTRATIVE = {"this", "these", "those"}
+_ELSEWHERE = {"there", "then"}
+#: words for the document itself: "this article" is not about the conversation
+_DOCUMENT = {"article", "piece", "text", "document", "paper", "essay", "report", "book", "passage", "story",
+             "author", "writer", "page", "chapter", "section"}
+_PREPOSITIONS = {"in", "on", "at", "after", "before", "during", "since", "from", "of", "by", "for", "with",
+                 "about", "to", "until", "into", "over", "against", "like", "than", "without", "following"}
+_AUXILIARIES = {"is", "was", "are", "were", "be", "been", "did", "does", "do", "has", "have", "had", "will",
+                "would", "can", "could", "should", "may", "might", "must", "shall"}
+_CONJUNCTIONS = {"that", "and", "or", "but", "when", "because", "if", "whether", "so", "as", "while", "since",
+                 "where", "why", "how", "what", "which", "who"}
+_OPENERS = {"who", "whom", "whose", "what", "when", "where", "which", "why", "how", "i", "please", "tell", "name",
+            "list", "describe", "explain", "give"}
+_FUNCTION = {"the", "a", "an", "it", "he", "she", "they", "we", "there", "this", "these", "those", "his", "her",
+             "its", "their"}
+_EXISTENTIAL = {"is", "are", "was", "were", "be", "been", "has", "have", "had", "will", "would", "seems", "seem"}
+
+
+def _is_name(word: str) -> bool:
+    """A capitalised word that is not merely the question's opening word ("What", "Did", "In")."""
+    w = word.lower()
+    return word[:1].isupper() and w not in _AUXILIARIES | _CONJUNCTIONS | _PREPOSITIONS | _OPENERS
+
+
+def _points_back(words: list[str], i: int) -> bool:
+    """Does words[i] refer to something outside the question?"""
+    lowered = [w.lower() for w in words]
+    w = lowered[i]
+    before = lowered[i - 1] if i else ""
+    after = lowered[i + 1] if i + 1 < len(lowered) else ""
+    named = any(_is_name(x) for j, x in enumerate(words) if j != i)
+    if w in _OBJECT:
+        return True
+    if w == "it":
+        # an object ("respond to it", "renew it?") cannot mean the subject of its own clause
+        as_object = before in _PREPOSITIONS or (not after and before not in _AUXILIARIES)
+        return as_object or not named
+    if w in _BINDABLE:
+        return not named
+    if w in _DEMONSTRATIVE:
+        return after not in _DOCUMENT
+    if w == "that":
+        return not after or (before in _PREPOSITIONS | _AUXILIARIES and after not in _DOCUMENT | _FUNCTION
+                             and not words[i + 1][:1].isupper())
+    if w == "there":
+        return after not in _EXISTENTIAL and before not in _EXISTENTIAL
+    if w in {"former", "latter"}:  # "the latter", not "a former president"
+        return before == "the" and (not after or after in _FUNCTION | _AUXILIARIES)
+    return w in _ELSEWHERE
 
 
 def needs_context(question: str) -> bool:
@@ -29,22 +88,9 @@ def needs_context(question: str) -> bool:
     if _LEADS.match(q):
         return True
     words = _WORD.findall(q)
-    lowered = [w.lower() for w in words]
-    content = tokens(q)
-    for i, w in enumerate(lowered):
-        if w not in _PRONOUNS:
-            continue
-        if w in {"that", "this", "these", "those"} and i + 1 < len(lowered) and lowered[i + 1] not in _DEMONSTRATIVE_NEXT:
-            # "that" as a conjunction or relative pronoun ("the treaty that ...") points nowhere
-            if i > 0:
-                continue
-        if w == "there" and i + 1 < len(lowered) and lowered[i + 1] in {"is", "are", "was", "were"}:
-            continue
-        # an antecedent named earlier in the question itself ("Did China keep its promise?")
-        if any(x[:1].isupper() for x in words[1:i]):
-            continue
+    if any(_points_back(words, i) for i in range(len(words))):
         return True
-    return len(content) <= 1 and len(words) <= 4
+    return not tokens(q) or len(words) <= 2
 
 
 def resolve(question: str, history: list[str]) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from qa import answertype
 from qa.chunks import Passage
 from qa.lexical import tokens
 from qa.retrieval import Candidate
@@ -16,19 +18,31 @@ from qa.text import skeleton
 
 @dataclass(frozen=True)
 class Rules:
-    """How sentences are scored and when the assistant abstains (calibrated on the dev set)."""
+    """How sentences are scored and when the assistant abstains (calibrated on the dev set and SQuAD)."""
 
-    #: weights of a sentence's cosine, its word overlap with the query, and its passage's score
-    w_cosine: float = 0.55
-    w_overlap: float = 0.25
-    w_passage: float = 0.20
+    #: weights of a sentence's own evidence (cosine and BM25, fused as in retrieval), of its passage's
+    #: score, and of the share of the question's own words it holds
+    w_sentence: float = 0.6
+    w_passage: float = 0.4
+    w_overlap: float = 0.3
+    #: bonus for holding what the question asks for and does not say (a new year for "when")
+    w_type: float = 0.15
+    #: a follow-up's answer is not the earlier answer: malus for the share of the earlier question's
+    #: words (those the follow-up does not repeat) that the sentence holds
+    w_earlier: float = 0.3
     #: passages whose sentences compete for the answer
     answer_depth: int = 3
-    #: abstain when the best passage's cosine is below this and its words barely overlap
-    min_cosine: float = 0.30
-    min_overlap: float = 0.5
-    #: a neighbouring sentence joins the quote when it scores this close to the best
-    pair_margin: float = 0.03
+    #: the next or previous sentence joins the quote when it scores this close to the best (ratio)
+    #: and the two together stay short; the one before always joins when the answer opens by
+    #: pointing back ("It", "This", ...)
+    pair_ratio: float = 0.9
+    pair_words: int = 60
+    #: abstain when the best passage scores below this (nothing in the corpus is about the question),
+    min_score: float = 0.2
+    #: or below this while the question names something the corpus never mentions,
+    unknown_name_score: float = 0.6
+    #: or below this while the answer lacks what the question asks for (no new date for "when")
+    untyped_score: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -125,15 +139,20 @@ def _distinct(candidates: list[Candidate], passages: tuple[Passage, ...], k: int
     return kept
 
 
-def _sentence_scores(index: Index, c: Candidate, qvec: np.ndarray, qtokens: set[str], rules: Rules) -> np.ndarray:
-    p = index.passages[c.row]
-    lo, hi = int(index.sentence_rows[c.row]), int(index.sentence_rows[c.row + 1])
-    cos = index.sentence_vectors[lo:hi] @ qvec
-    overlap = np.array(
-        [len(qtokens & set(tokens(p.sentence_text(i)))) / max(1, len(qtokens)) for i in range(hi - lo)],
-        dtype=np.float32,
-    )
-    return rules.w_cosine * cos + rules.w_overlap * overlap + rules.w_passage * c.score
+_POINTS_BACK = re.compile(r"^(It|Its|This|That|These|Those|They|Their|He|His|She|Her|Such|The latter|The former)\b")
+
+
+def _sentence_scores(p: Passage, c: Candidate, focus: set[str], earlier: set[str], wanted: str | None,
+                     query: str, rules: Rules) -> np.ndarray:
+    """Each sentence of a candidate passage: its own evidence, its passage, the question's words it holds."""
+    texts = [p.sentence_text(i) for i in range(len(p.sentences))]
+    own = np.asarray(c.sentences, dtype=np.float32) if len(c.sentences) == len(texts) else np.zeros(len(texts), np.float32)
+    words = [set(tokens(t)) for t in texts]
+    overlap = np.array([len(focus & w) / max(1, len(focus)) for w in words], dtype=np.float32)
+    old = np.array([len(earlier & w) / len(earlier) if earlier else 0.0 for w in words], dtype=np.float32)
+    typed = np.array([1.0 if answertype.holds(wanted, t, query) else 0.0 for t in texts], dtype=np.float32)
+    return (rules.w_sentence * own + rules.w_passage * c.score + rules.w_overlap * overlap
+            + rules.w_type * typed - rules.w_earlier * old)
 
 
 def compose(
@@ -148,22 +167,26 @@ def compose(
     """Ranks sentences inside the top passages, picks the answer (or abstains) and cites it."""
     rules = rules or Rules()
     chosen = _distinct(candidates, index.passages, k)
-    qtokens = set(tokens(query))
-    best_sentence: list[tuple[int, int, float, np.ndarray]] = []  # (rank, sentence, score, all scores)
+    focus = set(tokens(question))
+    earlier = set(tokens(query)) - focus
+    wanted = answertype.kind(question)
+    best_sentence: list[tuple[int, int, float]] = []  # (rank, sentence, score)
+    all_scores: list[np.ndarray] = []
     for rank, c in enumerate(chosen):
-        scores = _sentence_scores(index, c, qvec, qtokens, rules)
+        if rank < rules.answer_depth:
+            scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
+        else:  # only highlighted: its own evidence is enough
+            scores = np.asarray(c.sentences or (c.score,), dtype=np.float32)
         i = int(np.argmax(scores))
-        best_sentence.append((rank, i, float(scores[i]), scores))
+        best_sentence.append((rank, i, float(scores[i])))
+        all_scores.append(scores)
 
     answer_rank, answer_span = -1, (0, 0)
-    if chosen and _answerable(chosen[0], index, qtokens, rules):
-        rank, i, score, scores = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
-        j = i
-        for n in (i - 1, i + 1):  # quote a neighbour too when it is nearly as good
-            if 0 <= n < len(scores) and scores[n] >= score - rules.pair_margin:
-                j = n
-                break
-        answer_rank, answer_span = rank, (min(i, j), max(i, j))
+    if chosen:
+        rank, i, _score = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
+        p = index.passages[chosen[rank].row]
+        if _answerable(chosen[0], wanted is None or answertype.holds(wanted, p.sentence_text(i), query), rules):
+            answer_rank, answer_span = rank, _span(p, all_scores[rank], i, rules)
 
     hits = []
     for rank, c in enumerate(chosen):
@@ -187,9 +210,21 @@ def compose(
     return Result(question, query, answer, tuple(hits))
 
 
-def _answerable(top: Candidate, index: Index, qtokens: set[str], rules: Rules) -> bool:
-    """Does the best passage look like it answers? Enough meaning in common, or enough words."""
-    if top.dense >= rules.min_cosine:
-        return True
-    words = set(tokens(index.passages[top.row].search_text()))
-    return bool(qtokens) and len(qtokens & words) / len(qtokens) >= rules.min_overlap
+def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, int]:
+    """The sentences quoted: the best one, with a neighbour when the answer seems to run across both."""
+    size = [len(p.sentence_text(j).split()) for j in range(len(scores))]
+    if i > 0 and _POINTS_BACK.match(p.sentence_text(i)) and size[i - 1] + size[i] <= rules.pair_words:
+        return i - 1, i
+    for j in (i + 1, i - 1):
+        if 0 <= j < len(scores) and scores[j] >= rules.pair_ratio * scores[i] and size[i] + size[j] <= rules.pair_words:
+            return min(i, j), max(i, j)
+    return i, i
+
+
+def _answerable(top: Candidate, typed: bool, rules: Rules) -> bool:
+    """Does the corpus seem to answer? Judged from the best passage's score and two warning signs."""
+    if top.score < rules.min_score:
+        return False
+    if top.unknown and top.score < rules.unknown_name_score:
+        return False
+    return typed or top.score >= rules.untyped_score

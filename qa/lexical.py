@@ -1,9 +1,16 @@
-"""Lexical ranking: BM25 (bm25s) over stemmed, stop-word-filtered tokens."""
+"""Lexical ranking: BM25 (bm25s) over stemmed content words, on a scale that means the same for every query.
+
+Scores are divided by the query's own ceiling, the summed IDF of its terms (a term the corpus never
+uses counts at the highest IDF), so 1.0 is roughly "every query word once, at average length" and
+a query whose words the corpus lacks scores low everywhere instead of 1.0 at its best match.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -11,13 +18,18 @@ from typing import Any
 import numpy as np
 
 _TOKEN = re.compile(r"\w+")
+_POSSESSIVE = re.compile(r"(\w)['’]s\b")
+# a capitalised word that does not open the text or a sentence
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
+_ACRONYM = re.compile(r"\b((?:\w\.){2,})")
+K1, B = 1.2, 0.75
 
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-    return frozenset(STOPWORDS_EN)
+    return frozenset(STOPWORDS_EN_PLUS)
 
 
 @lru_cache(maxsize=1)
@@ -34,28 +46,55 @@ def _fold(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Content-word stems: 'Sanctions imposed on Pyongyang' -> ['sanction', 'impos', 'pyongyang']."""
+    """Content-word stems: "Sanctions imposed on Pyongyang's" -> ['sanction', 'impos', 'pyongyang']."""
     stop = _stopwords()
-    # "U.N." and "U.S." become "un" / "us"; "Beijing-Pyongyang" gives both words.
-    text = re.sub(r"\b((?:\w\.){2,})", lambda m: m.group(1).replace(".", ""), _fold(text))
-    found = [t for t in _TOKEN.findall(text) if t not in stop or len(t) == 4 and t.isdigit()]
-    return _stemmer().stemWords(found)
+    # "U.N." and "U.S." become "un" / "us"; "Beijing-Pyongyang" gives both words; "Kim's" gives "kim".
+    text = _ACRONYM.sub(lambda m: m.group(1).replace(".", ""), _fold(text))
+    text = _POSSESSIVE.sub(r"\1", text)
+    found = [t for t in _TOKEN.findall(text) if t not in stop and (len(t) > 1 or t.isdigit())]
+    return list(_stemmer().stemWords(found))
 
 
 class Lexical:
-    """BM25 over a fixed list of texts; scores every text for a query."""
+    """BM25 over a fixed list of texts; scores every text for a query, on the query's own scale."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str] = (), tokenized: Sequence[list[str]] | None = None) -> None:
         import bm25s
 
-        self.n = len(texts)
-        self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
-        corpus = [tokens(t) or [""] for t in texts]
+        corpus = list(tokenized) if tokenized is not None else [tokens(t) for t in texts]
+        self.n = len(corpus)
+        self._bm25 = bm25s.BM25(k1=K1, b=B)
+        df: Counter[str] = Counter()
+        for doc in corpus:
+            df.update(set(doc))
+        self.df = dict(df)
+        self.vocab = getattr(self._bm25, "vocab_dict", {})
         if self.n:
-            self._bm25.index(corpus, show_progress=False)
+            self._bm25.index([doc or [""] for doc in corpus], show_progress=False)
+            self.vocab = self._bm25.vocab_dict
 
-    def scores(self, query: str) -> np.ndarray:
-        q = [t for t in tokens(query) if t in getattr(self._bm25, "vocab_dict", {})]
-        if not q or not self.n:
+    def idf(self, term: str) -> float:
+        """Lucene's IDF; a term the corpus never uses gets the highest."""
+        df = self.df.get(term, 0)
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def ceiling(self, query_tokens: Sequence[str]) -> float:
+        return sum(self.idf(t) for t in query_tokens)
+
+    def scores(self, query: str | Sequence[str]) -> np.ndarray:
+        """Each text's BM25 over the query's ceiling: 1 for every query word once at average length."""
+        q = tokens(query) if isinstance(query, str) else list(query)
+        known = [t for t in q if t in self.vocab]
+        if not known or not self.n:
             return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
+        raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        return raw * np.float32((1 + K1) / self.ceiling(q))
+
+    def unknown_names(self, text: str) -> tuple[str, ...]:
+        """Names in the text that no indexed text uses ("Who won the FIFA World Cup?" -> FIFA, Cup)."""
+        out = []
+        for m in _NAME.finditer(text.strip()):
+            found = tokens(m.group(0))
+            if found and not any(t in self.vocab for t in found):
+                out.append(m.group(0))
+        return tuple(out)

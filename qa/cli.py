@@ -88,13 +88,20 @@ def _assistant(args: argparse.Namespace) -> Any:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.assistant import Assistant
+    from qa.text import for_terminal
 
     a = Assistant(_settings(args), warn=_warn, load=False)
     index = a.reload(force=args.force)
     docs = index.manifest.get("documents", [])
-    print(f"index {index.path}: {len(index.passages)} passages from {len(docs)} document(s)")
-    for d in docs:
-        print(f"  {d['doc']}: {d['title']} ({d['passages']} passages, {d['characters']:,} characters)")
+    # names and titles come from the files: printed without their escape sequences
+    print(for_terminal(f"index {index.path}: {len(index.passages)} passages from {len(docs)} document(s)"))
+    summary = (index.manifest.get("ingest") or {}).get("summary")
+    if summary:
+        print(for_terminal(f"  {summary}"))
+    for d in docs[:50]:
+        print(for_terminal(f"  {d['doc']}: {d['title']} ({d['passages']} passages, {d['characters']:,} characters)"))
+    if len(docs) > 50:
+        print(f"  ... and {len(docs) - 50} more")
     return 0
 
 

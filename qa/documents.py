@@ -5,13 +5,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import stat
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
 from qa.layout import Paragraph, repair
-from qa.text import is_invisible
+from qa.text import clean_text, is_invisible
 
 #: file types read as text; more formats arrive with their own readers
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -31,10 +34,57 @@ class Document:
     author: str | None
     affiliation: str | None
     paragraphs: tuple[Paragraph, ...]
+    #: SHA-256 of the text once decoded, NFC-normalised and with LF line ends: equal for copies that
+    #: differ only in encoding, BOM, normalisation form or line ends (duplicates are indexed once)
+    content_sha256: str = field(default="", compare=False)
 
 
 class Skip(Exception):
     """A file that is not loaded; the message says why, in a few words."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        #: the reason in two or three words, for the summary ("looks binary", "empty", ...)
+        self.kind = kind or message.split(" (")[0]
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of a text as a reader sees it: NFC, LF line ends (BOM and encoding already gone)."""
+    normal = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def open_regular(path: Path) -> int:
+    """A read-only descriptor of a regular file (never blocks on a FIFO or device), or Skip."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise Skip(f"cannot be read ({e.strerror or e})", "cannot be read") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Skip("not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refused before reading when larger than `max_bytes` (or growing past it)."""
+    fd = open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            raise Skip(f"too large ({size:,} bytes; the limit is {max_bytes:,})", "too large")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise Skip(f"cannot be read ({e.strerror or e})", "cannot be read") from e
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise Skip(f"too large (over {max_bytes:,} bytes, the limit)", "too large")
+    return data
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -61,11 +111,11 @@ def decode(data: bytes) -> tuple[str, str]:
         ties = [m for m in matches if (m.percent_chaos, m.percent_coherence) == (best.percent_chaos, best.percent_coherence)]
         best = next((m for m in ties if m.encoding == "cp1252"), best)
     if best is None or best.encoding in ("utf_8", "ascii"):
-        raise Skip("not valid UTF-8 and no other text encoding fits")
+        raise Skip("not valid UTF-8 and no other text encoding fits", "not valid UTF-8")
     try:
         return data.decode(best.encoding), best.encoding
     except (UnicodeDecodeError, LookupError) as e:
-        raise Skip(f"not valid UTF-8 (and not {best.encoding})") from e
+        raise Skip(f"not valid UTF-8 (and not {best.encoding})", "not valid UTF-8") from e
 
 
 def _looks_binary(text: str) -> bool:
@@ -76,76 +126,132 @@ def _looks_binary(text: str) -> bool:
 
 def read_document(path: Path, doc: str, max_bytes: int) -> tuple[Document, str | None]:
     """(document, note) for one file, or Skip. The note tells of a non-UTF-8 encoding."""
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise Skip(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
-        data = path.read_bytes()
-    except OSError as e:
-        raise Skip(f"cannot be read ({e.strerror or e})") from e
+    data = read_bytes(path, max_bytes)
+    sha256 = hashlib.sha256(data).hexdigest()
     text, encoding = decode(data)
+    del data  # a large file is held once, as text
     if _looks_binary(text):
         raise Skip("looks binary")
-    if not "".join(ch for ch in text if not is_invisible(ch)).strip():
+    if not any(not ch.isspace() and not is_invisible(ch) for ch in text):
         raise Skip("empty")
     layout = repair(text, markdown=path.suffix.lower() in (".md", ".markdown"))
-    title = layout.title or path.stem.replace("_", " ").replace("-", " ").strip()
+    # a title from the file name is cleaned like any text shown: NFC, no escapes or invisible characters
+    title = clean_text(layout.title or path.stem.replace("_", " ").replace("-", " ")) or "Untitled"
     document = Document(
         doc=doc,
         path=path,
         raw=text,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         encoding=encoding,
         title=title,
         author=layout.author,
         affiliation=layout.affiliation,
         paragraphs=layout.paragraphs,
+        content_sha256=content_hash(text),
     )
     note = None if encoding in ("utf-8", "ascii") else f"read {doc} as {encoding} (not UTF-8)"
     return document, note
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """Text files under the corpus folder, sorted; links that lead outside it are not followed."""
+def _walk(corpus_dir: Path) -> list[tuple[Path, str | None]]:
+    """(path, why it is skipped or None) for every candidate text file under the corpus folder.
+
+    Links are followed only when they lead to a file inside the folder; links to folders are not
+    followed at all (no loops, no escape from the chosen root).
+    """
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir} (give one with --corpus DIR)")
     root = corpus_dir.resolve()
-    found: list[Path] = []
+    found: list[tuple[Path, str | None]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        for d in sorted(dirnames):
+            if not d.startswith(".") and (here / d).is_symlink():
+                found.append((here / d, "a link to a folder (not followed)"))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
         for name in sorted(filenames):
-            path = Path(dirpath) / name
+            path = here / name
             if name.startswith(".") or path.suffix.lower() not in TEXT_SUFFIXES:
                 continue
             try:
-                inside = path.resolve().is_relative_to(root)
-            except OSError:
-                inside = False
-            if inside:
-                found.append(path)
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling link, link loop
+                found.append((path, "a broken or looping link"))
+                continue
+            if not target.is_relative_to(root):
+                found.append((path, "a link that leads outside the corpus folder"))
+            elif not target.is_file():
+                found.append((path, "not a regular file"))
+            else:
+                found.append((path, None))
     return found
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Text files under the corpus folder, sorted; links that lead outside it are not followed."""
+    return [path for path, problem in _walk(corpus_dir) if problem is None]
+
+
+def doc_name(corpus_dir: Path, path: Path) -> str:
+    """How a file is cited: "<corpus folder name>/<path inside it>"."""
+    root = corpus_dir.resolve()
+    try:
+        inside = path.resolve().relative_to(root).as_posix()
+    except (OSError, RuntimeError, ValueError):
+        inside = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return f"{corpus_dir.name or root.name}/{inside}"
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What reading a corpus gave: the documents, and each skipped file with its reason."""
+
+    documents: list[Document]
+    skipped: list[tuple[str, str]]  # (doc, reason in a few words)
+
+    def summary(self) -> str:
+        """E.g. "10000 indexed, 3 skipped (2 looks binary, 1 empty)"."""
+        kinds = Counter(kind for _doc, kind in self.skipped)
+        detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"{len(self.documents)} indexed, {len(self.skipped)} skipped" + (f" ({detail})" if detail else "")
+
+
+def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None) -> Ingest:
+    """Reads every usable document of the corpus; each skipped file is reported through `warn`."""
+    corpus_dir = Path(corpus_dir)
+    root = corpus_dir.resolve()
+    prefix = corpus_dir.name or root.name
+    documents: list[Document] = []
+    skipped: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+
+    def skip(doc: str, message: str, kind: str) -> None:
+        warn(f"skipped {doc}: {message}")
+        skipped.append((doc, kind))
+
+    for path, problem in _walk(corpus_dir):
+        if problem is not None:
+            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+            skip(f"{prefix}/{shown}", problem, problem.split(" (")[0])
+            continue
+        doc = doc_name(corpus_dir, path)
+        try:
+            document, note = read_document(path, doc, max_bytes)
+        except Skip as e:
+            skip(doc, str(e), e.kind)
+            continue
+        if note:
+            warn(note)
+        if document.content_sha256 in seen:
+            skip(doc, f"same content as {seen[document.content_sha256]}", "duplicate")
+            continue
+        seen[document.content_sha256] = doc
+        documents.append(document)
+    return Ingest(documents, skipped)
 
 
 def load_corpus(
     corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None
 ) -> list[Document]:
     """Every readable document of the corpus; each skipped file is reported through `warn`."""
-    corpus_dir = Path(corpus_dir)
-    root = corpus_dir.resolve()
-    documents: list[Document] = []
-    seen: dict[str, str] = {}
-    for path in corpus_files(corpus_dir):
-        doc = f"{corpus_dir.name or root.name}/{path.resolve().relative_to(root).as_posix()}"
-        try:
-            document, note = read_document(path, doc, max_bytes)
-        except Skip as e:
-            warn(f"skipped {doc}: {e}")
-            continue
-        if note:
-            warn(note)
-        if document.sha256 in seen:
-            warn(f"skipped {doc}: same content as {seen[document.sha256]}")
-            continue
-        seen[document.sha256] = doc
-        documents.append(document)
-    return documents
+    return ingest(corpus_dir, max_bytes, warn).documents

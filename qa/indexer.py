@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import numpy as np
 from qa import store
 from qa.chunks import Passage, chunk
 from qa.config import Settings
-from qa.documents import corpus_files, load_corpus
+from qa.documents import Skip, corpus_files, doc_name, ingest, open_regular
 from qa.embeddings import Embedder
 from qa.errors import CorpusError, StoreError
 
@@ -35,12 +38,16 @@ def source_hashes(corpus_dir: Path, max_bytes: int | None = None) -> dict[str, s
 
     Files are hashed in blocks; a file above `max_bytes` is never read (its size stands in).
     """
-    root = corpus_dir.resolve()
     out = {}
     for path in corpus_files(corpus_dir):
-        doc = f"{corpus_dir.name or root.name}/{path.resolve().relative_to(root).as_posix()}"
+        doc = doc_name(corpus_dir, path)
         try:
-            with path.open("rb") as f:
+            fd = open_regular(path)
+        except Skip as e:
+            out[doc] = f"unreadable: {e}"
+            continue
+        try:
+            with os.fdopen(fd, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if max_bytes is not None and size > max_bytes:
                     out[doc] = f"too large: {size} bytes"
@@ -110,10 +117,12 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     started = time.perf_counter()
     progress(0.0, "reading documents")
     sources = source_hashes(settings.corpus_dir, settings.max_file_bytes)
-    documents = load_corpus(settings.corpus_dir, settings.max_file_bytes, warn)
-    passages = chunk(documents, settings.max_words)
+    read = ingest(settings.corpus_dir, settings.max_file_bytes, warn)
+    documents = read.documents
+    progress(0.05, f"read the corpus: {read.summary()}")
+    passages = unique_passages(chunk(documents, settings.max_words))
     if not passages:
-        raise CorpusError(f"no indexable text in {settings.corpus_dir} (add .txt or .md files)")
+        raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .txt or .md files)")
     progress(0.1, f"embedding {len(passages)} passages")
     vectors = _encode_in_batches(embedder, [p.search_text() for p in passages], progress, 0.1, 0.5)
     texts, rows = _sentence_texts(passages)
@@ -126,10 +135,12 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     for i, r in enumerate(rows):
         if r >= 0:  # a one-sentence passage: its sentence vector is the passage vector
             sentence_vectors[i] = vectors[r]
+    per_doc = Counter(p.doc for p in passages)
     manifest = {
         **identity(settings, embedder),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "sources": sources,
+        "ingest": {"summary": read.summary(), "skipped": [{"doc": d, "reason": r} for d, r in read.skipped]},
         "documents": [
             {
                 "doc": d.doc,
@@ -138,7 +149,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
                 "sha256": d.sha256,
                 "encoding": d.encoding,
                 "characters": len(d.raw),
-                "passages": sum(1 for p in passages if p.doc == d.doc),
+                "passages": per_doc[d.doc],
             }
             for d in documents
         ],
@@ -148,6 +159,20 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     progress(1.0, f"indexed {len(passages)} passages from {len(documents)} documents "
                   f"in {time.perf_counter() - started:.1f} s")
     return index
+
+
+def unique_passages(passages: list[Passage]) -> list[Passage]:
+    """The passages without repeats (a boilerplate paragraph, a copied section): the first one stays,
+    so a search never returns two identical passages. Ids are renumbered 0..n-1."""
+    seen: set[str] = set()
+    out: list[Passage] = []
+    for p in passages:
+        key = " ".join(unicodedata.normalize("NFC", p.search_text()).split())
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(p if p.id == len(out) else dataclasses.replace(p, id=len(out)))
+    return out
 
 
 def _sentence_texts(passages: list[Passage]) -> tuple[list[str], list[int]]:

@@ -33,11 +33,24 @@ def is_loopback(family: int, address: object) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True  # a literal address needs no lookup; connect() decides
+
+
 def _refuse(sock: socket.socket, address: object) -> OSError:
     where = f"{address!r}"
     ATTEMPTS.append(where)
     print(f"qa tests: blocked an outbound connection to {where}", file=sys.stderr)
     return OSError(errno.ENETUNREACH, f"network access is disabled in the qa tests (connect to {where})")
+
+
+def _refuse_name(name: str) -> None:
+    ATTEMPTS.append(f"resolve {name}")
+    print(f"qa tests: blocked a name lookup of {name!r}", file=sys.stderr)
 
 
 def install() -> None:
@@ -56,6 +69,16 @@ def install() -> None:
             return errno.ENETUNREACH
         return real_connect_ex(self, address)  # type: ignore[arg-type]
 
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and not _is_ip(name) and not is_loopback(socket.AF_INET, (name, 0)):
+            _refuse_name(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"name resolution is disabled in the qa tests ({name})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
     socket.socket._qa_guarded = True  # type: ignore[attr-defined]

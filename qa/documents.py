@@ -77,7 +77,9 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise Skip(f"too large ({size:,} bytes; the limit is {max_bytes:,})", "too large")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(max_bytes + 1)
+            data = f.read(size)  # read(n) allocates n bytes at once: never ask for the cap itself
+            while len(data) <= max_bytes and (more := f.read(min(1 << 20, max_bytes + 1 - len(data)))):
+                data += more  # the file grew while we read it
     except OSError as e:
         raise Skip(f"cannot be read ({e.strerror or e})", "cannot be read") from e
     finally:
@@ -101,6 +103,9 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    sample = data[:8192]
+    if sum(1 for b in sample if b < 0x20 and b not in b"\t\n\r\f\v\x1b") > max(8, len(sample) // 20):
+        raise Skip("looks binary")  # no text encoding puts that many control bytes in text
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(data[: 1 << 20]))
@@ -193,12 +198,9 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 
 
 def doc_name(corpus_dir: Path, path: Path) -> str:
-    """How a file is cited: "<corpus folder name>/<path inside it>"."""
+    """How a file is cited: "<corpus folder name>/<path inside it>" (a link by its own name)."""
     root = corpus_dir.resolve()
-    try:
-        inside = path.resolve().relative_to(root).as_posix()
-    except (OSError, RuntimeError, ValueError):
-        inside = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    inside = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     return f"{corpus_dir.name or root.name}/{inside}"
 
 
@@ -219,8 +221,6 @@ class Ingest:
 def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None) -> Ingest:
     """Reads every usable document of the corpus; each skipped file is reported through `warn`."""
     corpus_dir = Path(corpus_dir)
-    root = corpus_dir.resolve()
-    prefix = corpus_dir.name or root.name
     documents: list[Document] = []
     skipped: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -230,11 +230,10 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
         skipped.append((doc, kind))
 
     for path, problem in _walk(corpus_dir):
-        if problem is not None:
-            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-            skip(f"{prefix}/{shown}", problem, problem.split(" (")[0])
-            continue
         doc = doc_name(corpus_dir, path)
+        if problem is not None:
+            skip(doc, problem, problem.split(" (")[0])
+            continue
         try:
             document, note = read_document(path, doc, max_bytes)
         except Skip as e:

@@ -47,17 +47,19 @@ def source_hashes(corpus_dir: Path, max_bytes: int | None = None) -> dict[str, s
             out[doc] = f"unreadable: {e}"
             continue
         try:
-            with os.fdopen(fd, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if max_bytes is not None and size > max_bytes:
-                    out[doc] = f"too large: {size} bytes"
-                    continue
-                h = hashlib.sha256()
+            size = os.fstat(fd).st_size
+            if max_bytes is not None and size > max_bytes:
+                out[doc] = f"too large: {size} bytes"  # never read
+                continue
+            h = hashlib.sha256()
+            with os.fdopen(fd, "rb", closefd=False) as f:
                 while block := f.read(1 << 20):
                     h.update(block)
-                out[doc] = h.hexdigest()
+            out[doc] = h.hexdigest()
         except OSError:
             out[doc] = "unreadable"
+        finally:
+            os.close(fd)
     return out
 
 

@@ -15,10 +15,14 @@ Repairs, each decided from the text's own shape (never from a list of known word
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from qa.text import is_invisible, words
 
@@ -37,6 +41,74 @@ _WORD_START = re.compile(r"^(\w+)")
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs", "with"}
 
 
+class Offsets(Sequence[int]):
+    """One raw offset per display character, stored as runs in which both advance together.
+
+    A paragraph's characters almost all map one to one onto consecutive raw characters, so a
+    50 MB line needs a few runs, not 16 bytes a character. Indexing and `bisect` work as on a list.
+    """
+
+    __slots__ = ("_n", "_pos", "_raw")
+
+    def __init__(self, values: Iterable[int] = ()) -> None:
+        self._pos = array("q")  # display index where a run starts
+        self._raw = array("q")  # raw offset at that index
+        self._n = 0
+        for v in values:
+            self.append(v)
+
+    def append(self, value: int) -> None:
+        if self._n and self._raw[-1] + (self._n - self._pos[-1]) == value:
+            self._n += 1
+            return
+        self._pos.append(self._n)
+        self._raw.append(value)
+        self._n += 1
+
+    def extend_run(self, first: int, length: int) -> None:
+        """Appends first, first + 1, ..., first + length - 1."""
+        if length > 0:
+            self.append(first)
+            self._n += length - 1
+
+    def pop(self) -> None:
+        self._n -= 1
+        if self._pos and self._pos[-1] >= self._n:
+            self._pos.pop()
+            self._raw.pop()
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[int]: ...
+
+    def __getitem__(self, i: int | slice) -> int | list[int]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("offset index out of range")
+        r = bisect_right(self._pos, i) - 1
+        return int(self._raw[r] + (i - self._pos[r]))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Offsets):
+            return (self._n, self._pos, self._raw) == (other._n, other._pos, other._raw)
+        if isinstance(other, Sequence):
+            return len(other) == self._n and all(a == b for a, b in zip(self, other, strict=False))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Offsets({self._n} values in {len(self._pos)} runs)"
+
+
 @dataclass(frozen=True)
 class Paragraph:
     """One repaired paragraph: its display text and, per character, the raw span it came from."""
@@ -44,8 +116,8 @@ class Paragraph:
     number: int
     role: str
     text: str
-    starts: array
-    ends: array
+    starts: Offsets
+    ends: Offsets
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Raw offsets [a, b) of the display range [start, end)."""
@@ -63,24 +135,46 @@ class Layout:
 # -- building display text with its map ----------------------------------------------------------
 
 
+_MULTI_SPACE = re.compile(r" {2,}")
+
+
 class _Builder:
     def __init__(self, raw: str) -> None:
         self.raw = raw
-        self.chars: list[str] = []
-        self.starts = array("q")
-        self.ends = array("q")
+        self.pieces: list[str] = []
+        self.last = ""  # the last character put, "" when none yet
+        self.starts = Offsets()
+        self.ends = Offsets()
 
     def _put(self, ch: str, a: int, b: int) -> None:
-        self.chars.append(ch)
+        self.pieces.append(ch)
         self.starts.append(a)
         self.ends.append(b)
+        self.last = ch
+
+    def _put_run(self, a: int, b: int) -> None:
+        """raw[a:b], every character of which maps one to one (no invisible ones, single spaces)."""
+        if a < b and self.last in ("", " ") and self.raw[a] == " ":
+            a += 1  # a space never opens a paragraph or follows another
+        if a < b:
+            self.pieces.append(self.raw[a:b])
+            self.starts.extend_run(a, b - a)
+            self.ends.extend_run(a + 1, b - a)
+            self.last = self.raw[b - 1]
 
     def space(self, a: int, b: int) -> None:
-        if self.chars and self.chars[-1] != " ":
+        if self.last and self.last != " ":
             self._put(" ", a, b)
 
     def add(self, a: int, b: int) -> None:
         raw = self.raw
+        if raw[a:b].isprintable():  # fast path: no control, format or separator but " "
+            for m in _MULTI_SPACE.finditer(raw, a, b):
+                self._put_run(a, m.start())
+                self.space(m.start(), m.start() + 1)
+                a = m.end()
+            self._put_run(a, b)
+            return
         for i in range(a, b):
             ch = raw[i]
             if ch.isspace():
@@ -89,20 +183,22 @@ class _Builder:
                 self._put(ch, i, i + 1)
 
     def paragraph(self, number: int, role: str) -> Paragraph:
-        while self.chars and self.chars[-1] == " ":
-            self.chars.pop()
+        while self.pieces and self.pieces[-1].endswith(" "):
+            self.pieces[-1] = self.pieces[-1][:-1]
             self.starts.pop()
             self.ends.pop()
-        text, starts, ends = _nfc("".join(self.chars), self.starts, self.ends)
+            if not self.pieces[-1]:
+                self.pieces.pop()
+        text, starts, ends = _nfc("".join(self.pieces), self.starts, self.ends)
         return Paragraph(number, role, text, starts, ends)
 
 
-def _nfc(text: str, starts: array, ends: array) -> tuple[str, array, array]:
+def _nfc(text: str, starts: Offsets, ends: Offsets) -> tuple[str, Offsets, Offsets]:
     """NFC per combining sequence, so each output character still maps to a raw span."""
     if unicodedata.is_normalized("NFC", text):
         return text, starts, ends
     out: list[str] = []
-    new_starts, new_ends = array("q"), array("q")
+    new_starts, new_ends = Offsets(), Offsets()
     i = 0
     while i < len(text):
         j = i + 1
@@ -110,8 +206,10 @@ def _nfc(text: str, starts: array, ends: array) -> tuple[str, array, array]:
             j += 1
         piece = unicodedata.normalize("NFC", text[i:j])
         out.append(piece)
-        new_starts.extend([starts[i]] * len(piece))
-        new_ends.extend([ends[j - 1]] * len(piece))
+        a, b = starts[i], ends[j - 1]
+        for _ in piece:
+            new_starts.append(a)
+            new_ends.append(b)
         i = j
     return "".join(out), new_starts, new_ends
 
@@ -129,8 +227,12 @@ def _blocks(raw: str) -> list[list[Line]]:
         if a == b:
             break
         line = raw[a:b]
-        stripped = "".join(ch for ch in line if not is_invisible(ch) or ch == "\n")
-        if not stripped.strip():
+        body = line.rstrip("\n")
+        if body.isprintable():
+            blank = not body.strip()
+        else:
+            blank = not "".join(ch for ch in body if not is_invisible(ch)).strip()
+        if blank:
             if current:
                 blocks.append(current)
                 current = []
@@ -145,6 +247,14 @@ def _blocks(raw: str) -> list[list[Line]]:
 
 def _text(raw: str, lines: list[Line]) -> str:
     return " ".join(raw[a:b] for a, b in lines)
+
+
+_TOKEN = re.compile(r"\S+")
+
+
+def _word_count(text: str, limit: int) -> int:
+    """len(text.split()), counted only up to `limit` (a 50 MB block is never split into a list)."""
+    return sum(1 for _ in itertools.islice(_TOKEN.finditer(text), limit))
 
 
 def _ends_sentence(text: str) -> bool:
@@ -162,14 +272,17 @@ def _is_structural(text: str) -> bool:
     return bool(_HEADING_MD.match(text) or _LIST_START.match(text))
 
 
-def _should_join(prev: str, nxt: str) -> bool:
-    """Does block `nxt` continue block `prev` across a page or column break?"""
+def _should_join(prev: str, nxt: str, prev_words: int | None = None) -> bool:
+    """Does block `nxt` continue block `prev` across a page or column break?
+
+    `prev` may be only the block's first and last lines, with `prev_words` its word count.
+    """
     if _is_structural(prev) or _is_structural(nxt) or _ends_sentence(prev):
         return False
     if _starts_lower(nxt):
         return True
     # A long block that stops mid-sentence was cut; a short one is a heading or a byline.
-    return len(prev.split()) >= 20
+    return (_word_count(prev, 20) if prev_words is None else prev_words) >= 20
 
 
 def _join_kind(raw: str, line: Line, nxt: Line, kept_hyphens: set[str]) -> str:
@@ -214,11 +327,13 @@ def smart_title(text: str) -> str:
 
 
 def _looks_like_title(text: str) -> bool:
-    n = len(text.split())
+    n = _word_count(text, 21)
     return bool(_HEADING_MD.match(text)) or (1 <= n <= 20 and not _ends_sentence(text) and text[:1].isupper())
 
 
 def _looks_like_name(text: str) -> bool:
+    if _word_count(text, 7) > 6:
+        return False
     t = re.sub(r"^(by|By|BY)\s+", "", text.strip())
     parts = t.split()
     if not 2 <= len(parts) <= 5 or any(ch.isdigit() for ch in t) or _ends_sentence(t):
@@ -226,9 +341,14 @@ def _looks_like_name(text: str) -> bool:
     return all(p[:1].isupper() for p in parts if p.lower() not in {"de", "van", "von", "bin", "al", "da", "del"})
 
 
+_PULLQUOTE_SOURCE_CHARS = 20_000
+_PULLQUOTE_MAX_WORDS = 120
+
+
 def _pull_quotes(texts: list[str]) -> set[int]:
     """Blocks whose words all reappear, in order, inside a longer block."""
-    seqs = [" ".join(words(t)) for t in texts]
+    # a pull-quote is short, and repeats a paragraph of ordinary length: longer blocks take no part
+    seqs = [" ".join(words(t)) if len(t) <= _PULLQUOTE_SOURCE_CHARS else "" for t in texts]
     shingles: dict[str, set[int]] = {}
     for i, s in enumerate(seqs):
         w = s.split()
@@ -237,7 +357,7 @@ def _pull_quotes(texts: list[str]) -> set[int]:
     found: set[int] = set()
     for i, s in enumerate(seqs):
         w = s.split()
-        if len(w) < 8:
+        if not 8 <= len(w) <= _PULLQUOTE_MAX_WORDS:
             continue
         for other in shingles.get(" ".join(w[:8]), set()) - {i}:
             longer = len(seqs[other]) > len(s) or (len(seqs[other]) == len(s) and other < i)
@@ -250,13 +370,20 @@ def _pull_quotes(texts: list[str]) -> set[int]:
 def repair(raw: str, markdown: bool = False) -> Layout:
     """Split raw text into repaired, numbered paragraphs with roles, title, author and affiliation."""
     blocks = _blocks(raw)
-    # Merge blocks cut by page breaks.
+    # Merge blocks cut by page breaks (in linear time: only a block's ends and word count matter).
     merged: list[list[Line]] = []
+    merged_words: list[int] = []
     for block in blocks:
-        if merged and _should_join(_text(raw, merged[-1]), _text(raw, block)):
-            merged[-1] = merged[-1] + block
-        else:
-            merged.append(block)
+        words_in_block = sum(_word_count(raw[a:b], 1 << 62) for a, b in block)
+        if merged:
+            prev = merged[-1]
+            ends = _text(raw, prev) if len(prev) <= 3 else f"{_text(raw, prev[:2])} {_text(raw, prev[-1:])}"
+            if _should_join(ends, _text(raw, block[:2]), merged_words[-1]):
+                prev.extend(block)
+                merged_words[-1] += words_in_block
+                continue
+        merged.append(list(block))
+        merged_words.append(words_in_block)
     texts = [_text(raw, b) for b in merged]
     kept_hyphens = {m.group(0).lower() for t in texts for m in re.finditer(r"\w+-\w+", t)}
 
@@ -271,13 +398,14 @@ def repair(raw: str, markdown: bool = False) -> Layout:
         if roles[i] == "body" and _looks_like_name(texts[i]):
             roles[i] = "author"
             nxt = i + 1
-            if nxt < len(texts) and len(texts[nxt].split()) <= 30 and not _ends_sentence(texts[nxt]):
+            if nxt < len(texts) and _word_count(texts[nxt], 31) <= 30 and not _ends_sentence(texts[nxt]):
                 roles[nxt] = "affiliation"
             break
     for i, t in enumerate(texts):
         if roles[i] == "body" and (_is_structural(t) and _HEADING_MD.match(t) or _looks_like_heading(t)):
             roles[i] = "heading"
 
+    del texts  # a copy of the whole text: gone before the paragraphs make another
     paragraphs = tuple(_join_lines(raw, b, kept_hyphens, n + 1, roles[n]) for n, b in enumerate(merged))
     for p in paragraphs:
         if p.role == "title":
@@ -291,4 +419,4 @@ def repair(raw: str, markdown: bool = False) -> Layout:
 
 def _looks_like_heading(text: str) -> bool:
     """A short line without sentence punctuation, e.g. a section heading."""
-    return len(text.split()) <= 8 and not _ends_sentence(text) and not text.rstrip().endswith(",")
+    return _word_count(text, 9) <= 8 and not _ends_sentence(text) and not text.rstrip().endswith(",")

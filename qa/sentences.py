@@ -1,4 +1,10 @@
-"""Sentence boundaries with their offsets, from pysbd's rules ("U.N.", "U.S.", "Mr." do not end a sentence)."""
+"""Sentence boundaries with their offsets, from pysbd's rules ("U.N.", "U.S.", "Mr." do not end a sentence).
+
+pysbd's time grows with the square of a paragraph's length (a 100,000-character paragraph takes
+minutes), so a paragraph longer than LONG_TEXT characters (never a real paragraph: extracted text
+without line breaks) is split by simpler rules in one linear pass, and no sentence it gives is longer
+than MAX_SENTENCE characters.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,16 @@ import re
 from functools import lru_cache
 from typing import Any
 
-SPLITTER = "pysbd-0.3.4"
+LONG_TEXT = 20_000
+MAX_SENTENCE = 2_000
+SPLITTER = f"pysbd-0.3.4+rules-{LONG_TEXT}-{MAX_SENTENCE}"
 _WORD = re.compile(r"\S+")
+# a sentence end: terminal punctuation and closing quotes, then space and a capital, digit or opener
+_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]*[A-Z0-9À-ÖØ-Þ])""")
+_ABBREVIATION = re.compile(
+    r"(?:\b[A-Za-z]|[A-Za-z]\.[A-Za-z]+|Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Gen|Sen|Rep|Gov|Col|Lt|Capt|No|Nos|Vol|Fig|"
+    r"Inc|Ltd|Co|Corp|vs|etc|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
+)
 
 
 @lru_cache(maxsize=1)
@@ -19,6 +33,8 @@ def _segmenter() -> Any:
 
 def split(text: str) -> list[tuple[int, int]]:
     """[start, end) spans of the sentences of `text`, trimmed of surrounding whitespace, in order."""
+    if len(text) > LONG_TEXT:
+        return _split_long(text)
     spans: list[tuple[int, int]] = []
     cursor = 0
     for piece in _segmenter().segment(text):
@@ -42,9 +58,48 @@ def split(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _split_long(text: str) -> list[tuple[int, int]]:
+    """Rule-based spans for a very long text: linear time, each at most MAX_SENTENCE characters."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _END.finditer(text):
+        end = m.end()
+        word_start = text.rfind(" ", max(start, end - 40), m.start()) + 1
+        if _ABBREVIATION.search(text, max(word_start, start), m.start() + 1):
+            continue
+        _add_trimmed(text, start, end, spans)
+        start = end
+    _add_trimmed(text, start, len(text), spans)
+    return spans
+
+
+def _add_trimmed(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    while b - a > MAX_SENTENCE:  # cut at the last space before the limit (or at the limit)
+        cut = text.rfind(" ", a + 1, a + MAX_SENTENCE)
+        cut = cut if cut > a else a + MAX_SENTENCE
+        spans.append((a, cut))
+        a = cut
+        while a < b and text[a].isspace():
+            a += 1
+    if b > a:
+        spans.append((a, b))
+
+
 def word_windows(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
     """Splits an over-long span into pieces of at most `max_words` words, at word boundaries."""
-    tokens = [m.span() for m in _WORD.finditer(text, start, end)]
-    return [
-        (tokens[i][0], tokens[min(i + max_words, len(tokens)) - 1][1]) for i in range(0, len(tokens), max_words)
-    ]
+    out: list[tuple[int, int]] = []
+    first = last = n = 0
+    for m in _WORD.finditer(text, start, end):
+        if n == 0:
+            first = m.start()
+        last, n = m.end(), n + 1
+        if n == max_words:
+            out.append((first, last))
+            n = 0
+    if n:
+        out.append((first, last))
+    return out

@@ -173,6 +173,13 @@ def bare_dense(index: Index, embedder: Embedder, question: str, k: int = 10) -> 
 # -- scores ---------------------------------------------------------------------------------------
 
 
+def two_sentences(result: Any) -> bool:
+    """Does the answer quote two sentences of its passage?"""
+    a = result.answer
+    p = result.hits[a.citation.id - 1].passage
+    return sum(1 for s in p.sentences if a.citation.start <= s.raw_start and s.raw_end <= a.citation.end) > 1
+
+
 def first_rank(hits: Sequence[bool]) -> int | None:
     """1-based rank of the first hit, or None."""
     return next((i + 1 for i, h in enumerate(hits) if h), None)

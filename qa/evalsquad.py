@@ -28,6 +28,7 @@ from qa.evalkit import (
     latency_figures,
     ranking_figures,
     system_index,
+    two_sentences,
 )
 from qa.retrieval import Fusion
 
@@ -106,6 +107,7 @@ def run_squad(
                 "rank": first_rank([covers(h.passage.start, h.passage.end, q.spans) for h in result.hits]),
                 "answered": a is not None,
                 "correct": a is not None and covers(a.citation.start, a.citation.end, q.spans),
+                "pair": a is not None and two_sentences(result),
             }
             if base is not None:
                 b = bare_dense(base.index, embedder, q.question)
@@ -122,9 +124,12 @@ def run_squad(
         "system": _figures(rows, "rank", "correct", words),
     }
     out["system"]["false_abstention_rate"] = sum(1 for r in rows if not r["answered"]) / max(1, len(rows))
+    answered = [r for r in rows if r["answered"]]
+    out["system"]["two_sentence_answers"] = sum(1 for r in answered if r["pair"]) / max(1, len(answered))
     if baseline:
         out["baseline"] = _figures(rows, "base_rank", "base_correct", [])
         out["baseline"]["false_abstention_rate"] = 0.0
+        out["baseline"]["two_sentence_answers"] = 0.0
         out["latency"] = {"system": latency_figures(timed), "bare_dense": latency_figures(bare)}
     else:
         out["latency"] = {"system": latency_figures(timed)}

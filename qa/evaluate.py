@@ -31,6 +31,7 @@ from qa.evalkit import (
     ranking_figures,
     round_all,
     system_index,
+    two_sentences,
 )
 from qa.retrieval import Fusion
 
@@ -110,6 +111,7 @@ def run_article(
             "rank": first_rank([contains_gold(h.passage.text, q.gold) for h in result.hits]) if q.answerable else None,
             "answered": result.answer is not None,
             "correct": q.answerable and result.answer is not None and contains_gold(result.answer.text, q.gold),
+            "pair": result.answer is not None and two_sentences(result),
             "query": result.query,
         }
         if baseline is not None:
@@ -124,7 +126,8 @@ def run_article(
     out["system"]["self_contained_rewritten"] = _pollution(questions)
     if baseline is not None:
         out["baseline"] = _figures(
-            [{**r, "rank": r["base_rank"], "correct": r["base_correct"], "answered": True} for r in rows],
+            [{**r, "rank": r["base_rank"], "correct": r["base_correct"], "answered": True, "pair": False}
+             for r in rows],
             [p.n_words for p in baseline.index.passages])
     if latency:
         out["latency"] = {"system": latency_figures(timed)}
@@ -154,6 +157,8 @@ def _figures(rows: list[dict[str, Any]], words: list[int]) -> dict[str, Any]:
     out["false_abstentions"] = false_abst
     out["false_abstention_rate"] = false_abst / max(1, len(answerable))
     out["followup_hit@3"] = ranking_figures([r["rank"] for r in followups])["hit@3"] if followups else 0.0
+    answered = [r for r in rows if r["answered"]]
+    out["two_sentence_answers"] = sum(1 for r in answered if r["pair"]) / max(1, len(answered))
     out["mean_passage_words"] = sum(words) / max(1, len(words))
     out["max_passage_words"] = max(words, default=0)
     return out
@@ -204,8 +209,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 ARTICLE_ROWS = ("hit@1", "hit@3", "hit@5", "mrr@10", "answer@1", "abstention_precision", "abstention_recall",
-                "false_abstentions", "followup_hit@3", "mean_passage_words", "max_passage_words")
-SQUAD_ROWS = ("R@1", "R@5", "mrr@10", "answer@1", "false_abstention_rate", "mean_passage_words")
+                "false_abstentions", "followup_hit@3", "two_sentence_answers", "mean_passage_words",
+                "max_passage_words")
+SQUAD_ROWS = ("R@1", "R@5", "mrr@10", "answer@1", "false_abstention_rate", "two_sentence_answers",
+              "mean_passage_words")
 
 
 def render(report: dict[str, Any]) -> str:

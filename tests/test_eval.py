@@ -1,0 +1,133 @@
+"""`qa eval`: the question set, the scores, the baseline's windows, and the command's output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.errors import InputError
+from qa.evalkit import CachedEmbedder, first_rank, latency_figures, ranking_figures
+from qa.evalsquad import covers
+from qa.evaluate import DEFAULT_SET, contains_gold, load_set
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
+SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
+
+
+def test_dev_set_is_well_formed_and_every_gold_is_verbatim_in_the_article() -> None:
+    from qa.documents import read_document
+
+    questions = load_set(DEFAULT_SET)
+    assert len(questions) >= 60
+    assert len({q.id for q in questions}) == len(questions)
+    kinds = {q.kind for q in questions}
+    assert {"literal", "paraphrase", "meta", "date", "followup", "unanswerable"} <= kinds
+    doc, _ = read_document(ARTICLE, "corpus/" + ARTICLE.name, 10**8)
+    text = "\n".join(p.text for p in doc.paragraphs)
+    for q in questions:
+        assert bool(q.gold) == (q.kind != "unanswerable"), q.id
+        for g in q.gold:
+            assert contains_gold(text, [g]), f"{q.id}: {g!r} is not in the article"
+        assert bool(q.history) == (q.kind == "followup"), q.id
+
+
+def test_load_set_refuses_bad_records(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "question": "Q?", "gold": [], "kind": "riddle"}\n')
+    with pytest.raises(InputError, match="kind must be one of"):
+        load_set(bad)
+    bad.write_text("not json\n")
+    with pytest.raises(InputError, match="line 1"):
+        load_set(bad)
+    with pytest.raises(InputError, match="cannot read"):
+        load_set(tmp_path / "missing.jsonl")
+
+
+def test_scores() -> None:
+    assert first_rank([False, False, True, True]) == 3
+    assert first_rank([False]) is None
+    f = ranking_figures([1, 3, None, 6])
+    assert f["hit@1"] == 0.25 and f["hit@3"] == 0.5 and f["hit@5"] == 0.5
+    assert f["mrr@10"] == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
+    lat = latency_figures([0.010, 0.020, 0.030])
+    assert lat["p50_ms"] == pytest.approx(20.0)
+    assert contains_gold("a  long\nperiod of time", ["long period"])
+    assert not contains_gold("a long period", ["Long period"])
+    assert covers(10, 20, [(12, 15)]) and not covers(10, 20, [(5, 15)])
+
+
+def test_fixed_windows_keep_exact_offsets() -> None:
+    from qa.chunks import fixed_windows
+    from qa.documents import read_document
+
+    doc, _ = read_document(ARTICLE, "corpus/" + ARTICLE.name, 10**8)
+    windows = fixed_windows(doc, 200)
+    assert all(p.n_words <= 200 for p in windows) and sum(p.n_words for p in windows) == len(doc.raw.split())
+    for p in windows:
+        assert " ".join(doc.raw[p.start : p.end].split()) == p.text
+        for s in p.sentences:
+            assert " ".join(doc.raw[s.raw_start : s.raw_end].split()) == p.text[s.start : s.end]
+
+
+def test_cached_embedder_caches_indexed_texts_only(tmp_path: Path) -> None:
+    from qa.embeddings import FakeEmbedder
+
+    calls: list[list[str]] = []
+
+    class Counting(FakeEmbedder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return super().encode(texts)
+
+    e = CachedEmbedder(Counting(), tmp_path / "cache")
+    with e.indexing():
+        first = e.encode(["alpha beta", "gamma"])
+        again = e.encode(["gamma", "alpha beta"])
+    assert np.allclose(first[::-1], again) and len(calls) == 1
+    e.encode(["a question"])
+    e.encode(["a question"])
+    assert len(calls) == 3  # questions are always encoded afresh
+    e.save()
+    reloaded = CachedEmbedder(Counting(), tmp_path / "cache")
+    with reloaded.indexing():
+        reloaded.encode(["gamma"])
+    assert len(calls) == 3
+
+
+ARTICLE_KEYS = {"hit@1", "hit@3", "hit@5", "mrr@10", "answer@1", "abstention_precision", "abstention_recall",
+                "false_abstentions", "false_abstention_rate", "followup_hit@3", "mean_passage_words",
+                "two_sentence_answers"}
+
+
+def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, capsys) -> None:
+    from qa.cli import main
+
+    small = tmp_path / "small.jsonl"
+    lines = [json.dumps(r) for r in (
+        {"id": "a", "question": "When did Pyongyang test a nuclear device?", "gold": ["October 2006"],
+         "kind": "literal", "history": []},
+        {"id": "b", "question": "When was it renewed?", "gold": ["renewed twice in 1981, 2001"], "kind": "followup",
+         "history": ["What treaty did China and North Korea sign in 1961?"]},
+        {"id": "c", "question": "What is the capital of Australia?", "gold": [], "kind": "unanswerable",
+         "history": []},
+    )]
+    small.write_text("\n".join(lines) + "\n")
+    args = ["eval", "--set", str(small), "--json", "--corpus", str(article_corpus), "--index", str(tmp_path / "i")]
+    if SQUAD.is_dir():
+        args += ["--squad", str(SQUAD), "--limit", "6"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    a = report["article"]
+    assert a["questions"] == 3
+    assert set(a["system"]) >= ARTICLE_KEYS and set(a["baseline"]) >= ARTICLE_KEYS
+    assert {"p50_ms", "p95_ms"} <= set(a["latency"]["system"]) and "ratio_p50" in a["latency"]
+    assert a["system"]["abstention_recall"] == 1.0
+    assert not (tmp_path / "i").exists()  # evaluation never writes an index
+    if SQUAD.is_dir():
+        q = report["squad"]
+        assert q["questions"] == 6
+        assert {"R@1", "R@5", "mrr@10", "answer@1"} <= set(q["system"]) and {"R@1", "R@5"} <= set(q["baseline"])

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 FILES = ("passages.jsonl", "passages.faiss", "sentences.faiss")
+_FAISS_READ = threading.Lock()
 REBUILD = "rebuild it with `qa index --force`"
 
 
@@ -288,10 +290,12 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
         )
     indexes = []
     for name, expected in (("passages.faiss", counts["passages"]), ("sentences.faiss", counts["sentences"])):
-        # never let a damaged header make FAISS allocate more than the manifest promises
-        faiss.set_deserialization_vector_byte_limit(2 * 4 * dim * int(expected) + (1 << 16))
         try:
-            index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
+            # never let a damaged header make FAISS allocate more than the manifest promises; the
+            # limit is process-wide, so two loads in two threads must not interleave
+            with _FAISS_READ:
+                faiss.set_deserialization_vector_byte_limit(2 * 4 * dim * int(expected) + (1 << 16))
+                index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
         except (RuntimeError, MemoryError, ValueError) as e:
             raise StoreError(f"index file {gen / name} cannot be read by FAISS; {REBUILD}") from e
         if index.d != dim or index.ntotal != int(expected) or index.metric_type != faiss.METRIC_INNER_PRODUCT:

@@ -208,3 +208,24 @@ def test_opening_while_another_process_rebuilds_gives_zero_errors(corpus, tmp_pa
     assert errors == [] and opened > 0
     gens = [p for p in settings.index_dir.iterdir() if p.name.startswith("gen-")]
     assert gens == [store.current_generation(settings.index_dir)]
+
+
+def test_loads_of_different_sizes_in_parallel_threads(tmp_path, corpus, fake_embedder):
+    """FAISS's deserialisation limit is process-wide: loads in two threads must not trip each other."""
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "one.txt").write_text("The treaty was renewed in 1981.\n")
+    dirs = []
+    for c in (corpus, small):
+        s = Settings(corpus_dir=c, index_dir=tmp_path / f"index-{c.name}")
+        Assistant(s, embedder=fake_embedder)
+        dirs.append(s.index_dir)
+
+    def load(i: int) -> int:
+        gen = store.current_generation(dirs[i % 2])
+        assert gen is not None
+        return store.load(gen, store.read_manifest(gen)).vectors.ntotal
+
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(load, range(200)))
+    assert len(set(sizes[0::2])) == 1 and len(set(sizes[1::2])) == 1 and sizes[0] > sizes[1]

@@ -221,7 +221,7 @@ def render(report: dict[str, Any]) -> str:
     a = report["article"]
     lines.append(f"Article dev set: {a['questions']} questions")
     lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {})))
-    lines.append(f"  {'self-contained questions rewritten':<28}{a['system']['self_contained_rewritten']:>10}")
+    lines.append(f"  {'self-contained rewritten':<28}{a['system']['self_contained_rewritten']:>10}")
     if "latency" in a:
         s, b = a["latency"]["system"], a["latency"].get("bare_dense", {})
         lines.append(f"  {'latency p50 / p95 (ms)':<28}{s['p50_ms']:>5.1f} /{s['p95_ms']:>5.1f}"

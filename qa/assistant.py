@@ -61,7 +61,13 @@ class Assistant:
         return index
 
     def reload(self, force: bool = False, progress: indexer.Progress | None = None) -> Index:
-        """Opens the index (building it when absent or stale, or when forced) and starts serving it."""
+        """Opens the index (building it when absent or stale, or when forced) and starts serving it.
+
+        The model is loaded and self-checked first, so a damaged model fails before any other work.
+        """
+        warm_up = getattr(self.embedder, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
                                    progress=progress or indexer._no_progress)
         return self._swap(index)

@@ -18,7 +18,7 @@ from qa.documents import Document
 from qa.layout import PASSAGE_ROLES, Paragraph
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sentence:
     start: int  # in the passage text
     end: int
@@ -26,7 +26,7 @@ class Sentence:
     raw_end: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Passage:
     id: int
     doc: str
@@ -48,7 +48,9 @@ class Passage:
         return self.text[s.start : s.end]
 
     def search_text(self) -> str:
-        """What is embedded and ranked: the text, with its role spelled out for bylines."""
+        """What is embedded and ranked: the text, with its role spelled out for titles and bylines."""
+        if self.role == "title":
+            return f"The title of the article: {self.title}."
         if self.role == "author":
             return f"{self.title}. The article was written by the author {self.text}."
         if self.role == "affiliation":

@@ -182,10 +182,12 @@ def render_text(result: Any, color: bool = False) -> str:
     for h in result.hits:
         (a, b), = h.highlight[:1] or ((0, 0),)
         t = h.passage.text
-        marked = f"{t[:a]}{bold}»{t[a:b]}«{off}{t[b:]}" if b > a else t
+        # Clean each piece first, mark the answer with placeholders, wrap, then style the marks.
+        marked = f"{for_terminal(t[:a])}\x01{for_terminal(t[a:b])}\x02{for_terminal(t[b:])}" if b > a else for_terminal(t)
+        wrapped = textwrap.fill(marked, width=100, initial_indent="    ", subsequent_indent="    ")
         lines.append("")
         lines.append(f"[{h.rank}] {for_terminal(h.citation.label())}  (score {h.score:.2f})")
-        lines.append(textwrap.fill(for_terminal(marked), width=100, initial_indent="    ", subsequent_indent="    "))
+        lines.append(wrapped.replace("\x01", f"{bold}»").replace("\x02", f"«{off}"))
     return "\n".join(lines)
 
 

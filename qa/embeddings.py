@@ -5,10 +5,12 @@ A deterministic fake embedder serves fast unit tests; it is never used by the pr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,6 +116,7 @@ class MiniLM:
         self.folder = folder
         self._model: Any = None
         self._lock = threading.Lock()
+        self._bulk_lock = threading.Lock()
 
     @property
     def fingerprint(self) -> str | None:
@@ -163,6 +166,23 @@ class MiniLM:
                     f"the model in {folder} failed its self-check (canary cosine {cosine:.4f} < 0.999); {REINSTALL}"
                 )
         return model
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Every core for a batch job (building an index): twice the throughput on 2 cores.
+
+        Answering keeps `threads` (one by default), so requests side by side do not slow each other.
+        """
+        self.warm_up()
+        import torch
+
+        cores = max(self.threads, os.cpu_count() or 1)
+        with self._bulk_lock:
+            torch.set_num_threads(cores)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(self.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors; safe to call from many threads at once (CASES.md 36)."""

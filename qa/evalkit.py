@@ -23,6 +23,7 @@ from qa.answer import Result, Rules, compose
 from qa.chunks import Passage, chunk, fixed_windows
 from qa.documents import Document
 from qa.embeddings import Embedder
+from qa.indexer import unique_passages
 from qa.retrieval import Fusion, Retriever
 from qa.store import Index
 
@@ -115,7 +116,7 @@ def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
 
 
 def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder) -> Index:
-    return memory_index(chunk(documents, max_words), embedder)
+    return memory_index(unique_passages(chunk(documents, max_words)), embedder)
 
 
 def baseline_index(documents: Sequence[Document], embedder: CachedEmbedder) -> Index:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -126,14 +127,16 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     if not passages:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .txt or .md files)")
     progress(0.1, f"embedding {len(passages)} passages")
-    vectors = _encode_in_batches(embedder, [p.search_text() for p in passages], progress, 0.1, 0.5)
-    texts, rows = _sentence_texts(passages)
-    sentence_vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
-    to_encode = [i for i, r in enumerate(rows) if r < 0]
-    if to_encode:
-        progress(0.5, f"embedding {len(to_encode)} sentences")
-        encoded = _encode_in_batches(embedder, [texts[i] for i in to_encode], progress, 0.5, 0.9)
-        sentence_vectors[to_encode] = encoded
+    bulk = getattr(embedder, "bulk", contextlib.nullcontext)
+    with bulk():
+        vectors = _encode_in_batches(embedder, [p.search_text() for p in passages], progress, 0.1, 0.5)
+        texts, rows = _sentence_texts(passages)
+        sentence_vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
+        to_encode = [i for i, r in enumerate(rows) if r < 0]
+        if to_encode:
+            progress(0.5, f"embedding {len(to_encode)} sentences")
+            encoded = _encode_in_batches(embedder, [texts[i] for i in to_encode], progress, 0.5, 0.9)
+            sentence_vectors[to_encode] = encoded
     for i, r in enumerate(rows):
         if r >= 0:  # a one-sentence passage: its sentence vector is the passage vector
             sentence_vectors[i] = vectors[r]
@@ -190,7 +193,7 @@ def _sentence_texts(passages: list[Passage]) -> tuple[list[str], list[int]]:
 
 def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:
     out = []
-    step = 256
+    step = 64
     for i in range(0, len(texts), step):
         out.append(embedder.encode(texts[i : i + step]))
         progress(lo + (hi - lo) * min(1.0, (i + step) / len(texts)), f"embedded {min(i + step, len(texts))}/{len(texts)}")

@@ -26,10 +26,10 @@ from typing import overload
 
 from qa.text import is_invisible, words
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 #: roles of a paragraph; only these are cut into passages
-PASSAGE_ROLES = ("author", "affiliation", "body")
+PASSAGE_ROLES = ("title", "author", "affiliation", "body")
 
 _LINE = re.compile(r"[^\n]*\n?")
 _CLOSERS = "\"'”’)]»"

@@ -65,6 +65,8 @@ def test_title_author_and_pull_quote(article):
     assert roles[:4] == ["title", "pullquote", "author", "affiliation"]
     assert [p.number for p in article.paragraphs] == list(range(1, len(roles) + 1))
     passages = chunk([article], 120)
+    assert [p.role for p in passages[:3]] == ["title", "author", "affiliation"]
+    assert "The title of the article: China and North Korea: The Uneasy Partnership" in passages[0].search_text()
     opening = "A new phase of strained relationship surfaced"
     # the pull-quote repeats paragraph 11; only the paragraph itself is a passage
     assert [p.paragraph for p in passages if p.text.startswith(opening)] == [11]
@@ -75,7 +77,7 @@ def test_passages_are_whole_sentences_of_at_most_120_words(article):
     assert max(p.n_words for p in passages) <= 120
     assert [p.id for p in passages] == list(range(len(passages)))
     for p in passages:
-        assert p.text[-1] in ".”\"" or p.role in ("author", "affiliation")
+        assert p.text[-1] in ".”\"" or p.role in ("title", "author", "affiliation")
 
 
 def test_abbreviations_do_not_end_sentences():

@@ -1,55 +1,49 @@
-"""How the chat page is served: environment hygiene, HTTP guards and the hardened launch settings.
+"""How the chat page is served: environment hygiene, the private temp dir and the hardened launch.
 
 Gradio reads several GRADIO_* variables at import time, and some launch() arguments fall back to
 the environment when they are None *or falsy* (`allowed_paths=[]` reads GRADIO_ALLOWED_PATHS).
 `prepare_environment()` therefore runs before gradio is imported (qa.ui calls it first). This
-module never imports gradio itself; `launch()` receives the built page.
+module never imports gradio itself; `launch()` receives the built page. The HTTP guard (body
+limits, what `/file=` serves) is in qa.guard.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from qa import tempdir
 from qa.errors import InputError, QAError
+from qa.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard
+from qa.tempdir import CACHE_AGE, sweep
+
+__all__ = ["CACHE_AGE", "MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "Guard", "prepare_environment", "run", "sweep"]
 
 log = logging.getLogger("qa.server")
 
-#: largest JSON request body (a question, the API's history)
-MAX_BODY_BYTES = 1 << 20
-#: largest uploaded document
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-#: queued requests beyond which a new one is told "queue is full" at once
+#: how long the result of a finished request waits for a client that went away (CASES.md 38)
+PENDING_GRACE = 60.0
+#: queued requests beyond which a new one is told "queue is full" at once ($QA_QUEUE_SIZE)
 QUEUE_SIZE = 32
-#: temporary files (uploads, exports) older than this are deleted, hourly and at start-up
-CACHE_AGE = 24 * 3600
 
 # Variables that widen Gradio's surface (paths, sharing, binding, MCP, dev modes, reloaders).
 _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
 _OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 
 def data_dir() -> Path:
     """Where the app keeps its own files ($QA_HOME, by default ~/.qa)."""
@@ -58,17 +52,19 @@ def data_dir() -> Path:
 
 def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     """Clears every GRADIO_* variable we did not set, turns analytics off, gives Gradio a private
-    temp dir (mode 0700) under the data dir, and keeps the model libraries offline.
+    temp dir (mode 0700) of its own under the data dir, and keeps the model libraries offline.
 
-    Must run before gradio is imported; returns the temp dir. Idempotent.
+    Must run before gradio is imported; returns the temp dir. Idempotent within a process.
     """
     say = warn or (lambda m: print(f"qa: {m}", file=sys.stderr))
-    if "gradio" in sys.modules and os.environ.get("QA_GRADIO_PREPARED") != "1":
+    if tempdir.root() is not None:
+        return tempdir.claim(tempdir.root())  # type: ignore[arg-type]
+    if "gradio" in sys.modules:
         say("warning: gradio was imported before the environment was prepared")
-    tmp = data_dir() / "gradio_tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    os.chmod(tmp.parent, stat.S_IRWXU)
-    os.chmod(tmp, stat.S_IRWXU)
+    root = data_dir() / "gradio_tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root.parent, stat.S_IRWXU)
+    tmp = tempdir.claim(root)
     for key in sorted(os.environ):
         if (key.startswith("GRADIO_") and key not in _OURS) or key in _UNSAFE_EXTRA:
             say(f"warning: ignoring {key} from the environment")
@@ -80,27 +76,7 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ["QA_GRADIO_PREPARED"] = "1"
     return tmp
-
-
-def sweep(folder: Path, max_age: float = CACHE_AGE) -> int:
-    """Deletes what earlier runs left in Gradio's temp dir, once older than `max_age` seconds
-    (younger entries may belong to another server sharing the data dir). Returns how many."""
-    removed = 0
-    cutoff = time.time() - max_age
-    for entry in folder.iterdir():
-        try:
-            if entry.lstat().st_mtime >= cutoff:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-            removed += 1
-        except OSError as e:
-            log.warning("could not remove %s from the temp dir: %s", entry.name, e.strerror)
-    return removed
 
 
 # -- who may connect ------------------------------------------------------------------------------
@@ -140,87 +116,74 @@ def allowed_hosts(host: str) -> list[str]:
     return hosts
 
 
-# -- the HTTP guard -------------------------------------------------------------------------------
+# -- the queue's memory of clients that left ---------------------------------------------------------
 
 
-class Guard:
-    """ASGI middleware: 413 past a request-body limit (uploads get their own, larger one), and 403
-    for `/file=<url>`, which would make the server fetch from the network."""
+def prune_pending(queue: Any, first_seen: dict[str, float], now: float, grace: float = PENDING_GRACE) -> int:
+    """Forgets what Gradio's queue keeps for clients that went away; returns how many ids it dropped.
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int = MAX_BODY_BYTES,
-                 upload_bytes: int = MAX_UPLOAD_BYTES + (1 << 20)) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.upload_bytes = upload_bytes
+    Gradio 6.31 keeps, per session, the ids of events whose result has not been delivered
+    (`pending_event_ids_session`, a plain dict): a client that hangs up mid-request leaves its id
+    there for good, and every session leaves an empty set behind. Empty sets are dropped at once (a
+    new request makes a fresh one); the id of an event that is no longer live is dropped once it
+    has waited `grace` seconds for its client. Runs on the server's event loop, between awaits.
+    """
+    live = queue.event_ids_to_events
+    pending = queue.pending_event_ids_session
+    dropped = 0
+    for session, ids in list(pending.items()):
+        for event_id in [i for i in ids if i not in live]:
+            if now - first_seen.setdefault(event_id, now) >= grace:
+                ids.discard(event_id)
+                first_seen.pop(event_id, None)
+                dropped += 1
+        if not ids:
+            pending.pop(session, None)
+    waiting = {i for ids in pending.values() for i in ids}
+    for event_id in [i for i in first_seen if i not in waiting]:
+        del first_seen[event_id]
+    return dropped
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        raw = unquote(unquote((scope.get("raw_path") or b"").decode("latin-1")))
-        if "/file=" in path or "/file=" in raw:
-            target = (path + " " + raw).split("/file=", 1)[1].lstrip().lower()
-            if "://" in target or target.startswith(("http:", "https:", "//")):
-                await _respond(send, 403, "Remote files are not served.")
-                return
-        limit = self.upload_bytes if path.endswith("/upload") else self.max_bytes
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
+
+def queue_janitor(demo: Any, every: float = 5.0, grace: float = PENDING_GRACE) -> Callable[[Any], Any]:
+    """A lifespan for the app: runs prune_pending on `demo`'s queue every `every` seconds."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async def loop() -> None:
+            first_seen: dict[str, float] = {}
+            while True:
+                await asyncio.sleep(every)
                 try:
-                    size = int(value)
-                except ValueError:
-                    await _respond(send, 400, "Invalid Content-Length.")
-                    return
-                if size > limit:
-                    await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
-                    return
-        received = 0
-        started = False
+                    prune_pending(demo._queue, first_seen, time.monotonic(), grace)
+                except Exception:  # never let the janitor take the server down
+                    log.exception("could not prune the queue")
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        task = asyncio.create_task(loop())
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if started:
-                raise
-            await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+            yield
+        finally:
+            task.cancel()
 
-
-class _TooLarge(HTTPException):
-    """Raised while the body streams in: the app's own exception handling answers 413 with it."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body too large (limit {limit} bytes).")
-
-
-async def _respond(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    return lifespan
 
 
 # -- launching ------------------------------------------------------------------------------------
 
 
-def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path]) -> dict[str, Any]:
-    """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5)."""
+def queue_size() -> int:
+    """How many requests may wait ($QA_QUEUE_SIZE, default QUEUE_SIZE); more are refused at once."""
+    value = os.environ.get("QA_QUEUE_SIZE", "").strip() or str(QUEUE_SIZE)
+    if not value.isdigit() or not 1 <= int(value) <= 10_000:
+        raise InputError(f"QA_QUEUE_SIZE must be a whole number from 1 to 10000 (got {value!r}).")
+    return int(value)
+
+
+def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
+                  files_root: Path | None = None, handlers: dict[Any, Any] | None = None,
+                  lifespan: Any = None) -> dict[str, Any]:
+    """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5); `/file=` serves only
+    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers."""
     return {
         "server_name": host,
         "server_port": port,
@@ -240,18 +203,19 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
         "auth": auth,
         "app_kwargs": {"middleware": [
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
-            Middleware(Guard),
-        ]},
+            Middleware(Guard, files_root=files_root),
+        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan},
         "quiet": True,
         "prevent_thread_lock": True,
     }
 
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
-        theme: Any = None, css: str | None = None) -> int:
+        theme: Any = None, css: str | None = None, files_root: Path | None = None,
+        handlers: dict[Any, Any] | None = None) -> int:
     """Queues, launches and serves `demo` until SIGINT/SIGTERM; returns the exit status."""
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1, api_open=False)
-    kwargs = launch_kwargs(host, port, auth, blocked)
+    demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
+    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo))
     try:
         demo.launch(theme=theme, css=css, **kwargs)
     except OSError as e:
@@ -278,5 +242,6 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
             pass
     finally:
         demo.close()
+        tempdir.release()
     print("qa: stopped", file=sys.stderr, flush=True)
     return 0

@@ -1,8 +1,9 @@
 """The chat page (`qa serve`): answers quoted from the documents, with citations a reader can check.
 
 The only module that imports gradio. It is a thin layer over `Assistant`: each handler checks its
-own input (a private endpoint can still be called by a raw request), calls the Python API, and
-renders the JSON form of the result with `qa.render`, which escapes all document and user text.
+own input (a private endpoint can still be called by a raw request; the checks are in
+`qa.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.render`,
+which escapes all document and user text. Serving (environment, launch, guards) is `qa.server`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from qa.server import prepare_environment
 
 prepare_environment()  # before gradio is imported: it reads GRADIO_* at import time (CASES.md c1)
 
-import collections  # noqa: E402
 import functools  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from gradio.components.api_component import Api  # noqa: E402
+from gradio.route_utils import FnIndexInferError  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
 
+from qa import pagecheck as check  # noqa: E402
 from qa import render, server, uploads  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
@@ -41,7 +45,6 @@ ARTICLE_EXAMPLES = [
 ]
 K_MAX = 10
 MAX_TURNS = 100
-MAX_HISTORY = 50
 CONTEXT_HINT = "*Pick a citation and press **Show in context** to read it in its paragraph.*"
 
 CSS = """
@@ -51,26 +54,6 @@ CSS = """
 #qa-status { min-height: 4em; }
 footer { display: none !important; }
 """
-
-
-# An absolute path in a message becomes its last part: the page shows no server paths (CASES.md 9).
-_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[^/\s:;,'\"()]+/)*([^/\s:;,'\"()]+)")
-
-
-class _Warnings:
-    """The Assistant's warnings: logged, and the latest kept so an upload can report why it failed."""
-
-    def __init__(self) -> None:
-        self.seen: collections.deque[str] = collections.deque(maxlen=50)
-        self.count = 0
-
-    def __call__(self, message: str) -> None:
-        log.warning("%s", message)
-        self.seen.append(message)
-        self.count += 1
-
-    def since(self, count: int) -> list[str]:
-        return list(self.seen)[-(self.count - count):] if self.count > count else []
 
 
 def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,35 +66,15 @@ def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
         except gr.Error:
             raise
         except QAError as e:
-            raise gr.Error(_ABSOLUTE.sub(r"\1", str(e)), print_exception=False) from None
+            if not isinstance(e, InputError):  # the index or the corpus: the log keeps the whole story
+                log.warning("handler %s: %s", fn.__name__, e, exc_info=True)
+            raise gr.Error(check.public(str(e)), print_exception=False) from None
         except Exception:
             log.exception("handler %s failed", fn.__name__)
             raise gr.Error("Something went wrong on the server; its log has the details.",
                            print_exception=False) from None
 
     return wrapper
-
-
-def _k(value: Any, most: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
-        raise InputError(f"The number of passages must be a whole number from 1 to {most}.")
-    return value
-
-
-def _history(value: Any, max_chars: int) -> list[str]:
-    if value is None:
-        return []
-    if (not isinstance(value, list) or len(value) > MAX_HISTORY
-            or not all(isinstance(h, str) and len(h) <= 20 * max_chars for h in value)):
-        raise InputError(f"history must be a list of at most {MAX_HISTORY} earlier questions (strings).")
-    return value
-
-
-def _results(value: Any) -> list[dict[str, Any]]:
-    """The conversation kept in the session (server-side state): a list of result dicts."""
-    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
 
 
 def _messages(results: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -148,10 +111,30 @@ class _Exports:
         return gr.DownloadButton(value=str(md), interactive=True), gr.DownloadButton(value=str(js), interactive=True)
 
 
-def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _Warnings | None = None) -> gr.Blocks:
+class _Page(gr.Blocks):
+    """The page's Blocks. An API endpoint (gr.api) is called over raw HTTP too, where Gradio
+    insists on every parameter: here the optional ones may be left out, as gradio_client does, so
+    `{"data": [question]}` works, and too many values is one clear error (CASES.md 19)."""
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        params = list(block_fn.inputs)
+        if params and isinstance(inputs, list) and all(isinstance(p, Api) for p in params):
+            if len(inputs) > len(params):
+                raise gr.Error(f"This endpoint takes at most {len(params)} values; got {len(inputs)}.",
+                               print_exception=False)
+            inputs.extend(p.value for p in params[len(inputs):])
+        super().validate_inputs(block_fn, inputs)
+
+
+async def _no_such_endpoint(_request: Request, _exc: Exception) -> JSONResponse:
+    """`POST /gradio_api/call/<unknown>`: Gradio raises, which would be a 500 (CASES.md 19)."""
+    return JSONResponse({"detail": "No such API endpoint; see /gradio_api/info."}, status_code=404)
+
+
+def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: check.Warnings | None = None) -> gr.Blocks:
     """The page, wired to the assistant `a`."""
     max_chars = a.settings.max_question_chars
-    warnings = warnings or _Warnings()
+    warnings = warnings or check.Warnings()
     exports = _Exports()
     temp_root = Path(os.environ["GRADIO_TEMP_DIR"]).resolve()
     is_article = any(ARTICLE in str(d.get("doc", "")) for d in a.documents())
@@ -161,16 +144,16 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
 
     @_safe
     def respond(question: Any, k: Any, state: Any) -> tuple[Any, ...]:
-        results = _results(state)
-        history = [r["question"] for r in results][-MAX_HISTORY:]
-        result = a.ask(question, k=_k(k, K_MAX), history=history).to_json()
+        results = check.results(state)
+        history = [r["question"] for r in results][-check.MAX_HISTORY:]
+        result = a.ask(question, k=check.k(k, K_MAX), history=history).to_json()
         results = (results + [result])[-MAX_TURNS:]
         return ("", _messages(results), results, len(results) - 1, render.sources(result), _citations(result),
                 CONTEXT_HINT, *exports.buttons(results))
 
     @_safe
     def select_turn(state: Any, evt: gr.SelectData) -> tuple[Any, ...]:
-        results = _results(state)
+        results = check.results(state)
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         if not isinstance(index, int) or not 0 <= index // 2 < len(results):
             raise InputError("Pick a message of the conversation.")
@@ -179,7 +162,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
 
     @_safe
     def show_context(choice: Any, state: Any, shown: Any) -> str:
-        results = _results(state)
+        results = check.results(state)
         if not results:
             raise InputError("Ask a question first; then pick one of its citations.")
         turn = shown if isinstance(shown, int) and 0 <= shown < len(results) else len(results) - 1
@@ -196,8 +179,11 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
     @_safe
     def ingest(file: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         if not isinstance(file, str) or not Path(file).resolve().is_relative_to(temp_root) or not Path(file).is_file():
-            raise InputError("Choose a .txt or .md file to add.")
-        checked = uploads.check(Path(file), Path(file).name, upload_bytes)
+            raise InputError(f"Choose a file to add ({', '.join(TEXT_SUFFIXES)}).")
+        try:
+            checked = uploads.check(Path(file), Path(file).name, upload_bytes)
+        finally:
+            check.discard_upload(Path(file), temp_root)
         same = uploads.duplicate_of(checked, a.documents())
         if same:
             return (f"{render.text(checked.name)} is already indexed, as "
@@ -227,11 +213,11 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: _
         question, query (what was searched), answer (text, citation, score; or null when the
         documents do not answer) and passages (ranked, each with its text, highlight and citation).
         `history` is the list of earlier questions of the conversation, oldest first."""
-        return a.ask(question, k=_k(k, 50), history=_history(history, max_chars)).to_json()
+        return a.ask(question, k=check.k(k, 50), history=check.history(history, max_chars)).to_json()
 
     # -- layout ------------------------------------------------------------------------------------
 
-    with gr.Blocks(title="qa · cited answers", analytics_enabled=False, delete_cache=(3600, server.CACHE_AGE)) as demo:
+    with _Page(title="qa · cited answers", analytics_enabled=False, delete_cache=(3600, server.CACHE_AGE)) as demo:
         state = gr.State([])
         shown = gr.State(None)
         gr.Markdown("## qa · answers quoted from your documents\n"
@@ -295,10 +281,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
-    server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]))
-    warnings = _Warnings()
+    server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
+    warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     demo = build(a, warnings=warnings)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parent]
-    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS)
+    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS,
+                      files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
+                      handlers={FnIndexInferError: _no_such_endpoint})

@@ -91,8 +91,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _extra_hosts() -> list[str]:
+    return [h.strip() for h in os.environ.get("QA_ALLOWED_HOSTS", "").split(",") if h.strip()]
+
+
 def parse_auth(host: str, auth: str | None) -> tuple[str, str] | None:
-    """(user, password) from "USER:PASSWORD"; refuses a non-loopback address without one."""
+    """(user, password) from "USER:PASSWORD"; refuses to go without one when the page can be reached
+    from elsewhere: a non-loopback address, or other names in $QA_ALLOWED_HOSTS (a reverse proxy)."""
     if auth is not None:
         user, sep, password = auth.partition(":")
         if not sep or not user or not password:
@@ -101,19 +106,18 @@ def parse_auth(host: str, auth: str | None) -> tuple[str, str] | None:
     if not is_loopback(host):
         raise InputError(f"refusing to listen on {host} without a login; add --auth USER:PASSWORD "
                          "(or stay on 127.0.0.1)")
+    if _extra_hosts():
+        raise InputError("QA_ALLOWED_HOSTS lets the page be reached by other names; add --auth USER:PASSWORD")
     return None
 
 
 def allowed_hosts(host: str) -> list[str]:
-    """Host headers accepted (anti DNS rebinding): loopback names, plus the bind address when exposed."""
+    """Host headers accepted (anti DNS rebinding): loopback names, the bind address when exposed, and
+    the names in $QA_ALLOWED_HOSTS (e.g. a reverse proxy's public name)."""
     hosts = ["127.0.0.1", "localhost", "[::1]"]
     if not is_loopback(host):
-        if host in ("0.0.0.0", "::", "[::]"):
-            hosts.append(socket.gethostname())
-        else:
-            hosts.append(host)
-        hosts += [h.strip() for h in os.environ.get("QA_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    return hosts
+        hosts.append(socket.gethostname() if host in ("0.0.0.0", "::", "[::]") else host)
+    return hosts + [h for h in _extra_hosts() if h not in hosts]
 
 
 # -- the queue's memory of clients that left ---------------------------------------------------------

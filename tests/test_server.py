@@ -112,6 +112,16 @@ def test_auth_and_binding_rules():
     assert "192.168.1.5" in server.allowed_hosts("192.168.1.5")
 
 
+def test_a_proxy_name_needs_a_login(monkeypatch):
+    """Behind a reverse proxy the server stays on loopback but is reached by another name: that name
+    is accepted in the Host header, and only with a login."""
+    monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example.lan, other.lan")
+    assert server.allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "[::1]", "qa.example.lan", "other.lan"]
+    with pytest.raises(InputError, match="QA_ALLOWED_HOSTS.*--auth"):
+        server.parse_auth("127.0.0.1", None)
+    assert server.parse_auth("127.0.0.1", "me:pw") == ("me", "pw")
+
+
 def test_launch_settings_are_hardened(tmp_path):
     kw = server.launch_kwargs("127.0.0.1", 7860, None, [tmp_path / "index"])
     assert kw["share"] is False and kw["allowed_paths"] == [] and kw["show_error"] is False

@@ -64,3 +64,20 @@ def fake_embedder():
     from qa.embeddings import FakeEmbedder
 
     return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A fresh corpus folder holding a copy of the article, for tests that change it."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(ARTICLE, folder / ARTICLE.name)
+    return folder
+
+
+@pytest.fixture
+def settings(corpus: Path, tmp_path: Path):
+    """Settings for `corpus`, with the index in tmp_path."""
+    from qa import Settings
+
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index")

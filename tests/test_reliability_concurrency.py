@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,14 +106,6 @@ def test_concurrent_questions_equal_serial(article_assistant):
 
 
 # -- 32. rebuild while serving ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    shutil.copy(ARTICLE, folder / ARTICLE.name)
-    return folder
 
 
 def test_rebuild_while_serving_gives_zero_errors(corpus, tmp_path, fake_embedder, monkeypatch):

@@ -24,23 +24,10 @@ import pytest
 from qa import Assistant, Settings, store
 from qa.embeddings import FakeEmbedder
 from qa.errors import QAError, StoreError
-from tests.conftest import ARTICLE, ROOT
+from tests.conftest import ROOT
 
 REBUILD = "qa index --force"
 QUESTION = "When was the treaty renewed?"
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    shutil.copy(ARTICLE, folder / ARTICLE.name)
-    return folder
-
-
-@pytest.fixture
-def settings(corpus: Path, tmp_path: Path) -> Settings:
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +12,6 @@ from qa import Assistant, Settings
 from qa.errors import StoreError
 from qa.store import current_generation
 from tests.conftest import ARTICLE
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    shutil.copy(ARTICLE, folder / ARTICLE.name)
-    return folder
-
-
-@pytest.fixture
-def settings(corpus: Path, tmp_path: Path) -> Settings:
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
 
 
 def _assistant(settings, embedder, messages=None):

@@ -40,7 +40,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # Gradio serves files at /gradio_api/file=<path> and at the older /gradio_api/file/<path>.
-_FILE_ROUTE = re.compile(r"/file(=|/)")
+_FILE_ROUTE = re.compile(r"(?:^|/gradio_api)/file(=|/)")
 _CLOSED = ("/gradio_api/dev/",)
 _REMOTE = re.compile(r"(?i)^\s*([a-z][a-z0-9+.\-]*:|[/\\]{2})")
 

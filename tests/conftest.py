@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
 SHARED = ROOT.parent / "shared"
+#: a question about the article that every interface must answer
+TREATY = "What treaty did China and North Korea sign in 1961?"
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

@@ -9,17 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.uiserver import start, stop
-
-TREATY = "What treaty did China and North Korea sign in 1961?"
-HOSTILE_ENV = {
-    "GRADIO_ALLOWED_PATHS": "/etc",
-    "GRADIO_SHARE": "True",
-    "GRADIO_SERVER_NAME": "0.0.0.0",
-    "GRADIO_MCP_SERVER": "True",
-    "GRADIO_VIBE_MODE": "1",
-    "GRADIO_ANALYTICS_ENABLED": "True",
-}
+from tests.conftest import TREATY
+from tests.uiserver import HOSTILE_ENV, start, stop
 
 
 @pytest.fixture(scope="module")

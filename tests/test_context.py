@@ -7,8 +7,7 @@ import shutil
 import pytest
 
 from qa.errors import CorpusError, InputError
-
-TREATY = "What treaty did China and North Korea sign in 1961?"
+from tests.conftest import TREATY
 
 
 def _flat(s: str) -> str:

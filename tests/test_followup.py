@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.followup import needs_context, resolve
-
-TREATY = "What treaty did China and North Korea sign in 1961?"
+from tests.conftest import TREATY
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import TREATY
 from tests.uiserver import Server, call, fn_index, start, stop
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-TREATY = "What treaty did China and North Korea sign in 1961?"
 DEFAULTS = {"QA_TORCH_THREADS": None, "OMP_NUM_THREADS": None, "QA_QUEUE_SIZE": None}
 
 

@@ -17,18 +17,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.uiserver import Server, call, config, join, start, stop
+from tests.conftest import TREATY
+from tests.uiserver import HOSTILE_ENV, Server, call, config, join, start, stop
 
-TREATY = "What treaty did China and North Korea sign in 1961?"
-HOSTILE_ENV = {
-    "GRADIO_ALLOWED_PATHS": "/etc",
-    "GRADIO_SHARE": "True",
-    "GRADIO_SERVER_NAME": "0.0.0.0",
-    "GRADIO_MCP_SERVER": "True",
-    "GRADIO_VIBE_MODE": "1",
-    "GRADIO_LOCAL_DEV_MODE": "1",
-    "GRADIO_ANALYTICS_ENABLED": "True",
-}
 ROOT = Path(__file__).resolve().parents[1]
 OUTBOUND = ("blocked an outbound connection", "blocked a name lookup")
 

@@ -22,6 +22,16 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+#: GRADIO_* settings that would widen what Gradio serves; the server must neutralise every one
+HOSTILE_ENV = {
+    "GRADIO_ALLOWED_PATHS": "/etc",
+    "GRADIO_SHARE": "True",
+    "GRADIO_SERVER_NAME": "0.0.0.0",
+    "GRADIO_MCP_SERVER": "True",
+    "GRADIO_VIBE_MODE": "1",
+    "GRADIO_LOCAL_DEV_MODE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "True",
+}
 # Runs `qa serve` after installing the hooks named in $QA_TEST_HOOKS (see install_hooks).
 _BOOT = ("import sys; sys.path.insert(0, {root!r}); from tests.uiserver import install_hooks; install_hooks(); "
          "from qa.cli import main; sys.exit(main(sys.argv[1:]))")

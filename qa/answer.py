@@ -43,6 +43,9 @@ class Rules:
     unknown_name_score: float = 0.6
     #: or below this while the answer lacks what the question asks for (no new date for "when")
     untyped_score: float = 0.6
+    #: answer kinds the quote must hold whatever the score: a count has a figure, while "when" may
+    #: be answered by an event ("after the war") and "who" by a common noun ("the deacons")
+    strict_kinds: tuple[str, ...] = ("number",)
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,10 @@ def compose(
     if chosen:
         rank, i, _score = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
         p = index.passages[chosen[rank].row]
-        if _answerable(chosen[0], wanted is None or answertype.holds(wanted, p.sentence_text(i), query), rules):
-            answer_rank, answer_span = rank, _span(p, all_scores[rank], i, rules)
+        span = _span(p, all_scores[rank], i, rules)
+        quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
+        if _answerable(chosen[0], wanted, wanted is None or answertype.holds(wanted, quoted, query), rules):
+            answer_rank, answer_span = rank, span
 
     hits = []
     for rank, c in enumerate(chosen):
@@ -221,10 +226,12 @@ def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, in
     return i, i
 
 
-def _answerable(top: Candidate, typed: bool, rules: Rules) -> bool:
-    """Does the corpus seem to answer? Judged from the best passage's score and two warning signs."""
+def _answerable(top: Candidate, wanted: str | None, typed: bool, rules: Rules) -> bool:
+    """Does the corpus seem to answer? Judged from the best passage's score and three warning signs."""
     if top.score < rules.min_score:
         return False
     if top.unknown and top.score < rules.unknown_name_score:
+        return False
+    if wanted in rules.strict_kinds and not typed:  # "how many" quoted without any figure
         return False
     return typed or top.score >= rules.untyped_score

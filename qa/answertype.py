@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
-_DATE_YEAR = re.compile(r"\b((?:1[89]|20)[0-9]{2})\b(?!-)")
+_DATE_YEAR = re.compile(r"\b((?:1[89]|20)[0-9]{2})s?\b(?!-)")
 _TIME_WORD = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
     r"spring|summer|autumn|winter|century|centuries|decade)\b",
@@ -21,6 +21,8 @@ _NUMBER_WORDS = (
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|twice|half"
 )
 _NUMBER = re.compile(r"\d[\d,.]*|\b(?:" + _NUMBER_WORDS + r")\b", re.I)
+# what follows a sentence's start: a capitalised number word there may still be a count ("Two ...")
+_OPENING = re.compile(r"(?:^|[.!?]\s+)[\"'“‘(]*$")
 _ASKS_DATE = re.compile(
     r"^\s*(when\b|(in|on|by|since|until|from)?\s*(what|which)\s+(year|years|date|month|day|decade|century|"
     r"time|period|era)\b)",
@@ -36,7 +38,15 @@ _ASKS_QUANTITY = re.compile(
     r"amount|percentage|rate|length|height|weight|width|depth|age|budget|revenue|income|total|count)\b",
     re.I,
 )
+# what "how many" counts ("how many more times" -> times), and a figure's unit of time ("14 years")
+_COUNTED = re.compile(r"\bhow\s+many\s+(?:more\s+|other\s+|different\s+)?(\w+)", re.I)
+_MONTH_BEFORE = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+$"
+)
+_UNITS_OF_TIME = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b"
+_TIME_UNIT = re.compile(r"[\s-]*" + _UNITS_OF_TIME, re.I)
 _ASKS_PERSON = re.compile(r"^\s*(who|whom|whose)\b", re.I)
+_ASKS_NAMED = re.compile(r"\b(what|which)\s+(is|was|are|were)\s+(the\s+)?(name|names|title)\s+of\b", re.I)
 _ASKS_PLACE = re.compile(r"^\s*where\b", re.I)
 # a capitalised word that does not open the sentence
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
@@ -49,13 +59,30 @@ def kind(question: str) -> str | None:
         return "date"
     if _ASKS_NUMBER.search(question) or _ASKS_QUANTITY.search(question):
         return "number"
-    if _ASKS_PERSON.search(question) or _ASKS_PLACE.search(question):
+    if _ASKS_PERSON.search(question) or _ASKS_PLACE.search(question) or _ASKS_NAMED.search(question):
         return "name"
     return None
 
 
-def _numbers(text: str) -> set[str]:
-    return {m.group(0).lower().rstrip(".,") for m in _NUMBER.finditer(text)}
+def _numbers(text: str, durations: bool = True) -> set[str]:
+    """Figures and number words; a capitalised number word inside a sentence is part of a name ("Six Party Talks").
+
+    A day of a date ("June 20") is not a figure; without `durations`, neither is a span of time
+    ("14 years", "three decades").
+    """
+    return {
+        m.group(0).lower().rstrip(".,")
+        for m in _NUMBER.finditer(text)
+        if (not m.group(0)[0].isupper() or _OPENING.search(text[: m.start()]))
+        and (durations or not _TIME_UNIT.match(text, m.end()))
+        and not _MONTH_BEFORE.search(text, 0, m.start())  # "June 20" is a day of a date
+    }
+
+
+def _counts_time(query: str) -> bool:
+    """Does the question count time ("how long", "how many years") rather than things ("how many people")?"""
+    counted = _COUNTED.findall(query)
+    return not counted or bool(re.fullmatch(_UNITS_OF_TIME, counted[-1], re.I))
 
 
 def holds(wanted: str | None, sentence: str, query: str) -> bool:
@@ -66,7 +93,8 @@ def holds(wanted: str | None, sentence: str, query: str) -> bool:
         said = {m.lower() for m in _TIME_WORD.findall(query)}
         return any(m.lower() not in said for m in _TIME_WORD.findall(sentence))
     if wanted == "number":  # a year is not a count ("in 2017"), a figure with a unit is ("1400-km")
-        return bool(_numbers(sentence) - _numbers(query) - set(_DATE_YEAR.findall(sentence)))
+        figures = _numbers(sentence, durations=_counts_time(query))
+        return bool(figures - _numbers(query) - set(_DATE_YEAR.findall(sentence)))
     if wanted == "name":
         said = {w.lower() for w in _WORD.findall(query)}
         return any(m.group(0).lower() not in said for m in _NAME.finditer(sentence))

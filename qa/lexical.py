@@ -23,6 +23,8 @@ _POSSESSIVE = re.compile(r"(\w)['’]s\b")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
 _ACRONYM = re.compile(r"\b((?:\w\.){2,})")
 K1, B = 1.2, 0.75
+#: shortest word matched despite a typo (shorter ones are too often another word)
+MIN_FUZZY = 5
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +71,7 @@ class Lexical:
             df.update(set(doc))
         self.df = dict(df)
         self.vocab = getattr(self._bm25, "vocab_dict", {})
+        self._words: list[str] | None = None  # the vocabulary as a list, for typo matching (built on first use)
         if self.n:
             self._bm25.index([doc or [""] for doc in corpus], show_progress=False)
             self.vocab = self._bm25.vocab_dict
@@ -91,10 +94,24 @@ class Lexical:
         return raw * np.float32((1 + K1) / self.ceiling(q))
 
     def unknown_names(self, text: str) -> tuple[str, ...]:
-        """Names in the text that no indexed text uses ("Who won the FIFA World Cup?" -> FIFA, Cup)."""
+        """Names in the text that no indexed text uses ("Who won the FIFA World Cup?" -> FIFA, Cup).
+
+        A misspelt name is not unknown: a word of five letters or more one edit (or one swap of
+        neighbours) away from an indexed word counts as that word ("Primier" -> "premier").
+        """
         out = []
         for m in _NAME.finditer(text.strip()):
             found = tokens(m.group(0))
-            if found and not any(t in self.vocab for t in found):
+            if found and not any(t in self.vocab or self._near(t) for t in found):
                 out.append(m.group(0))
         return tuple(out)
+
+    def _near(self, term: str) -> bool:
+        if len(term) < MIN_FUZZY:
+            return False
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if self._words is None:
+            self._words = [w for w in self.vocab if len(w) >= MIN_FUZZY - 1]
+        return process.extractOne(term, self._words, scorer=OSA.distance, score_cutoff=1) is not None

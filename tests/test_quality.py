@@ -39,6 +39,13 @@ def test_unanswerable_questions_abstain_but_still_list_passages(article_assistan
     assert len(result.hits) == article_assistant.settings.k
 
 
+def test_a_count_the_article_never_gives_is_not_answered_with_another_figure(article_assistant) -> None:
+    # the article has Pyongyang, "population", "14 years" and "June 20", but no head count
+    result = article_assistant.ask("How many people live in Pyongyang?")
+    assert result.answer is None
+    assert result.hits
+
+
 def test_follow_up_uses_the_history_and_shows_the_query(article_assistant) -> None:
     history = ["What treaty did China and North Korea sign in 1961?"]
     result = article_assistant.ask("When was it renewed?", history=history)

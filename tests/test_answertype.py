@@ -1,0 +1,59 @@
+"""What a question asks for, whether a quote holds it, and names the corpus never uses (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import answertype
+from qa.lexical import Lexical
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did the war end?", "date"),
+        ("In what year was the treaty signed?", "date"),
+        ("How many troops crossed the river?", "number"),
+        ("What is the population of the city?", "number"),
+        ("Who signed the treaty?", "name"),
+        ("What was the name of the ship?", "name"),
+        ("What is the title of this piece?", "name"),
+        ("Why did the talks fail?", None),
+    ],
+)
+def test_kind_from_the_question_form(question: str, kind: str | None) -> None:
+    assert answertype.kind(question) == kind
+
+
+def test_a_number_word_inside_a_name_is_not_a_count() -> None:
+    q = "How many warheads does it have?"
+    assert not answertype.holds("number", "It left the Six Party Talks in 2009.", q)
+    assert answertype.holds("number", "Six were built in 2009.", q)  # opening the sentence, a count
+    assert answertype.holds("number", "It built six of them.", q)
+
+
+def test_a_decade_is_a_date_not_a_count() -> None:
+    assert not answertype.holds("number", "During the 1990s the talks began.", "How many talks were held?")
+    assert answertype.holds("date", "During the 1990s the talks began.", "When did the talks begin?")
+
+
+def test_a_span_of_time_answers_how_long_but_does_not_count_things() -> None:
+    sentence = "It was the first visit by a Chinese leader in 14 years."
+    assert not answertype.holds("number", sentence, "How many people live in the city?")
+    assert answertype.holds("number", sentence, "How many years had passed since the last visit?")
+    assert answertype.holds("number", sentence, "How long had it been since the last visit?")
+    assert answertype.holds("number", "The city has 3 million people.", "How many people live in the city?")
+
+
+def test_the_day_of_a_date_is_not_a_count() -> None:
+    assert not answertype.holds("number", "On June 20, 2019 he arrived.", "How many people came?")
+    assert answertype.holds("date", "On June 20, 2019 he arrived.", "When did he arrive?")
+
+
+def test_a_misspelt_name_is_not_unknown_but_a_new_one_is() -> None:
+    lex = Lexical(["The Premier League sold its rights to BSkyB.", "Gandhi led the salt march."])
+    assert lex.unknown_names("Who bought the Primier League rights?") == ()
+    assert lex.unknown_names("Who bought the Premier League rights?") == ()
+    assert lex.unknown_names("Who won the 2018 FIFA World Cup?") == ("FIFA", "World", "Cup")
+    # short words must match exactly: one letter off is too often another word
+    assert lex.unknown_names("What did Sky pay?") == ("Sky",)

@@ -85,6 +85,8 @@ def _points_back(words: list[str], i: int) -> bool:
 def needs_context(question: str) -> bool:
     """Does the question lean on an earlier one (a pronoun with no antecedent, a leading 'and', ...)?"""
     q = question.strip()
+    if not any(ch.islower() for ch in q):  # in capitals only, no word can be told to be a name
+        q = q.lower()
     if _LEADS.match(q):
         return True
     words = _WORD.findall(q)

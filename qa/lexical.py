@@ -97,8 +97,11 @@ class Lexical:
         """Names in the text that no indexed text uses ("Who won the FIFA World Cup?" -> FIFA, Cup).
 
         A misspelt name is not unknown: a word of five letters or more one edit (or one swap of
-        neighbours) away from an indexed word counts as that word ("Primier" -> "premier").
+        neighbours) away from an indexed word counts as that word ("Primier" -> "premier"). A text
+        in capitals only has no names to tell.
         """
+        if not any(ch.islower() for ch in text):  # shouted: capitals no longer tell names apart
+            return ()
         out = []
         for m in _NAME.finditer(text.strip()):
             found = tokens(m.group(0))

@@ -57,3 +57,9 @@ def test_a_misspelt_name_is_not_unknown_but_a_new_one_is() -> None:
     assert lex.unknown_names("Who won the 2018 FIFA World Cup?") == ("FIFA", "World", "Cup")
     # short words must match exactly: one letter off is too often another word
     assert lex.unknown_names("What did Sky pay?") == ("Sky",)
+
+
+def test_a_question_in_capitals_has_no_unknown_names() -> None:
+    lex = Lexical(["Gandhi led the salt march in 1930."])
+    assert lex.unknown_names("WHO LED THE SALT MARCH?") == ()
+    assert lex.unknown_names("Who led the SALT march with NEHRU?") == ("NEHRU",)

@@ -22,6 +22,7 @@ from tests.conftest import TREATY
         "Who had asked him not to?",
         "What was the goal of targeting them?",
         "How long had it been since a Chinese leader last went there?",
+        "WHEN WAS IT RENEWED?",  # in capitals, "RENEWED" is not a name "it" could mean
     ],
 )
 def test_questions_that_lean_on_the_conversation(question: str) -> None:
@@ -41,6 +42,7 @@ def test_questions_that_lean_on_the_conversation(question: str) -> None:
         "What did Beijing brand the planned transfer of power that Kim Il-Sung prepared?",  # relative "that"
         "Which former leader visited Beijing?",  # "former" as an adjective
         "What is the capital of Australia?",
+        "WHEN DID PYONGYANG TEST A NUCLEAR DEVICE?",
     ],
 )
 def test_self_contained_questions(question: str) -> None:

@@ -46,6 +46,15 @@ def test_a_count_the_article_never_gives_is_not_answered_with_another_figure(art
     assert result.hits
 
 
+@pytest.mark.parametrize("transform", [str.upper, str.lower])
+def test_a_question_in_capitals_or_lower_case_gets_the_same_answer(article_assistant, transform) -> None:
+    question = "How did Beijing repay the help it got from the Korean communists?"
+    expected = article_assistant.ask(question)
+    result = article_assistant.ask(transform(question))
+    assert result.answer is not None and expected.answer is not None
+    assert result.answer.citation == expected.answer.citation
+
+
 def test_follow_up_uses_the_history_and_shows_the_query(article_assistant) -> None:
     history = ["What treaty did China and North Korea sign in 1961?"]
     result = article_assistant.ask("When was it renewed?", history=history)

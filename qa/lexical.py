@@ -71,7 +71,7 @@ class Lexical:
             df.update(set(doc))
         self.df = dict(df)
         self.vocab = getattr(self._bm25, "vocab_dict", {})
-        self._words: list[str] | None = None  # the vocabulary as a list, for typo matching (built on first use)
+        self._by_length: dict[int, list[str]] | None = None  # the vocabulary by word length, for typos (lazy)
         if self.n:
             self._bm25.index([doc or [""] for doc in corpus], show_progress=False)
             self.vocab = self._bm25.vocab_dict
@@ -115,6 +115,13 @@ class Lexical:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
-        if self._words is None:
-            self._words = [w for w in self.vocab if len(w) >= MIN_FUZZY - 1]
-        return process.extractOne(term, self._words, scorer=OSA.distance, score_cutoff=1) is not None
+        if self._by_length is None:  # one edit changes the length by one at most
+            by_length: dict[int, list[str]] = {}
+            for w in self.vocab:
+                by_length.setdefault(len(w), []).append(w)
+            self._by_length = by_length
+        n = len(term)
+        return any(
+            process.extractOne(term, self._by_length.get(size, ()), scorer=OSA.distance, score_cutoff=1) is not None
+            for size in (n, n - 1, n + 1)
+        )

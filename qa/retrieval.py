@@ -66,7 +66,6 @@ class Retriever:
         ]
         self.lexical = Lexical(tokenized=passage_tokens)
         self.sentence_lexical = Lexical(tokenized=sentence_tokens)
-        self.sentence_tokens = [frozenset(s) for s in sentence_tokens]
         # the passages just before and after in the same paragraph (-1 when none)
         self._prev = np.array([i - 1 if i and _same_paragraph(passages[i - 1], p) else -1 for i, p in enumerate(passages)])
         self._next = np.array(

@@ -108,6 +108,8 @@ class Result:
     query: str
     answer: Answer | None
     hits: tuple[Hit, ...]
+    #: why there is no answer (one sentence for the reader), None when there is one
+    reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -117,6 +119,7 @@ class Result:
             "answer": None
             if self.answer is None
             else {"text": self.answer.text, "citation": self.answer.citation.to_json(), "score": round(self.answer.score, 4)},
+            "reason": self.reason,
             "passages": [h.to_json() for h in self.hits],
         }
 
@@ -185,12 +188,15 @@ def compose(
         all_scores.append(scores)
 
     answer_rank, answer_span = -1, (0, 0)
+    reason: str | None = NOTHING_ABOUT_IT
     if chosen:
         rank, i, _score = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
         p = index.passages[chosen[rank].row]
         span = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
-        if _answerable(chosen[0], wanted, wanted is None or answertype.holds(wanted, quoted, query), rules):
+        typed = wanted is None or answertype.holds(wanted, quoted, query)
+        reason = _unanswered(chosen[0], wanted, typed, query, rules)
+        if reason is None:
             answer_rank, answer_span = rank, span
 
     hits = []
@@ -212,7 +218,7 @@ def compose(
         s, e = p.sentences[first], p.sentences[last]
         citation = Citation(hit.rank, p.doc, p.title, p.paragraph, s.raw_start, e.raw_end, p.id)
         answer = Answer(p.text[s.start : e.end], citation, best_sentence[answer_rank][2])
-    return Result(question, query, answer, tuple(hits))
+    return Result(question, query, answer, tuple(hits), reason)
 
 
 def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, int]:
@@ -226,12 +232,39 @@ def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, in
     return i, i
 
 
-def _answerable(top: Candidate, wanted: str | None, typed: bool, rules: Rules) -> bool:
-    """Does the corpus seem to answer? Judged from the best passage's score and three warning signs."""
+#: why there is no answer, in the reader's words
+NOTHING_ABOUT_IT = "Nothing in them seems to be about this question."
+_KIND_WORDS = {"date": "date", "number": "figure", "name": "name"}
+
+
+def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rules: Rules) -> str | None:
+    """Why the corpus does not seem to answer, or None when it does. Judged from the best passage's
+    score and three warning signs."""
     if top.score < rules.min_score:
-        return False
+        return NOTHING_ABOUT_IT
     if top.unknown and top.score < rules.unknown_name_score:
-        return False
+        return f"They never mention {_listed(_phrases(top.unknown, query))}."
+    missing = f"The best match gives no {_KIND_WORDS.get(wanted or '', 'answer')} for this."
     if wanted in rules.strict_kinds and not typed:  # "how many" quoted without any figure
-        return False
-    return typed or top.score >= rules.untyped_score
+        return missing
+    return None if typed or top.score >= rules.untyped_score else missing
+
+
+def _phrases(names: tuple[str, ...], query: str) -> list[str]:
+    """The unknown names as the query runs them together: ("Donald", "Trump") -> ["Donald Trump"]."""
+    unknown, out, run = set(names), [], []
+    for word in [*query.split(), ""]:
+        bare = word.strip(".,;:!?\"'“”‘’()")
+        if bare in unknown:
+            run.append(bare)
+            if bare == word:
+                continue
+        if run:
+            out.append(" ".join(run))
+            run = []
+    return list(dict.fromkeys(out)) or list(dict.fromkeys(names))
+
+
+def _listed(phrases: list[str]) -> str:
+    quoted = [f"“{p}”" for p in phrases]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

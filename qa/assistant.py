@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qa import followup, indexer
@@ -109,7 +109,7 @@ class Assistant:
         result = compose(q, query, live.index, candidates, qvec, k, self.rules)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
-        return Result(result.question, result.query, result.answer, result.hits, timings)
+        return replace(result, timings=timings)
 
     # -- checking a citation -----------------------------------------------------------------------
 

@@ -178,7 +178,8 @@ def render_text(result: Any, color: bool = False) -> str:
         lines.append(f"{bold}“{for_terminal(result.answer.text)}”{off} [{c.id}]")
         lines.append(f"    [{c.id}] {for_terminal(c.label())}")
     else:
-        lines.append("The documents do not seem to answer this. The nearest passages:")
+        why = f" {for_terminal(result.reason)}" if result.reason else ""
+        lines.append(f"The documents do not seem to answer this.{why} The nearest passages:")
     for h in result.hits:
         (a, b), = h.highlight[:1] or ((0, 0),)
         t = h.passage.text

@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
     result = compose(question, query, engine.index, candidates, qvec, k, engine.rules)
-    return Result(result.question, result.query, result.answer, result.hits, {"total": time.perf_counter() - t0})
+    return replace(result, timings={"total": time.perf_counter() - t0})
 
 
 @dataclass(frozen=True)

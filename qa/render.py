@@ -72,6 +72,12 @@ def searched(result: dict[str, Any]) -> str:
     return f"*Searched for:* {text(result['query'])}"
 
 
+def because(result: dict[str, Any]) -> str:
+    """Why there is no answer, as one sentence followed by a space (empty when the reply has no reason)."""
+    reason = result.get("reason")
+    return f"{text(str(reason))} " if reason else ""
+
+
 def reply(result: dict[str, Any]) -> str:
     """The assistant's chat message: the quoted answer with its marker and the passage it comes from
     (the answer highlighted inside), then the other top passages, folded so the answer stays in view."""
@@ -84,7 +90,7 @@ def reply(result: dict[str, Any]) -> str:
         parts.append(f"**[{int(c['id'])}]** {place(c)} (the quoted sentence)")
         first = next((h for h in hits if int(h["rank"]) == int(c["id"])), None)
     else:
-        parts.append(f"**{ABSTAIN}** The nearest passages may still help:")
+        parts.append(f"**{ABSTAIN}** {because(result)}The nearest passages may still help:")
         first = hits[0] if hits else None
     if searched(result):
         parts.append(searched(result))
@@ -115,7 +121,7 @@ def sources(result: dict[str, Any] | None) -> str:
         lines.append(f"**Answer:** [{int(c['id'])}], characters {int(c['start'])}–{int(c['end'])} "
                      "(highlighted in its passage)")
     else:
-        lines.append(f"**Answer:** none. {ABSTAIN}")
+        lines.append(f"**Answer:** none. {ABSTAIN} {because(result)}".rstrip())
     docs = {h["citation"]["doc"] for h in result["passages"]}
     items = []
     for h in result["passages"]:
@@ -181,7 +187,7 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
             lines += [f"> “{_plain(a['text'])}” [^{n}-{int(a['citation']['id'])}a]", ""]
             notes.append(f"[^{n}-{int(a['citation']['id'])}a]: {_note(a['citation'])}")
         else:
-            lines += [f"{ABSTAIN} The nearest passages:", ""]
+            lines += [f"{ABSTAIN} {_plain(r.get('reason') or '')} The nearest passages:".replace("  ", " "), ""]
         for h in r["passages"]:
             lines.append(f"{int(h['rank'])}. {_plain(h['text'])} [^{n}-{int(h['rank'])}]")
             notes.append(f"[^{n}-{int(h['rank'])}]: {_note(h['citation'])}")

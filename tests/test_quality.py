@@ -21,7 +21,7 @@ ANSWERED = [
 def test_right_passage_first_and_right_answer_sentence(article_assistant, question: str, gold: str) -> None:
     result = article_assistant.ask(question)
     assert contains_gold(result.hits[0].passage.text, [gold])
-    assert result.answer is not None
+    assert result.answer is not None and result.reason is None
     assert contains_gold(result.answer.text, [gold])
     # quoted verbatim, and cited where it stands
     c = result.answer.citation
@@ -29,13 +29,20 @@ def test_right_passage_first_and_right_answer_sentence(article_assistant, questi
 
 
 @pytest.mark.parametrize(
-    "question",
-    ["What is the capital of Australia?", "How do I bake sourdough bread?", "Who won the 2018 FIFA World Cup?"],
+    ("question", "reason"),
+    [
+        ("What is the capital of Australia?", "Nothing in them seems to be about this question."),
+        ("How do I bake sourdough bread?", "Nothing in them seems to be about this question."),
+        ("Who won the 2018 FIFA World Cup?", "They never mention “FIFA” or “Cup”."),
+        ("What did Donald Trump and Kim Jong-Un agree at the Singapore Summit?", "They never mention “Donald Trump”."),
+    ],
 )
-def test_unanswerable_questions_abstain_but_still_list_passages(article_assistant, question: str) -> None:
+def test_unanswerable_questions_abstain_say_why_and_still_list_passages(article_assistant, question: str,
+                                                                       reason: str) -> None:
     result = article_assistant.ask(question)
     assert result.answer is None
     assert result.to_json()["answer"] is None
+    assert result.reason == result.to_json()["reason"] == reason
     assert len(result.hits) == article_assistant.settings.k
 
 
@@ -43,6 +50,7 @@ def test_a_count_the_article_never_gives_is_not_answered_with_another_figure(art
     # the article has Pyongyang, "population", "14 years" and "June 20", but no head count
     result = article_assistant.ask("How many people live in Pyongyang?")
     assert result.answer is None
+    assert result.reason == "The best match gives no figure for this."
     assert result.hits
 
 

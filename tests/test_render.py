@@ -45,6 +45,7 @@ def _result(answer=True, query=None, text="First sentence here. The answer <scri
         "question": "What is the answer?",
         "query": query or "What is the answer?",
         "answer": {"text": text[21:57], "citation": _citation(start=31, end=66), "score": 0.8} if answer else None,
+        "reason": None if answer else "They never mention “<b>Zork</b>”.",
         "passages": hits,
     }
 
@@ -94,6 +95,16 @@ def test_abstention_is_plain_and_offers_the_nearest_passages():
     assert out.startswith(f"**{render.ABSTAIN}**")
     assert "**[1]**" in out and "More nearby passages (1)" in out
     assert "<mark>" not in out
+
+
+def test_abstention_says_why_as_text():
+    result = _result(answer=False)
+    reason = "They never mention “&lt;b&gt;Zork&lt;/b&gt;”."
+    assert render.reply(result).startswith(f"**{render.ABSTAIN}** {reason} The nearest passages may still help:")
+    assert f"**Answer:** none. {render.ABSTAIN} {reason}" in render.sources(result)
+    assert "They never mention “\\<b\\>Zork\\</b\\>”. The nearest passages:" in render.export_markdown([result], now=0)
+    # an older reply without a reason still reads well
+    assert render.reply({**result, "reason": None}).startswith(f"**{render.ABSTAIN}** The nearest passages may still help:")
 
 
 def test_sources_and_context_panels():

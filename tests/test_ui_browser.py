@@ -186,7 +186,7 @@ def test_follow_up_uses_the_conversation(page):
 def test_off_topic_question_abstains(page):
     reply = ask(page, "What is the capital of Australia?")
     text = reply.inner_text()
-    assert "The documents do not answer this." in text
+    assert "The documents do not answer this. Nothing in them seems to be about this question." in _flat(text)
     assert ARTICLE_TITLE in text, "the nearest passages are still offered"
     assert reply.locator("mark").count() == 0
     assert "none" in page.page.locator("#qa-sources").inner_text()
@@ -210,7 +210,7 @@ def test_examples_setting_export_and_clear(page):
     with page.page.expect_download() as js:
         page.page.locator("#qa-export-json").click()
     turns = json.loads(Path(js.value.path()).read_text(encoding="utf-8"))["turns"]
-    assert [set(t) for t in turns] == [{"question", "query", "answer", "passages"}]
+    assert [set(t) for t in turns] == [{"question", "query", "answer", "reason", "passages"}]
     assert len(turns[0]["passages"]) == 2
 
     page.page.locator("#qa-clear").click()

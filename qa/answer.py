@@ -251,17 +251,19 @@ def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rul
 
 
 def _phrases(names: tuple[str, ...], query: str) -> list[str]:
-    """The unknown names as the query runs them together: ("Donald", "Trump") -> ["Donald Trump"]."""
-    unknown, out, run = set(names), [], []
-    for word in [*query.split(), ""]:
+    """The unknown names with the capitalised words around them, as the query has them:
+    ("FIFA", "Cup") in "Who won the 2018 FIFA World Cup?" -> ["FIFA World Cup"]."""
+    unknown, out, run, has_unknown = set(names), [], [], False
+    for n, word in enumerate([*query.split(), ""]):
         bare = word.strip(".,;:!?\"'“”‘’()")
-        if bare in unknown:
+        capital = n > 0 and bare[:1].isupper()
+        if capital:
             run.append(bare)
-            if bare == word:
-                continue
-        if run:
-            out.append(" ".join(run))
-            run = []
+            has_unknown = has_unknown or bare in unknown
+        if not capital or bare != word:  # a lower-case word or a punctuation mark ends the name
+            if run and has_unknown:
+                out.append(" ".join(run))
+            run, has_unknown = [], False
     return list(dict.fromkeys(out)) or list(dict.fromkeys(names))
 
 

@@ -33,7 +33,7 @@ def test_right_passage_first_and_right_answer_sentence(article_assistant, questi
     [
         ("What is the capital of Australia?", "Nothing in them seems to be about this question."),
         ("How do I bake sourdough bread?", "Nothing in them seems to be about this question."),
-        ("Who won the 2018 FIFA World Cup?", "They never mention “FIFA” or “Cup”."),
+        ("Who won the 2018 FIFA World Cup?", "They never mention “FIFA World Cup”."),
         ("What did Donald Trump and Kim Jong-Un agree at the Singapore Summit?", "They never mention “Donald Trump”."),
     ],
 )

@@ -166,7 +166,6 @@ def compose(
     query: str,
     index: Index,
     candidates: list[Candidate],
-    qvec: np.ndarray,
     k: int,
     rules: Rules | None = None,
 ) -> Result:

@@ -106,7 +106,7 @@ class Assistant:
         t1 = time.perf_counter()
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
         t2 = time.perf_counter()
-        result = compose(q, query, live.index, candidates, qvec, k, self.rules)
+        result = compose(q, query, live.index, candidates, k, self.rules)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
         return replace(result, timings=timings)

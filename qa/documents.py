@@ -225,24 +225,24 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
     skipped: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
 
-    def skip(doc: str, message: str, kind: str) -> None:
-        warn(f"skipped {doc}: {message}")
-        skipped.append((doc, kind))
+    def skip(doc: str, why: Skip) -> None:
+        warn(f"skipped {doc}: {why}")
+        skipped.append((doc, why.kind))
 
     for path, problem in _walk(corpus_dir):
         doc = doc_name(corpus_dir, path)
         if problem is not None:
-            skip(doc, problem, problem.split(" (")[0])
+            skip(doc, Skip(problem))
             continue
         try:
             document, note = read_document(path, doc, max_bytes)
         except Skip as e:
-            skip(doc, str(e), e.kind)
+            skip(doc, e)
             continue
         if note:
             warn(note)
         if document.content_sha256 in seen:
-            skip(doc, f"same content as {seen[document.content_sha256]}", "duplicate")
+            skip(doc, Skip(f"same content as {seen[document.content_sha256]}", "duplicate"))
             continue
         seen[document.content_sha256] = doc
         documents.append(document)

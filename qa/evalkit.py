@@ -147,7 +147,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     query = followup.resolve(question, list(history)[-5:])
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
-    result = compose(question, query, engine.index, candidates, qvec, k, engine.rules)
+    result = compose(question, query, engine.index, candidates, k, engine.rules)
     return replace(result, timings={"total": time.perf_counter() - t0})
 
 
@@ -179,6 +179,12 @@ def two_sentences(result: Any) -> bool:
     a = result.answer
     p = result.hits[a.citation.id - 1].passage
     return sum(1 for s in p.sentences if a.citation.start <= s.raw_start and s.raw_end <= a.citation.end) > 1
+
+
+def two_sentence_share(rows: Sequence[dict[str, Any]]) -> float:
+    """Of the answered questions (rows with "answered" and "pair"), the share quoting two sentences."""
+    answered = [r for r in rows if r["answered"]]
+    return sum(1 for r in answered if r["pair"]) / max(1, len(answered))
 
 
 def first_rank(hits: Sequence[bool]) -> int | None:

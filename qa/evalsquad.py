@@ -28,6 +28,7 @@ from qa.evalkit import (
     latency_figures,
     ranking_figures,
     system_index,
+    two_sentence_share,
     two_sentences,
 )
 from qa.retrieval import Fusion
@@ -124,8 +125,7 @@ def run_squad(
         "system": _figures(rows, "rank", "correct", words),
     }
     out["system"]["false_abstention_rate"] = sum(1 for r in rows if not r["answered"]) / max(1, len(rows))
-    answered = [r for r in rows if r["answered"]]
-    out["system"]["two_sentence_answers"] = sum(1 for r in answered if r["pair"]) / max(1, len(answered))
+    out["system"]["two_sentence_answers"] = two_sentence_share(rows)
     if baseline:
         out["baseline"] = _figures(rows, "base_rank", "base_correct", [])
         out["baseline"]["false_abstention_rate"] = 0.0

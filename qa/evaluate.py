@@ -31,6 +31,7 @@ from qa.evalkit import (
     ranking_figures,
     round_all,
     system_index,
+    two_sentence_share,
     two_sentences,
 )
 from qa.retrieval import Fusion
@@ -157,8 +158,7 @@ def _figures(rows: list[dict[str, Any]], words: list[int]) -> dict[str, Any]:
     out["false_abstentions"] = false_abst
     out["false_abstention_rate"] = false_abst / max(1, len(answerable))
     out["followup_hit@3"] = ranking_figures([r["rank"] for r in followups])["hit@3"] if followups else 0.0
-    answered = [r for r in rows if r["answered"]]
-    out["two_sentence_answers"] = sum(1 for r in answered if r["pair"]) / max(1, len(answered))
+    out["two_sentence_answers"] = two_sentence_share(rows)
     out["mean_passage_words"] = sum(words) / max(1, len(words))
     out["max_passage_words"] = max(words, default=0)
     return out
@@ -223,10 +223,7 @@ def render(report: dict[str, Any]) -> str:
     lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {})))
     lines.append(f"  {'self-contained rewritten':<28}{a['system']['self_contained_rewritten']:>10}")
     if "latency" in a:
-        s, b = a["latency"]["system"], a["latency"].get("bare_dense", {})
-        lines.append(f"  {'latency p50 / p95 (ms)':<28}{s['p50_ms']:>5.1f} /{s['p95_ms']:>5.1f}"
-                     f"   bare dense {b.get('p50_ms', 0):.1f} / {b.get('p95_ms', 0):.1f}"
-                     f"   ratio {a['latency'].get('ratio_p50', 0):.2f}")
+        lines.append(_latency(a["latency"]))
     for key in ("misses", "wrongly_answered", "false_abstentions"):
         if a.get(key):
             lines.append(f"  {key.replace('_', ' ')}: {', '.join(a[key])}")
@@ -236,10 +233,15 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"SQuAD v1.1 dev sample: {q['questions']} questions in {q['documents']} documents (strict hits)")
         lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {})))
         if "latency" in q:
-            s, b = q["latency"]["system"], q["latency"].get("bare_dense", {})
-            lines.append(f"  {'latency p50 / p95 (ms)':<28}{s['p50_ms']:>5.1f} /{s['p95_ms']:>5.1f}"
-                         f"   bare dense {b.get('p50_ms', 0):.1f} / {b.get('p95_ms', 0):.1f}")
+            lines.append(_latency(q["latency"]))
     return "\n".join(lines)
+
+
+def _latency(latency: dict[str, Any]) -> str:
+    s, b = latency["system"], latency.get("bare_dense", {})
+    line = (f"  {'latency p50 / p95 (ms)':<28}{s['p50_ms']:>5.1f} /{s['p95_ms']:>5.1f}"
+            f"   bare dense {b.get('p50_ms', 0):.1f} / {b.get('p95_ms', 0):.1f}")
+    return line + (f"   ratio {latency['ratio_p50']:.2f}" if "ratio_p50" in latency else "")
 
 
 def _table(keys: Sequence[str], system: dict[str, Any], baseline: dict[str, Any]) -> list[str]:

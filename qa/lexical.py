@@ -69,12 +69,10 @@ class Lexical:
         df: Counter[str] = Counter()
         for doc in corpus:
             df.update(set(doc))
-        self.df = dict(df)
-        self.vocab = getattr(self._bm25, "vocab_dict", {})
+        self.df = dict(df)  # also the vocabulary: a term is known when it has a document frequency
         self._by_length: dict[int, list[str]] | None = None  # the vocabulary by word length, for typos (lazy)
         if self.n:
             self._bm25.index([doc or [""] for doc in corpus], show_progress=False)
-            self.vocab = self._bm25.vocab_dict
 
     def idf(self, term: str) -> float:
         """Lucene's IDF; a term the corpus never uses gets the highest."""
@@ -87,7 +85,7 @@ class Lexical:
     def scores(self, query: str | Sequence[str]) -> np.ndarray:
         """Each text's BM25 over the query's ceiling: 1 for every query word once at average length."""
         q = tokens(query) if isinstance(query, str) else list(query)
-        known = [t for t in q if t in self.vocab]
+        known = [t for t in q if t in self.df]
         if not known or not self.n:
             return np.zeros(self.n, dtype=np.float32)
         raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
@@ -105,7 +103,7 @@ class Lexical:
         out = []
         for m in _NAME.finditer(text.strip()):
             found = tokens(m.group(0))
-            if found and not any(t in self.vocab or self._near(t) for t in found):
+            if found and not any(t in self.df or self._near(t) for t in found):
                 out.append(m.group(0))
         return tuple(out)
 
@@ -117,7 +115,7 @@ class Lexical:
 
         if self._by_length is None:  # one edit changes the length by one at most
             by_length: dict[int, list[str]] = {}
-            for w in self.vocab:
+            for w in self.df:
                 by_length.setdefault(len(w), []).append(w)
             self._by_length = by_length
         n = len(term)

@@ -153,7 +153,6 @@ def _around(markdown: str) -> str:
     return f'<div class="qa-around">\n\n{markdown}\n\n</div>'
 
 
-
 def corpus(documents: list[dict[str, Any]]) -> str:
     """The corpus panel: what is indexed (title, file, size, passages)."""
     if not documents:
@@ -187,7 +186,8 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
             lines += [f"> “{_plain(a['text'])}” [^{n}-{int(a['citation']['id'])}a]", ""]
             notes.append(f"[^{n}-{int(a['citation']['id'])}a]: {_note(a['citation'])}")
         else:
-            lines += [f"{ABSTAIN} {_plain(r.get('reason') or '')} The nearest passages:".replace("  ", " "), ""]
+            why = _plain(r.get("reason") or "")
+            lines += [f"{ABSTAIN} {why + ' ' if why else ''}The nearest passages:", ""]
         for h in r["passages"]:
             lines.append(f"{int(h['rank'])}. {_plain(h['text'])} [^{n}-{int(h['rank'])}]")
             notes.append(f"[^{n}-{int(h['rank'])}]: {_note(h['citation'])}")

@@ -39,14 +39,12 @@ class Fusion:
     dense_weight: float = 0.6
     #: share of the best sentence's evidence in a passage's score (0: the passage alone)
     sentence_weight: float = 0.5
-    #: share of the neighbouring passages of the same paragraph (their best score)
-    neighbour_weight: float = 0.0
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
         if self.method not in ("convex", "rrf"):
             raise ValueError("Fusion.method must be 'convex' or 'rrf'.")
-        for name in ("dense_weight", "sentence_weight", "neighbour_weight"):
+        for name in ("dense_weight", "sentence_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Fusion.{name} must be between 0 and 1.")
 
@@ -66,11 +64,6 @@ class Retriever:
         ]
         self.lexical = Lexical(tokenized=passage_tokens)
         self.sentence_lexical = Lexical(tokenized=sentence_tokens)
-        # the passages just before and after in the same paragraph (-1 when none)
-        self._prev = np.array([i - 1 if i and _same_paragraph(passages[i - 1], p) else -1 for i, p in enumerate(passages)])
-        self._next = np.array(
-            [i + 1 if i + 1 < len(passages) and _same_paragraph(passages[i + 1], p) else -1 for i, p in enumerate(passages)]
-        )
 
     def dense(self, qvec: np.ndarray, depth: int = DEPTH) -> dict[int, float]:
         n = self.index.vectors.ntotal
@@ -85,8 +78,6 @@ class Retriever:
         dense = self.dense(qvec)
         lex = self.lexical.scores(qtokens)
         rows = set(dense) | {int(r) for r in np.argsort(-lex)[:DEPTH] if lex[r] > 0}
-        if self.fusion.neighbour_weight > 0:
-            rows |= {int(n) for r in list(rows) for n in (self._prev[r], self._next[r]) if n >= 0}
         if not rows:
             return []
         ordered = sorted(rows)
@@ -131,14 +122,4 @@ class Retriever:
                 + s * (float(sentences[r].max()) if len(sentences[r]) else 0.0)
                 for r in rows
             }
-        if f.neighbour_weight > 0:
-            around = {r: max((fused.get(int(n), 0.0) for n in (self._prev[r], self._next[r]) if n >= 0), default=0.0)
-                      for r in rows}
-            fused = {r: fused[r] + f.neighbour_weight * around[r] for r in rows}
         return fused
-
-
-def _same_paragraph(a: object, b: object) -> bool:
-    return getattr(a, "doc", None) == getattr(b, "doc", None) and getattr(a, "paragraph", None) == getattr(
-        b, "paragraph", None
-    )

@@ -211,7 +211,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
         question, query (what was searched), answer (text, citation, score; or null when the
-        documents do not answer) and passages (ranked, each with its text, highlight and citation).
+        documents do not answer), reason (why there is no answer, else null) and passages (ranked,
+        each with its text, highlight and citation).
         `history` is the list of earlier questions of the conversation, oldest first."""
         return a.ask(question, k=check.k(k, 50), history=check.history(history, max_chars)).to_json()
 

@@ -3,7 +3,7 @@
     QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python eval/ablation.py --squad ../shared/benchmarks/squad-v1.1-dev
 
 Prints one Markdown table. Every row runs the same questions through the same code as `qa eval`
-(qa.evalkit.ask); only the passages and the fusion change.
+(qa.eval.kit.ask); only the passages and the fusion change.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from qa.answer import Rules
+from qa.answer.compose import Rules
 from qa.config import Settings
-from qa.documents import load_corpus
-from qa.embeddings import MiniLM
-from qa.evalkit import CachedEmbedder, Engine, baseline_index, system_index
-from qa.evalsquad import load_documents, load_squad, run_squad
-from qa.evaluate import DEFAULT_SET, load_set, run_article
-from qa.retrieval import Fusion
+from qa.eval.evaluate import DEFAULT_SET, load_set, run_article
+from qa.eval.kit import CachedEmbedder, Engine, baseline_index, system_index
+from qa.eval.squad import load_documents, load_squad, run_squad
+from qa.index.embeddings import MiniLM
+from qa.ingest.documents import load_corpus
+from qa.search.retrieval import Fusion
 
 CHUNKINGS = (
     ("sentences, <=60 words", 60),

@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from qa import followup, indexer
-from qa.answer import Result, Rules, compose
+from qa.answer import followup
+from qa.answer.compose import Result, Rules, compose
 from qa.config import Settings
-from qa.embeddings import Embedder, MiniLM
 from qa.errors import InputError
-from qa.retrieval import Fusion, Retriever
-from qa.store import Index
+from qa.index import indexer
+from qa.index.embeddings import Embedder, MiniLM
+from qa.index.store import Index
+from qa.search.retrieval import Fusion, Retriever
 from qa.text import clean_question, clean_text
 
 
@@ -126,8 +127,8 @@ class Assistant:
         from bisect import bisect_left, bisect_right
         from pathlib import PurePosixPath
 
-        from qa.documents import Skip, read_document
         from qa.errors import CorpusError
+        from qa.ingest.documents import Skip, read_document
 
         def whole(x: Any) -> int | None:
             return x if isinstance(x, int) and not isinstance(x, bool) else None

@@ -193,13 +193,13 @@ def render_text(result: Any, color: bool = False) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.ui import serve
+    from qa.serve.ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluate import main as eval_main
+    from qa.eval.evaluate import main as eval_main
 
     return eval_main(args, _settings(args))
 

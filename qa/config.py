@@ -51,7 +51,7 @@ class Settings:
 
     def chunking(self) -> dict[str, object]:
         """The settings that shape the index; a change means the index must be rebuilt."""
-        from qa.layout import LAYOUT_VERSION
-        from qa.sentences import SPLITTER
+        from qa.ingest.layout import LAYOUT_VERSION
+        from qa.ingest.sentences import SPLITTER
 
         return {"max_words": self.max_words, "layout": LAYOUT_VERSION, "splitter": SPLITTER}

@@ -59,7 +59,7 @@ def main() -> int:
     import numpy as np
 
     from qa import Assistant, Settings
-    from qa.embeddings import MiniLM
+    from qa.index.embeddings import MiniLM
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:

@@ -45,7 +45,7 @@ def article_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real bundled model, loaded once for the whole run."""
-    from qa.embeddings import MiniLM
+    from qa.index.embeddings import MiniLM
 
     model = MiniLM()
     model.warm_up()
@@ -63,7 +63,7 @@ def article_assistant(article_corpus: Path, embedder, tmp_path_factory: pytest.T
 
 @pytest.fixture
 def fake_embedder():
-    from qa.embeddings import FakeEmbedder
+    from qa.index.embeddings import FakeEmbedder
 
     return FakeEmbedder()
 

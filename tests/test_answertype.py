@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa import answertype
-from qa.lexical import Lexical
+from qa.answer import answertype
+from qa.search.lexical import Lexical
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from qa.errors import InputError
-from qa.evalkit import CachedEmbedder, first_rank, latency_figures, ranking_figures
-from qa.evalsquad import covers
-from qa.evaluate import DEFAULT_SET, contains_gold, load_set
+from qa.eval.evaluate import DEFAULT_SET, contains_gold, load_set
+from qa.eval.kit import CachedEmbedder, first_rank, latency_figures, ranking_figures
+from qa.eval.squad import covers
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
@@ -19,7 +19,7 @@ SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
 
 
 def test_dev_set_is_well_formed_and_every_gold_is_verbatim_in_the_article() -> None:
-    from qa.documents import read_document
+    from qa.ingest.documents import read_document
 
     questions = load_set(DEFAULT_SET)
     assert len(questions) >= 60
@@ -61,8 +61,8 @@ def test_scores() -> None:
 
 
 def test_fixed_windows_keep_exact_offsets() -> None:
-    from qa.chunks import fixed_windows
-    from qa.documents import read_document
+    from qa.ingest.chunks import fixed_windows
+    from qa.ingest.documents import read_document
 
     doc, _ = read_document(ARTICLE, "corpus/" + ARTICLE.name, 10**8)
     windows = fixed_windows(doc, 200)
@@ -74,7 +74,7 @@ def test_fixed_windows_keep_exact_offsets() -> None:
 
 
 def test_cached_embedder_caches_indexed_texts_only(tmp_path: Path) -> None:
-    from qa.embeddings import FakeEmbedder
+    from qa.index.embeddings import FakeEmbedder
 
     calls: list[list[str]] = []
 

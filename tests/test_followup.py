@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.followup import needs_context, resolve
+from qa.answer.followup import needs_context, resolve
 from tests.conftest import TREATY
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunks import chunk
-from qa.documents import load_corpus, read_document
-from qa.layout import repair
-from qa.sentences import split
+from qa.ingest.chunks import chunk
+from qa.ingest.documents import load_corpus, read_document
+from qa.ingest.layout import repair
+from qa.ingest.sentences import split
 from qa.text import skeleton
 from tests.conftest import ARTICLE
 

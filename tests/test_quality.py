@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.evaluate import contains_gold
+from qa.eval.evaluate import contains_gold
 
 # (question, words the first passage and the answer sentence must hold): literal, paraphrase and date
 ANSWERED = [
@@ -129,8 +129,8 @@ def test_each_mode_ranks_by_its_score(article_assistant, mode: str) -> None:
 
 def test_eval_engine_matches_the_assistant(article_assistant, embedder) -> None:
     """`qa eval` measures what `Assistant.ask` does: same passages, same answer."""
-    from qa.documents import load_corpus
-    from qa.evalkit import CachedEmbedder, Engine, ask, system_index
+    from qa.eval.kit import CachedEmbedder, Engine, ask, system_index
+    from qa.ingest.documents import load_corpus
 
     settings = article_assistant.settings
     cached = CachedEmbedder(embedder)

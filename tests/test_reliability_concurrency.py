@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa import Assistant, Settings, store
+from qa import Assistant, Settings
+from qa.index import store
 from tests.conftest import ARTICLE, ROOT
 
 NEW_FACT = "The Zorblax bridge over the Tumen river opened to traffic in 2031."
@@ -164,8 +165,9 @@ REBUILDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from qa import Settings, indexer
-    from qa.embeddings import FakeEmbedder
+    from qa import Settings
+    from qa.index import indexer
+    from qa.index.embeddings import FakeEmbedder
     settings = Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]))
     e = FakeEmbedder()
     n = int(sys.argv[3])

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import Assistant, Settings, store
-from qa.chunks import chunk
-from qa.documents import ingest, load_corpus, read_document
+from qa import Assistant, Settings
 from qa.errors import CorpusError
-from qa.indexer import build, source_hashes
+from qa.index import store
+from qa.index.indexer import build, source_hashes
+from qa.ingest.chunks import chunk
+from qa.ingest.documents import ingest, load_corpus, read_document
 from qa.text import skeleton
 from tests.conftest import ARTICLE, ROOT
 
@@ -220,11 +221,11 @@ MEASURE = textwrap.dedent(
     """
     import json, resource, sys
     from pathlib import Path
-    import qa.chunks, qa.documents, qa.layout, qa.sentences, qa.text
+    import qa.ingest.chunks, qa.ingest.documents, qa.ingest.layout, qa.ingest.sentences, qa.text
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     path = Path(sys.argv[1])
-    document, _ = qa.documents.read_document(path, "corpus/" + path.name, 10**9)
-    passages = qa.chunks.chunk([document], 120)
+    document, _ = qa.ingest.documents.read_document(path, "corpus/" + path.name, 10**9)
+    passages = qa.ingest.chunks.chunk([document], 120)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     raw = document.raw
     sample = passages[:: max(1, len(passages) // 200)]
@@ -377,16 +378,16 @@ def test_directory_walk_stays_inside_and_reports_every_skip(tmp_path, monkeypatc
             return real_open(path, flags, *args, **kwargs)
 
         monkeypatch.setattr(os, "open", deny)
-    import qa.documents
+    import qa.ingest.documents
 
-    real_read = qa.documents.read_document
+    real_read = qa.ingest.documents.read_document
 
     def read_and_delete(path, doc, max_bytes):
         if path.name == "good.txt" and (corpus / "vanishing.txt").exists():
             (corpus / "vanishing.txt").unlink()
         return real_read(path, doc, max_bytes)
 
-    monkeypatch.setattr(qa.documents, "read_document", read_and_delete)
+    monkeypatch.setattr(qa.ingest.documents, "read_document", read_and_delete)
     docs, messages, result = read_all(corpus)
     monkeypatch.undo()
     assert set(docs) == {"corpus/good.txt", "corpus/sub/inner.md", "corpus/zz-last.txt"}

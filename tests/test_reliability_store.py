@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from qa import Assistant, Settings, store
-from qa.embeddings import FakeEmbedder
+from qa import Assistant, Settings
 from qa.errors import QAError, StoreError
+from qa.index import store
+from qa.index.embeddings import FakeEmbedder
 from tests.conftest import ROOT
 
 REBUILD = "qa index --force"
@@ -327,10 +328,12 @@ WRITER = textwrap.dedent(
     """
     import sys, numpy as np
     from pathlib import Path
-    from qa import Settings, store, indexer
-    from qa.chunks import chunk
-    from qa.documents import load_corpus
-    from qa.embeddings import FakeEmbedder
+    from qa import Settings
+    from qa.index import store
+    from qa.index import indexer
+    from qa.ingest.chunks import chunk
+    from qa.ingest.documents import load_corpus
+    from qa.index.embeddings import FakeEmbedder
 
     corpus, index_dir = Path(sys.argv[1]), Path(sys.argv[2])
     e = FakeEmbedder()

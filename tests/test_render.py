@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import render, uploads
 from qa.errors import InputError
+from qa.serve import render, uploads
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = [

@@ -206,7 +206,7 @@ def test_a_restart_clears_the_cache(world, article_assistant):
 def test_stop_without_a_server_process_leaves_nothing(tmp_path):
     """Importing the page (e.g. in a script) claims a temp dir and gives it back at exit."""
     env = {**os.environ, "QA_HOME": str(tmp_path / "home")}
-    run = subprocess.run([sys.executable, "-c", "import os, qa.ui; print(os.environ['GRADIO_TEMP_DIR'])"],
+    run = subprocess.run([sys.executable, "-c", "import os, qa.serve.ui; print(os.environ['GRADIO_TEMP_DIR'])"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert Path(run.stdout.strip()).parent == tmp_path / "home" / "gradio_tmp"

@@ -16,8 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from qa.documents import TEXT_SUFFIXES
-from qa.guard import MAX_UPLOAD_BYTES
+from qa.ingest.documents import TEXT_SUFFIXES
+from qa.serve.guard import MAX_UPLOAD_BYTES
 from tests.uiserver import Server, call, join, start, stop
 
 TREATY = "What treaty did China and North Korea sign in 1961?"

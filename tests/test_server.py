@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from qa import guard, server
 from qa.errors import InputError
+from qa.serve import guard, server
 
 
 async def _echo(request: Request) -> JSONResponse:

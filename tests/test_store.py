@@ -10,7 +10,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import StoreError
-from qa.store import current_generation
+from qa.index.store import current_generation
 from tests.conftest import ARTICLE
 
 

@@ -207,7 +207,7 @@ def install_hooks() -> None:
     """
     hooks = set(filter(None, os.environ.get("QA_TEST_HOOKS", "").split(",")))
     if "spy" in hooks:
-        from qa.embeddings import MiniLM
+        from qa.index.embeddings import MiniLM
 
         real = MiniLM.encode
         log = os.environ["QA_TEST_SPY_LOG"]
@@ -240,9 +240,9 @@ def install_hooks() -> None:
 def _report_stats(out: Path) -> None:
     import threading
 
-    import qa.server
+    import qa.serve.server
 
-    real_run = qa.server.run
+    real_run = qa.serve.server.run
 
     def run(demo: Any, *args: Any, **kwargs: Any) -> Any:
         def report() -> None:
@@ -263,4 +263,4 @@ def _report_stats(out: Path) -> None:
         threading.Thread(target=report, name="qa-test-stats", daemon=True).start()
         return real_run(demo, *args, **kwargs)
 
-    qa.server.run = run  # type: ignore[assignment]
+    qa.serve.server.run = run  # type: ignore[assignment]

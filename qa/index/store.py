@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunks import Passage
 from qa.errors import StoreError
+from qa.ingest.chunks import Passage
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.answer import Rules
+from qa.answer.compose import Rules
 from qa.config import Settings
-from qa.documents import load_corpus
-from qa.embeddings import Embedder
 from qa.errors import InputError
-from qa.evalkit import (
+from qa.eval.kit import (
     CachedEmbedder,
     Engine,
     ask,
@@ -34,7 +32,9 @@ from qa.evalkit import (
     two_sentence_share,
     two_sentences,
 )
-from qa.retrieval import Fusion
+from qa.index.embeddings import Embedder
+from qa.ingest.documents import load_corpus
+from qa.search.retrieval import Fusion
 
 DEFAULT_SET = Path(__file__).resolve().parents[1] / "eval" / "article_dev.jsonl"
 KINDS = ("literal", "paraphrase", "meta", "date", "followup", "unanswerable")
@@ -166,7 +166,7 @@ def _figures(rows: list[dict[str, Any]], words: list[int]) -> dict[str, Any]:
 
 def _pollution(questions: Sequence[Question]) -> int:
     """Self-contained questions whose searched query changes when asked after another question."""
-    from qa.followup import resolve
+    from qa.answer.followup import resolve
 
     standalone = [q for q in questions if q.kind != "followup" and not q.history]
     return sum(
@@ -178,7 +178,7 @@ def _pollution(questions: Sequence[Question]) -> int:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.embeddings import MiniLM
+    from qa.index.embeddings import MiniLM
 
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
@@ -196,7 +196,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         "article": run_article(questions, engine, embedder, base),
     }
     if args.squad:
-        from qa.evalsquad import run_squad
+        from qa.eval.squad import run_squad
 
         report["squad"] = run_squad(Path(args.squad), settings, embedder, fusion, rules, limit=limit)
     embedder.save()

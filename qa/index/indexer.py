@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from qa import store
-from qa.chunks import Passage, chunk
 from qa.config import Settings
-from qa.documents import Skip, corpus_files, doc_name, ingest, open_regular
-from qa.embeddings import Embedder
 from qa.errors import CorpusError, StoreError
+from qa.index import store
+from qa.index.embeddings import Embedder
+from qa.ingest.chunks import Passage, chunk
+from qa.ingest.documents import Skip, corpus_files, doc_name, ingest, open_regular
 
 Warn = Callable[[str], None]
 Progress = Callable[[float, str], None]

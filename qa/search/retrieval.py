@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import Lexical, tokens
-from qa.store import Index
+from qa.index.store import Index
+from qa.search.lexical import Lexical, tokens
 
 #: how many candidates each ranking contributes before fusion
 DEPTH = 50

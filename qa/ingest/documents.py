@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.layout import Paragraph, repair
+from qa.ingest.layout import Paragraph, repair
 from qa.text import clean_text, is_invisible
 
 #: file types read as text; more formats arrive with their own readers

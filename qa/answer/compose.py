@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from qa import answertype
-from qa.chunks import Passage
-from qa.lexical import tokens
-from qa.retrieval import Candidate
-from qa.store import Index
+from qa.answer import answertype
+from qa.index.store import Index
+from qa.ingest.chunks import Passage
+from qa.search.lexical import tokens
+from qa.search.retrieval import Candidate
 from qa.text import skeleton
 
 

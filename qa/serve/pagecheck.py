@@ -1,4 +1,4 @@
-"""What the chat page's handlers check and say, without gradio (qa.ui is the only gradio module).
+"""What the chat page's handlers check and say, without gradio (qa.serve.ui is the only gradio module).
 
 Every handler is reachable by a raw request (a private endpoint included), so each checks its own
 input here; messages shown to a client never carry a server path; the assistant's warnings are

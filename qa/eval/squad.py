@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.answer import Rules
+from qa.answer.compose import Rules
 from qa.config import Settings
-from qa.documents import Document, load_corpus
 from qa.errors import InputError
-from qa.evalkit import (
+from qa.eval.kit import (
     CachedEmbedder,
     Engine,
     ask,
@@ -31,7 +30,8 @@ from qa.evalkit import (
     two_sentence_share,
     two_sentences,
 )
-from qa.retrieval import Fusion
+from qa.ingest.documents import Document, load_corpus
+from qa.search.retrieval import Fusion
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from qa import followup
-from qa.answer import Result, Rules, compose
-from qa.chunks import Passage, chunk, fixed_windows
-from qa.documents import Document
-from qa.embeddings import Embedder
-from qa.indexer import unique_passages
-from qa.retrieval import Fusion, Retriever
-from qa.store import Index
+from qa.answer import followup
+from qa.answer.compose import Result, Rules, compose
+from qa.index.embeddings import Embedder
+from qa.index.indexer import unique_passages
+from qa.index.store import Index
+from qa.ingest.chunks import Passage, chunk, fixed_windows
+from qa.ingest.documents import Document
+from qa.search.retrieval import Fusion, Retriever
 
 #: the naive baseline's window, in words
 BASELINE_WORDS = 200

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.documents import TEXT_SUFFIXES, Skip, read_document
 from qa.errors import InputError
+from qa.ingest.documents import TEXT_SUFFIXES, Skip, read_document
 from qa.text import is_invisible
 
 MAX_NAME = 100

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from qa import sentences
-from qa.documents import Document
-from qa.layout import PASSAGE_ROLES, Paragraph
+from qa.ingest import sentences
+from qa.ingest.documents import Document
+from qa.ingest.layout import PASSAGE_ROLES, Paragraph
 
 
 @dataclass(frozen=True, slots=True)

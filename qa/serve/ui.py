@@ -2,13 +2,13 @@
 
 The only module that imports gradio. It is a thin layer over `Assistant`: each handler checks its
 own input (a private endpoint can still be called by a raw request; the checks are in
-`qa.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.render`,
-which escapes all document and user text. Serving (environment, launch, guards) is `qa.server`.
+`qa.serve.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.serve.render`,
+which escapes all document and user text. Serving (environment, launch, guards) is `qa.serve.server`.
 """
 
 from __future__ import annotations
 
-from qa.server import prepare_environment
+from qa.serve.server import prepare_environment
 
 prepare_environment()  # before gradio is imported: it reads GRADIO_* at import time (CASES.md c1)
 
@@ -26,12 +26,12 @@ from gradio.route_utils import FnIndexInferError  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
-from qa import pagecheck as check  # noqa: E402
-from qa import render, server, uploads  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.documents import TEXT_SUFFIXES  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
+from qa.ingest.documents import TEXT_SUFFIXES  # noqa: E402
+from qa.serve import pagecheck as check  # noqa: E402
+from qa.serve import render, server, uploads  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 

@@ -2,9 +2,9 @@
 
 Gradio reads several GRADIO_* variables at import time, and some launch() arguments fall back to
 the environment when they are None *or falsy* (`allowed_paths=[]` reads GRADIO_ALLOWED_PATHS).
-`prepare_environment()` therefore runs before gradio is imported (qa.ui calls it first). This
+`prepare_environment()` therefore runs before gradio is imported (qa.serve.ui calls it first). This
 module never imports gradio itself; `launch()` receives the built page. The HTTP guard (body
-limits, what `/file=` serves) is in qa.guard.
+limits, what `/file=` serves) is in qa.serve.guard.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from qa import tempdir
 from qa.errors import InputError, QAError
-from qa.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard
-from qa.tempdir import CACHE_AGE, sweep
+from qa.serve import tempdir
+from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard
+from qa.serve.tempdir import CACHE_AGE, sweep
 
 __all__ = ["CACHE_AGE", "MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "Guard", "prepare_environment", "run", "sweep"]
 

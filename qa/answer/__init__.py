@@ -1,0 +1,1 @@
+"""Choosing the answer: the sentence that answers, its citation, abstention and follow-ups."""

@@ -1,0 +1,1 @@
+"""Measuring answer quality: the article dev set and the SQuAD evaluation documents."""

@@ -1,0 +1,1 @@
+"""The index on disk: the embedding model, immutable generations of passages, vectors and lexical tables."""

@@ -1,0 +1,1 @@
+"""Reading documents: files in, repaired text, sentences and passages with their exact place in the source."""

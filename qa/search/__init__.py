@@ -1,0 +1,1 @@
+"""Finding passages: BM25 and dense search, fused."""

@@ -36,7 +36,7 @@ from qa.index.embeddings import Embedder
 from qa.ingest.documents import load_corpus
 from qa.search.retrieval import Fusion
 
-DEFAULT_SET = Path(__file__).resolve().parents[1] / "eval" / "article_dev.jsonl"
+DEFAULT_SET = Path(__file__).resolve().parents[2] / "eval" / "article_dev.jsonl"
 KINDS = ("literal", "paraphrase", "meta", "date", "followup", "unanswerable")
 
 

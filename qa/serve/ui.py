@@ -287,7 +287,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     demo = build(a, warnings=warnings)
-    blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parent]
+    blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
                       handlers={FnIndexInferError: _no_such_endpoint})

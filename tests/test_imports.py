@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "qa"
 # Lowest first. A module may import its own stage and any lower one; `eval` and `serve` are side by
 # side (neither imports the other); the package facade `qa` and the CLI sit on top.
 STAGES: dict[str, float] = {
-    "qa.errors": 0, "qa.text": 0,
+    "qa.errors": 0, "qa.text": 0.5,
     "qa.ingest": 1,
     "qa.config": 1.5,          # the settings name the ingest versions they depend on
     "qa.index": 2,
@@ -24,7 +24,7 @@ STAGES: dict[str, float] = {
     "qa.answer": 4,
     "qa.assistant": 5,
     "qa.eval": 6, "qa.serve": 6,
-    "qa": 7, "qa.cli": 7, "qa.__main__": 8,
+    "qa": 7, "qa.cli": 7.5, "qa.__main__": 8,
 }
 
 
@@ -73,9 +73,9 @@ def test_no_module_imports_a_higher_stage(path: Path):
         assert STAGES[them] < STAGES[me], f"{module_name(path)} ({me}) imports {target} ({them})"
 
 
-def test_only_the_serving_stage_imports_gradio():
+def test_only_the_ui_module_imports_gradio():
     for path in MODULES:
-        if module_name(path).startswith("qa.serve."):
+        if module_name(path) == "qa.serve.ui":
             continue
         tree = ast.parse(path.read_text())
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
+from qa import corpus_cli
 from qa.errors import QAError
 
 ARTICLE_Q = "When did Pyongyang test a nuclear device?"
@@ -48,6 +51,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="passages to show (default 5)")
     p.add_argument("--history", action="append", default=[], metavar="Q",
                    help="an earlier question of the conversation (repeat for several, oldest first)")
+    p.add_argument("--doc", action="append", default=[], metavar="NAME", dest="docs",
+                   help="search only this document (file name, cited name or title; repeat for several)")
+
+    p = sub.add_parser("add", parents=[common], help="add files (PDF, Word, HTML, Markdown, text) and index them",
+                       description="Checks each file with its format's reader, copies the good ones into the "
+                                   "corpus and indexes them; a bad file gets one line and the rest go on.",
+                       epilog='example: qa add report.pdf "minutes 2024.docx" notes.md')
+    p.add_argument("files", nargs="+", metavar="FILE", help="files to add")
+
+    p = sub.add_parser("remove", parents=[common], help="take a document out of the corpus and the index",
+                       description="Removes one document (by file name, cited name or title) and re-indexes.",
+                       epilog="example: qa remove report.pdf")
+    p.add_argument("doc", metavar="DOC", help="the document to remove")
+
+    p = sub.add_parser("list", parents=[common], help="list the indexed documents",
+                       description="Title, format, pages, passages and when each document was indexed.",
+                       epilog="example: qa list --json")
+    p.add_argument("--json", action="store_true", help="one JSON object per document")
+
+    p = sub.add_parser("show", parents=[common], help="print a document's extracted text (what citations index)",
+                       description="Prints the text that citation offsets index: text[start:end] is the cited "
+                                   "passage or sentence (for .txt, the file itself).",
+                       epilog="example: qa show report.pdf | cut -c 1-200")
+    p.add_argument("doc", metavar="DOC", help="the document to show")
+    p.add_argument("--json", action="store_true", help="the text with its format, title and page offsets, as JSON")
 
     p = sub.add_parser("serve", parents=[common], help="start the chat page in the browser",
                        description="Starts the Gradio chat on 127.0.0.1 (loopback only unless --host and --auth are given).",
@@ -83,7 +111,37 @@ def _warn(message: str) -> None:
 def _assistant(args: argparse.Namespace) -> Any:
     from qa.assistant import Assistant
 
-    return Assistant(_settings(args), warn=_warn)
+    a = Assistant(_settings(args), warn=_warn, load=False)
+    with _progress() as progress:
+        a.reload(progress=progress)
+    return a
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """A progress callback for indexing: a tqdm bar on a terminal, shown only once the work has
+    taken more than a moment; nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    started = time.monotonic()
+    bar: list[Any] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if not bar and time.monotonic() - started < 1.0:
+            return
+        if not bar:
+            bar.append(tqdm(total=100, unit="%", file=sys.stderr, leave=False, dynamic_ncols=True))
+        bar[0].set_description_str(message[:60])
+        bar[0].update(max(0, round(fraction * 100) - bar[0].n))
+
+    try:
+        yield progress
+    finally:
+        if bar:
+            bar[0].close()
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -91,7 +149,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from qa.text import for_terminal
 
     a = Assistant(_settings(args), warn=_warn, load=False)
-    index = a.reload(force=args.force)
+    with _progress() as progress:
+        index = a.reload(force=args.force, progress=progress)
     docs = index.manifest.get("documents", [])
     # names and titles come from the files: printed without their escape sequences
     print(for_terminal(f"index {index.path}: {len(index.passages)} passages from {len(docs)} document(s)"))
@@ -105,8 +164,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], str | None]]:
-    """(line number, question, history, error) for each non-blank line of stdin."""
+def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], list[str], str | None]]:
+    """(line number, question, history, docs, error) for each non-blank line of stdin."""
     for n, line in enumerate(stream, 1):
         if not line.strip():
             continue
@@ -116,15 +175,17 @@ def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], str 
                 if not isinstance(obj, dict):
                     raise ValueError
             except ValueError:
-                yield n, line.strip(), [], "not a valid JSON object"
+                yield n, line.strip(), [], [], "not a valid JSON object"
                 continue
-            history = obj.get("history") or []
-            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-                yield n, obj.get("question"), [], "history must be a list of strings"
-                continue
-            yield n, obj.get("question"), history, None
+            history, docs = obj.get("history") or [], obj.get("docs") or []
+            for key, value in (("history", history), ("docs", docs)):
+                if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                    yield n, obj.get("question"), [], [], f"{key} must be a list of strings"
+                    break
+            else:
+                yield n, obj.get("question"), history, docs, None
         else:
-            yield n, line.rstrip("\n"), [], None
+            yield n, line.rstrip("\n"), [], [], None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -138,7 +199,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         clean_question(question, _settings(args).max_question_chars)  # bad input fails before any loading
         a = _assistant(args)
-        result = a.ask(question, k=args.k, history=args.history)
+        result = a.ask(question, k=args.k, history=args.history, docs=args.docs)
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
@@ -146,11 +207,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     a = _assistant(args)
     failures = 0
-    for n, q, history, error in _stdin_requests(sys.stdin):
+    for n, q, history, docs, error in _stdin_requests(sys.stdin):
         try:
             if error:
                 raise InputError(error)
-            result = a.ask(q, k=args.k, history=history)
+            result = a.ask(q, k=args.k, history=history, docs=docs or args.docs)
             out = result.to_json() if args.json else None
         except InputError as e:
             failures += 1
@@ -204,7 +265,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return eval_main(args, _settings(args))
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "add": corpus_cli.cmd_add, "remove": corpus_cli.cmd_remove,
+            "list": corpus_cli.cmd_list, "show": corpus_cli.cmd_show, "serve": cmd_serve, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,7 +125,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     progress(0.05, f"read the corpus: {read.summary()}")
     passages = unique_passages(chunk(documents, settings.max_words))
     if not passages:
-        raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .txt or .md files)")
+        raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
     progress(0.1, f"embedding {len(passages)} passages")
     bulk = getattr(embedder, "bulk", contextlib.nullcontext)
     with bulk():
@@ -154,6 +154,8 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
                 "sha256": d.sha256,
                 "encoding": d.encoding,
                 "characters": len(d.raw),
+                "format": d.format,
+                "pages": d.pages,
                 "passages": per_doc[d.doc],
             }
             for d in documents

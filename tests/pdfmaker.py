@@ -64,3 +64,31 @@ def article_pdf(source: Path, path: Path) -> Path:
     """The bundled article printed to PDF: its paragraphs as they stand in the text file."""
     blocks = [" ".join(b.split()) for b in source.read_text(encoding="utf-8").split("\n\n") if b.strip()]
     return text_pdf(path, blocks, header="IPIS Journal of International Affairs · China and North Korea")
+
+
+def encrypted_pdf(path: Path, user_password: str | None, text: str = "A secret memo about the Varrow dam.") -> Path:
+    """A PDF protected with RC4: it opens only with `user_password` (None: anyone may open it)."""
+    pdf = _Paper("Confidential", None, None)
+    pdf.set_encryption(owner_password="owner-secret", user_password=user_password)
+    pdf.add_page()
+    pdf.set_font("dejavu", size=11)
+    pdf.multi_cell(0, 6, text)
+    pdf.output(str(path))
+    return path
+
+
+def image_only_pdf(path: Path, pages: int = 2) -> Path:
+    """A 'scanned' PDF: every page one picture, no text layer at all."""
+    from PIL import Image, ImageDraw
+
+    picture = path.with_suffix(".png")
+    image = Image.new("RGB", (400, 200), "white")
+    ImageDraw.Draw(image).text((20, 80), "Scanned words are pixels", fill="black")
+    image.save(picture)
+    pdf = FPDF()
+    for _ in range(pages):
+        pdf.add_page()
+        pdf.image(str(picture), x=10, y=10, w=180)
+    pdf.output(str(path))
+    picture.unlink()
+    return path

@@ -160,9 +160,12 @@ def _extracted(path: Path, fmt: str, data: bytes, max_bytes: int) -> tuple[str, 
     return assembled.text, assembled, encoding, key or content_hash(assembled.text)
 
 
-def read_document(path: Path, doc: str, max_bytes: int) -> tuple[Document, str | None]:
-    """(document, note) for one file, or Skip. The note tells of a non-UTF-8 encoding."""
-    fmt = format_of(path.suffix)
+def read_document(path: Path, doc: str, max_bytes: int, fmt: str | None = None) -> tuple[Document, str | None]:
+    """(document, note) for one file, or Skip. The note tells of a non-UTF-8 encoding.
+
+    `fmt` is the format to read it as; by default the one its suffix names.
+    """
+    fmt = fmt or format_of(path.suffix)
     if fmt is None:
         raise Skip(f"unsupported file type (supported: {', '.join(SUFFIXES)})", "unsupported file type")
     data = read_bytes(path, max_bytes)

@@ -21,6 +21,7 @@ import numpy as np
 from qa.errors import InputError
 from qa.ingest.chunks import Passage
 from qa.ingest.documents import SUFFIXES, Skip, read_document
+from qa.ingest.formats import format_of
 from qa.text import is_invisible
 
 MAX_NAME = 100
@@ -62,7 +63,7 @@ def check(path: Path, name: str, max_bytes: int) -> Checked:
     if size > max_bytes:
         raise InputError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
     try:
-        read_document(path, f"upload/{name}", max_bytes)
+        read_document(path, f"upload/{name}", max_bytes, fmt=format_of(suffix))
         data = path.read_bytes()
     except Skip as e:
         raise InputError(str(e)) from None

@@ -21,12 +21,18 @@ def _loaded(args: argparse.Namespace) -> Any:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from qa.errors import InputError
+    from qa.assistant import Assistant
+    from qa.errors import CorpusError, InputError
     from qa.text import for_terminal
 
     cli = _cli()
-    a = _loaded(args)
-    files = [(Path(f), Path(f).name) for f in args.files]
+    a = Assistant(cli._settings(args), warn=cli._warn, load=False)
+    try:
+        with cli._progress() as progress:
+            a.reload(progress=progress)
+    except CorpusError:
+        pass  # an empty or missing corpus folder: the files added make it
+    files = [(Path(f), f) for f in args.files]  # each refusal names the file as it was given
     with cli._progress() as progress:
         done = a.add(files, progress=progress)
     for line in done.refused:

@@ -63,7 +63,7 @@ MARKDOWN = """# Tumen river survey
 
 ## Results
 
-The **survey team** counted [seventy otters](http://example.com/otters) along the Tumen river in 2020.
+The **survey team** counted [70 otters](http://example.com/otters) along the Tumen river in 2020.
 
 ### Costs
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from typing import IO, Any
 
 from qa import corpus_cli
+from qa.console import assistant as _assistant
+from qa.console import progress as _progress
+from qa.console import settings as _settings
+from qa.console import warn as _warn
 from qa.errors import QAError
 
 ARTICLE_Q = "When did Pyongyang test a nuclear device?"
@@ -94,54 +96,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD questions")
     return top
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from qa.config import Settings
-
-    return Settings().with_(corpus_dir=args.corpus, index_dir=args.index)
-
-
-def _warn(message: str) -> None:
-    from qa.text import for_terminal
-
-    print(f"qa: {for_terminal(message)}", file=sys.stderr)
-
-
-def _assistant(args: argparse.Namespace) -> Any:
-    from qa.assistant import Assistant
-
-    a = Assistant(_settings(args), warn=_warn, load=False)
-    with _progress() as progress:
-        a.reload(progress=progress)
-    return a
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Any]:
-    """A progress callback for indexing: a tqdm bar on a terminal, shown only once the work has
-    taken more than a moment; nothing when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    started = time.monotonic()
-    bar: list[Any] = []
-
-    def progress(fraction: float, message: str) -> None:
-        if not bar and time.monotonic() - started < 1.0:
-            return
-        if not bar:
-            bar.append(tqdm(total=100, unit="%", file=sys.stderr, leave=False, dynamic_ncols=True))
-        bar[0].set_description_str(message[:60])
-        bar[0].update(max(0, round(fraction * 100) - bar[0].n))
-
-    try:
-        yield progress
-    finally:
-        if bar:
-            bar[0].close()
 
 
 def cmd_index(args: argparse.Namespace) -> int:

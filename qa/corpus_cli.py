@@ -8,16 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-def _cli() -> Any:
-    from qa import cli
-
-    return cli
+from qa import console
 
 
 def _loaded(args: argparse.Namespace) -> Any:
     """The assistant with its index open (built or refreshed when needed, with a progress bar)."""
-    return _cli()._assistant(args)
+    return console.assistant(args)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -25,18 +21,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     from qa.errors import CorpusError, InputError
     from qa.text import for_terminal
 
-    cli = _cli()
-    a = Assistant(cli._settings(args), warn=cli._warn, load=False)
+    a = Assistant(console.settings(args), warn=console.warn, load=False)
     try:
-        with cli._progress() as progress:
+        with console.progress() as progress:
             a.reload(progress=progress)
     except CorpusError:
         pass  # an empty or missing corpus folder: the files added make it
     files = [(Path(f), f) for f in args.files]  # each refusal names the file as it was given
-    with cli._progress() as progress:
+    with console.progress() as progress:
         done = a.add(files, progress=progress)
     for line in done.refused:
-        cli._warn(line)
+        console.warn(line)
     for d in done.added:
         print(for_terminal(f"added {d['doc']}: {d['title']} ({_pages(d)}{d['passages']} passages)"))
     if not done.added and not done.refused:
@@ -47,9 +42,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from qa.text import for_terminal
 
-    cli = _cli()
     a = _loaded(args)
-    with cli._progress() as progress:
+    with console.progress() as progress:
         gone = a.remove(args.doc, progress=progress)
     print(for_terminal(f"removed {gone['doc']}: {gone['title']}"))
     return 0

@@ -55,9 +55,18 @@ def marked(s: str, ranges: Iterable[Sequence[int]]) -> str:
     return "".join(out).strip()
 
 
+def where(c: dict[str, Any], sep: str = " · ") -> str:
+    """The page (PDF) and heading path (Markdown, HTML, Word) of a citation, each followed by `sep`
+    ("" when it has neither)."""
+    page, section = c.get("page"), c.get("section")
+    return "".join(f"{part}{sep}" for part in (f"page {int(page)}" if isinstance(page, int) else None,
+                                              text(section) if isinstance(section, str) else None) if part)
+
+
 def place(c: dict[str, Any]) -> str:
-    """Where a citation points: title, paragraph, character span (escaped)."""
-    return f"*{text(c['title'])}* · paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
+    """Where a citation points: title, page or section, paragraph, character span (escaped)."""
+    return (f"*{text(c['title'])}* · {where(c)}paragraph {int(c['paragraph'])} · "
+            f"characters {int(c['start'])}–{int(c['end'])}")
 
 
 def passage(hit: dict[str, Any], highlight: bool = True) -> str:
@@ -126,9 +135,9 @@ def sources(result: dict[str, Any] | None) -> str:
     items = []
     for h in result["passages"]:
         c = h["citation"]
-        where = f"paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
+        at = f"{where(c)}paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
         title = "" if len(docs) == 1 else f" *{text(c['title'])}* ({text(c['doc'])}) ·"
-        items.append(f"- **[{int(h['rank'])}]**{title} {where} · score {float(h['score']):.2f}")
+        items.append(f"- **[{int(h['rank'])}]**{title} {at} · score {float(h['score']):.2f}")
     if len(docs) == 1:
         c = result["passages"][0]["citation"]
         lines.append(f"**Document:** *{text(c['title'])}* ({text(c['doc'])})")

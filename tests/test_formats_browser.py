@@ -21,7 +21,7 @@ def server(article_assistant, tmp_path_factory) -> Server:
     stop(s)
 
 
-def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):
+def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F811  (the fixture)
     files = [make_pdf(tmp_path), make_docx(tmp_path)]
     p = page.page
     p.get_by_role("tab", name="Corpus").click()

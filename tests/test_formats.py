@@ -125,3 +125,11 @@ def test_running_lines_are_found_by_repetition_not_by_a_list():
     mixed = [["Chapter one", "text"], ["Other", "text two"], ["Other two", "text three"]]
     assert running_lines(mixed) == [set(), set(), set()]
     assert running_lines([["Only page", "1"]]) == [set()]
+
+
+def test_html_tables_are_read_by_row_and_line_breaks_are_spaces():
+    from qa.ingest.formats.html import read_html
+
+    blocks = read_html("<p>one<br>two</p><table><tr><th>Item</th><th>Cost</th></tr>"
+                       "<tr><td>Pumps</td><td>4 <b>million</b></td></tr></table>").blocks
+    assert [b.text for b in blocks] == ["one two", "Item | Cost", "Pumps | 4 million"]

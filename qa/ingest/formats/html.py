@@ -3,7 +3,7 @@
 What a reader does not see is dropped before any text is taken: scripts, styles, templates,
 navigation (`<nav>`, role=navigation, the site's header and footer), forms, and hidden elements
 (`hidden`, `aria-hidden="true"`, `display:none`, `visibility:hidden`). Block elements (headings,
-paragraphs, list items, table cells, quotes, preformatted text) each become one block; inline
+paragraphs, list items, table rows, quotes, preformatted text) each become one block; inline
 text inside them runs together. The title is the page's `<title>` (else its first heading), the
 author its `<meta name="author">`.
 """
@@ -17,9 +17,9 @@ from qa.ingest.formats import Block, Extracted
 
 _DROP = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "nav",
          "form", "button", "select", "textarea", "input", "head", "dialog", "menu")
-_BLOCKS = {"p", "div", "li", "dt", "dd", "blockquote", "pre", "td", "th", "caption", "figcaption", "section",
+_BLOCKS = {"p", "div", "li", "dt", "dd", "blockquote", "pre", "caption", "figcaption", "section",
            "article", "main", "aside", "address", "tr", "table", "ul", "ol", "dl", "figure", "body", "header",
-           "footer", "hr", "br", "h1", "h2", "h3", "h4", "h5", "h6"}
+           "footer", "hr", "h1", "h2", "h3", "h4", "h5", "h6"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _NAV_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar", "dialog"}
@@ -62,7 +62,13 @@ class _Walker:
             if isinstance(child, NavigableString):
                 self.pieces.append(str(child))
             elif isinstance(child, Tag):
-                if child.name in _HEADINGS:
+                if child.name == "br":  # a line break inside a paragraph is a space in its text
+                    self.pieces.append(" ")
+                elif child.name in ("td", "th"):  # a table row is one block, its cells apart
+                    if "".join(self.pieces).strip():
+                        self.pieces.append(" | ")
+                    self.walk(child)
+                elif child.name in _HEADINGS:
                     self.flush()
                     self.level = _HEADINGS[child.name]
                     self.walk(child)

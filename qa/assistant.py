@@ -218,7 +218,8 @@ class Assistant:
         title, paragraph (number), before, text, after (paragraph texts; before/after may be None),
         before_paragraph and after_paragraph (their numbers), highlight ([start, end) inside text),
         start and end (raw offsets of the cited range), page (of a PDF, else None) and section (the
-        heading path, else None).
+        heading path, else None); for a PDF also page_text (the cited page's whole extracted text)
+        and page_highlight ([start, end) of the cited range inside it).
         """
         from bisect import bisect_left, bisect_right
 
@@ -276,4 +277,16 @@ class Assistant:
             "end": end,
             "page": document.page_at(start),
             "section": p.section,
+            **_page_view(document, start, end),
         }
+
+
+def _page_view(document: Document, start: int, end: int) -> dict[str, Any]:
+    """The cited page of a PDF as text, with the cited range inside it; nothing for other formats."""
+    page = document.page_at(start)
+    if page is None:
+        return {}
+    starts = document.page_starts
+    a = starts[page - 1]
+    b = starts[page] if page < len(starts) else len(document.raw)
+    return {"page_text": document.raw[a:b].rstrip("\n"), "page_highlight": [start - a, min(end, b) - a]}

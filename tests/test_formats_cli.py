@@ -106,6 +106,9 @@ def test_the_python_api_cites_pages_and_sections(library, embedder):
     r = a.ask("How deep was the harbour channel dredged?", docs=["Varrow Water Board annual report"])
     assert "eleven metres" in r.answer.text and r.answer.citation.page == 2
     assert r.to_json()["answer"]["citation"]["page"] == 2
+    ctx = a.context(r.answer.citation)
+    (h0, h1), page_text = ctx["page_highlight"], ctx["page_text"]
+    assert ctx["page"] == 2 and page_text[h0:h1] == r.answer.text and "Ilse Marrow" not in page_text
     r = a.ask("Who will present the final drawings?", docs=["council-minutes.docx"])
     assert "Petra Lund" in r.answer.text and r.answer.citation.section == "Next steps"
     assert "Next steps" in r.answer.citation.label()

@@ -144,23 +144,36 @@ async def _no_such_endpoint(_request: Request, _exc: Exception) -> JSONResponse:
 MAX_UPLOAD_FILES = 20
 
 
+_LOOKALIKE = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
+
+
 def _doc_choices(a: Assistant) -> list[tuple[str, str]]:
-    return [(f"{d['title']} · {str(d['doc']).rsplit('/', 1)[-1]}", str(d["doc"])) for d in a.documents()]
+    """(label, key) for each document: shown as plain text, with no markup character, and keyed by
+    the document's SHA-256 so no name travels back and forth (CASES.md 12)."""
+    return [(f"{d['title']} · {str(d['doc']).rsplit('/', 1)[-1]}".translate(_LOOKALIKE), str(d["sha256"]))
+            for d in a.documents()]
+
+
+def _doc_of(a: Assistant, key: Any) -> str | None:
+    """The cited name of the document a picker key stands for."""
+    return next((str(d["doc"]) for d in a.documents() if isinstance(key, str) and d.get("sha256") == key), None)
 
 
 def _corpus_views(a: Assistant) -> tuple[Any, ...]:
     """The corpus panel, the document picker and the remove list, after the corpus changed."""
     choices = _doc_choices(a)
-    return render.corpus(a.documents()), gr.Dropdown(choices=choices, value=[]), gr.Dropdown(choices=choices, value=None)
+    return (render.corpus(a.documents()), gr.Dropdown(choices=choices, value=[], multiselect=True),
+            gr.Dropdown(choices=choices, value=None))
 
 
 def _picked(a: Assistant, docs: Any) -> list[str] | None:
     """The documents the picker limits a question to (None: all); checked, as any input."""
     if docs in (None, "", []):
         return None
-    if not isinstance(docs, list) or len(docs) > 1000 or not all(isinstance(d, str) for d in docs):
+    picked = [_doc_of(a, key) for key in docs] if isinstance(docs, list) and len(docs) <= 1000 else [None]
+    if None in picked:
         raise InputError("Pick documents from the list.")
-    return docs
+    return [doc for doc in picked if doc]
 
 
 def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., Any]:
@@ -192,8 +205,9 @@ def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., An
 
 def _remover(a: Assistant) -> Callable[..., Any]:
     @_safe
-    def remove(doc: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        if not isinstance(doc, str) or doc not in {d for _label, d in _doc_choices(a)}:
+    def remove(key: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        doc = _doc_of(a, key)
+        if doc is None:
             raise InputError("Pick the document to remove.")
         gone = a.remove(doc, progress=lambda fraction, message: progress(fraction, desc=message))
         return (f"Removed **{render.text(str(gone['title']))}** ({render.text(doc)}).", *_corpus_views(a))

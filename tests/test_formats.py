@@ -133,3 +133,27 @@ def test_html_tables_are_read_by_row_and_line_breaks_are_spaces():
     blocks = read_html("<p>one<br>two</p><table><tr><th>Item</th><th>Cost</th></tr>"
                        "<tr><td>Pumps</td><td>4 <b>million</b></td></tr></table>").blocks
     assert [b.text for b in blocks] == ["one two", "Item | Cost", "Pumps | 4 million"]
+
+
+def test_indexing_shows_a_progress_bar_only_on_a_terminal_and_only_after_a_moment(monkeypatch):
+    import io
+    import sys
+
+    from qa import console
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    clock = iter([0.0, 0.2, 5.0, 6.0, 7.0])
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock, 9.0))
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with console.progress() as show:
+        show(0.1, "reading documents")  # 0.2 s in: too soon for a bar
+        assert sys.stderr.getvalue() == ""
+        show(0.5, "embedding 40 passages")
+        show(1.0, "saving the index")
+    assert "embedding 40 passages" in sys.stderr.getvalue() or "saving the index" in sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no callback at all
+    with console.progress() as show:
+        assert show is None

@@ -144,7 +144,7 @@ def _decoded(data: bytes) -> tuple[str, str]:
     return text, encoding
 
 
-def _extracted(path: Path, fmt: str, data: bytes, max_bytes: int) -> tuple[str, Assembled, str, str]:
+def _extracted(fmt: str, data: bytes, max_bytes: int) -> tuple[str, Assembled, str, str]:
     """(extracted text, assembled document, encoding, content hash) of a file in a rich format."""
     if fmt in ("pdf", "docx"):
         if not data.strip():
@@ -177,7 +177,7 @@ def read_document(path: Path, doc: str, max_bytes: int, fmt: str | None = None) 
         assembled = Assembled(text, layout.paragraphs, layout.title, layout.author, layout.affiliation)
         key = content_hash(text)
     else:
-        text, assembled, encoding, key = _extracted(path, fmt, data, max_bytes)
+        text, assembled, encoding, key = _extracted(fmt, data, max_bytes)
         del data
     # a title from the file name is cleaned like any text shown: NFC, no escapes or invisible characters
     title = clean_text(assembled.title or path.stem.replace("_", " ").replace("-", " ")) or "Untitled"

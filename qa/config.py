@@ -16,6 +16,11 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default))
 
 
+def home() -> Path:
+    """Where qa keeps its own files: $QA_HOME, by default ~/.qa (the model's ONNX export, temp files)."""
+    return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().absolute()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the documents and the index live, and how passages are cut and ranked."""

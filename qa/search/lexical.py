@@ -59,6 +59,8 @@ def _stemmer() -> Any:
 
 def _fold(text: str) -> str:
     """Lower case without accents, so 'Café' and 'cafe' meet."""
+    if text.isascii():  # nothing to decompose (most text): the same result, without a pass per character
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 

@@ -16,6 +16,11 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default))
 
 
+def home() -> Path:
+    """Where qa keeps its own files: $QA_HOME, by default ~/.qa (the model's ONNX export, temp files)."""
+    return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().absolute()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the documents and the index live, and how passages are cut and ranked."""
@@ -30,7 +35,7 @@ class Settings:
     max_question_chars: int = 2000
     #: largest document read, in bytes
     max_file_bytes: int = 50 * 1024 * 1024
-    #: torch threads per process (one keeps latency flat when requests run side by side)
+    #: threads per encode, onnxruntime's or torch's (one keeps latency flat when requests run side by side)
     torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """Speed at scale: indexing throughput, load time and warm question latency, as ratios to a baseline.
 
-    .venv/bin/python scripts/bench.py [--copies N] [--questions N] [--json]
+    .venv/bin/python scripts/bench.py [--copies N] [--questions N] [--backend onnx|torch] [--json]
 
 The corpus is the article plus the 48 SQuAD documents of ../shared/benchmarks (about 90 times the
 article), optionally repeated N times (each copy made distinct, so deduplication keeps it). The
@@ -53,8 +53,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=1, help="repeat the corpus this many times")
     ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto", help="the model's backend")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+
+    import resource
 
     import numpy as np
 
@@ -65,7 +68,7 @@ def main() -> int:
     try:
         chars = make_corpus(tmp / "corpus", args.copies)
         settings = Settings(corpus_dir=tmp / "corpus", index_dir=tmp / "index")
-        model = MiniLM()
+        model = MiniLM(backend=args.backend)
         t = time.perf_counter()
         model.warm_up()
         model_load = time.perf_counter() - t
@@ -73,6 +76,7 @@ def main() -> int:
         t = time.perf_counter()
         assistant = Assistant(settings, embedder=model)
         build = time.perf_counter() - t
+        peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # so far: load and indexing
         index = assistant.index
         n_passages, n_sentences = len(index.passages), len(index.sentence_vectors)
         disk = sum(f.stat().st_size for f in index.path.iterdir())
@@ -94,6 +98,7 @@ def main() -> int:
             reopened.ask(q)
             full.append(time.perf_counter() - t)
         figures = {
+            "backend": model.backend,
             "corpus_characters": chars,
             "documents": len(index.manifest.get("documents", [])),
             "passages": n_passages,
@@ -102,6 +107,7 @@ def main() -> int:
             "model_load_s": round(model_load, 2),
             "build_s": round(build, 2),
             "build_passages_per_s": round(n_passages / build, 1),
+            "peak_rss_indexing_mib": round(peak_rss_mib),
             "load_s": round(load, 3),
             "bare_p50_ms": round(1000 * statistics.median(bare), 2),
             "ask_p50_ms": round(1000 * statistics.median(full), 2),

@@ -57,10 +57,8 @@ def test_save_load_same_results(settings, fake_embedder):
 
 
 def test_save_load_same_results_with_the_real_model(settings, embedder):
-    import torch
-
     first = _assistant(settings, embedder)
-    assert torch.get_num_threads() == embedder.threads == 1  # the build used every core, then gave them back
+    assert embedder.threads_in_use == embedder.threads == 1  # the build used every core, then gave them back
     second = _assistant(settings, embedder)
     q = "When did Pyongyang test a nuclear device?"
     assert _summary(first.ask(q)) == _summary(second.ask(q))

@@ -71,7 +71,7 @@ class Server:
         return json.loads(self.spy.with_name("stats.json").read_text())
 
     def encodes(self) -> list[tuple[int, int]]:
-        """(texts, torch threads) of every model.encode call so far (with the "spy" hook)."""
+        """(texts, threads) of every model.encode call so far (with the "spy" hook)."""
         if not self.spy.exists():
             return []
         return [(int(a), int(b)) for a, b in (line.split() for line in self.spy.read_text().splitlines())]
@@ -199,7 +199,8 @@ def call(server: Server, api: str, body: bytes | dict[str, Any], timeout: float 
 def install_hooks() -> None:
     """Installed by the server's start-up command when $QA_TEST_HOOKS names them:
 
-    - spy: every model.encode call appends "<texts> <torch threads>" to $QA_TEST_SPY_LOG;
+    - spy: every model.encode call appends "<texts> <threads>" to $QA_TEST_SPY_LOG (the threads
+      of the backend in use, onnxruntime's or torch's);
     - stats: four times a second, the server's thread count and its queue's pending events are
       written to `stats.json` next to the spy log (Server.stats());
     - fault: while the file `fault.flag` exists next to the spy log (Server.fault_flag), showing a
@@ -214,10 +215,8 @@ def install_hooks() -> None:
 
         def encode(self: Any, texts: list[str]) -> Any:
             out = real(self, texts)
-            import torch
-
             with open(log, "a") as f:
-                f.write(f"{len(texts)} {torch.get_num_threads()}\n")
+                f.write(f"{len(texts)} {self.threads_in_use}\n")
             return out
 
         MiniLM.encode = encode  # type: ignore[method-assign]

@@ -144,6 +144,8 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     manifest = {
         **identity(settings, embedder),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # which backend embedded it ("onnx" or "torch"): informative only, both give the same vectors
+        "backend": getattr(embedder, "backend", None),
         "sources": sources,
         "ingest": {"summary": read.summary(), "skipped": [{"doc": d, "reason": r} for d, r in read.skipped]},
         "documents": [

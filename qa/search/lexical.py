@@ -28,10 +28,26 @@ MIN_FUZZY = 5
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
+def _bm25s() -> Any:
+    """bm25s, imported without scipy and tqdm when nothing has loaded them yet: both are optional to
+    it (it builds its matrices with numpy, csc_backend="numpy", as every index here does anyway, and
+    shows no progress bars), and a cold `qa ask` then skips their imports (half a second)."""
+    import sys
 
-    return frozenset(STOPWORDS_EN_PLUS)
+    blocked = [m for m in ("scipy", "tqdm") if m not in sys.modules] if "bm25s" not in sys.modules else []
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # bm25s's guarded imports fall back
+    try:
+        import bm25s
+    finally:
+        for name in blocked:
+            del sys.modules[name]
+    return bm25s
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return frozenset(_bm25s().stopwords.STOPWORDS_EN_PLUS)
 
 
 @lru_cache(maxsize=1)
@@ -43,6 +59,8 @@ def _stemmer() -> Any:
 
 def _fold(text: str) -> str:
     """Lower case without accents, so 'Café' and 'cafe' meet."""
+    if text.isascii():  # nothing to decompose (most text): the same result, without a pass per character
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
@@ -61,11 +79,9 @@ class Lexical:
     """BM25 over a fixed list of texts; scores every text for a query, on the query's own scale."""
 
     def __init__(self, texts: Sequence[str] = (), tokenized: Sequence[list[str]] | None = None) -> None:
-        import bm25s
-
         corpus = list(tokenized) if tokenized is not None else [tokens(t) for t in texts]
         self.n = len(corpus)
-        self._bm25 = bm25s.BM25(k1=K1, b=B)
+        self._bm25 = _bm25s().BM25(k1=K1, b=B, csc_backend="numpy")
         df: Counter[str] = Counter()
         for doc in corpus:
             df.update(set(doc))

@@ -223,6 +223,7 @@ def main() -> int:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--threshold", action="store_true", help="exact search p50 by size")
     ap.add_argument("--vectors", default="100000,1000000", help="synthetic set sizes, comma-separated ('' to skip)")
+    ap.add_argument("--kinds", default="documents,isotropic", help="synthetic data kinds (benchmarks/synthetic.py)")
     ap.add_argument("--exact-limit", type=int, default=50_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -235,7 +236,7 @@ def main() -> int:
         if args.threshold:
             report["threshold"] = threshold_figures([10_000, 25_000, 50_000, 100_000, 200_000])
         for n in [int(s) for s in args.vectors.split(",") if s]:
-            for kind in ("documents", "isotropic"):
+            for kind in args.kinds.split(","):
                 report[f"vectors {n} {kind}"] = vector_figures(n, kind, args.exact_limit)
                 print(json.dumps({f"vectors {n} {kind}": report[f"vectors {n} {kind}"]}), file=sys.stderr, flush=True)
     finally:

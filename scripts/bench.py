@@ -20,33 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
-
-
-def make_corpus(folder: Path, copies: int) -> int:
-    folder.mkdir(parents=True)
-    sources = [ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"]
-    sources += sorted((SQUAD / "docs").glob("*.txt"))
-    size = 0
-    for c in range(copies):
-        for src in sources:
-            text = src.read_text(encoding="utf-8")
-            if c:
-                text = f"Copy {c} of {src.stem}.\n\n{text}"
-            (folder / f"{c:03d}-{src.name}").write_text(text, encoding="utf-8")
-            size += len(text)
-    return size
-
-
-def questions(n: int) -> list[str]:
-    lines = (SQUAD / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-    step = max(1, len(lines) // n)
-    return [json.loads(line)["question"] for line in lines[::step][:n]]
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+sys.path.insert(0, str(ROOT))
+from benchmarks.corpus import ask_times, make_corpus, pct, questions  # noqa: E402  (the corpus scale.py also uses)
 
 
 def main() -> int:
@@ -59,14 +34,12 @@ def main() -> int:
 
     import resource
 
-    import numpy as np
-
     from qa import Assistant, Settings
     from qa.index.embeddings import MiniLM
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
-        chars = make_corpus(tmp / "corpus", args.copies)
+        chars = make_corpus(tmp / "corpus", copies=args.copies)
         settings = Settings(corpus_dir=tmp / "corpus", index_dir=tmp / "index")
         model = MiniLM(backend=args.backend)
         t = time.perf_counter()
@@ -85,18 +58,7 @@ def main() -> int:
         reopened = Assistant(settings, embedder=model)
         load = time.perf_counter() - t
 
-        qs = questions(args.questions)
-        for q in qs[:5]:  # warm caches
-            reopened.ask(q)
-        bare, full = [], []
-        for q in qs:
-            t = time.perf_counter()
-            v = model.encode([q])
-            reopened.index.vectors.search(np.asarray(v, dtype=np.float32), 10)
-            bare.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            reopened.ask(q)
-            full.append(time.perf_counter() - t)
+        bare, full = ask_times(reopened, model, questions(args.questions))
         figures = {
             "backend": model.backend,
             "corpus_characters": chars,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.index.lexical import tokens
 from qa.index.store import Index
-from qa.search.lexical import Lexical, tokens
 
 #: how many candidates each ranking contributes before fusion
 DEPTH = 50
@@ -55,15 +55,8 @@ class Retriever:
     def __init__(self, index: Index, fusion: Fusion | None = None) -> None:
         self.index = index
         self.fusion = fusion or Fusion()
-        passages = index.passages
-        sentence_tokens = [tokens(p.sentence_text(i)) for p in passages for i in range(len(p.sentences))]
-        rows = index.sentence_rows
-        passage_tokens = [
-            tokens(p.search_text()) if p.role != "body" else [t for s in sentence_tokens[rows[i] : rows[i + 1]] for t in s]
-            for i, p in enumerate(passages)
-        ]
-        self.lexical = Lexical(tokenized=passage_tokens)
-        self.sentence_lexical = Lexical(tokenized=sentence_tokens)
+        self.lexical = index.lexical  # built at index time, loaded with the generation
+        self.sentence_lexical = index.sentence_lexical
 
     def dense(self, qvec: np.ndarray, depth: int = DEPTH) -> dict[int, float]:
         n = self.index.vectors.ntotal

@@ -204,8 +204,10 @@ def test_a_source_of_an_earlier_reply_opens_its_own_context(page, article_assist
     assert "Pyongyang" in page.page.locator("#qa-sources").inner_text()
     label = first.locator(".qa-cite").nth(1)  # after the quote's marker: the label of its source
     number = int(label.inner_text().strip("[]"))
+    page.page.get_by_role("tab", name="Corpus").click()  # the Sources tab comes back by itself
     label.click()
     ctx = wait_context(page, number)
+    assert ctx.is_visible()
     assert f"Question: {TREATY}" in _flat(page.page.locator("#qa-sources").inner_text())
     c = article_assistant.ask(TREATY).answer.citation  # the earlier answer's sentence, in its paragraph
     assert f"the quoted sentence, characters {c.start}–{c.end}" in _flat(ctx.inner_text())

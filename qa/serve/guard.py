@@ -156,10 +156,13 @@ class Hosts(TrustedHostMiddleware):
         super().__init__(admitted, allowed_hosts=allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-        if scope["type"] in ("http", "websocket") and not scope.get("qa.host_ok"):
-            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
-            refused(scope, 400, f"Host {json.dumps(host[:100])} is not one of the page's names.")
+        async def answer(message: Message) -> None:  # the refusal is logged before it is sent
+            if message["type"] == "http.response.start" and not scope.get("qa.host_ok"):
+                host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+                refused(scope, int(message["status"]), f"Host {json.dumps(host[:100])} is not one of the page's names.")
+            await send(message)
+
+        await super().__call__(scope, receive, answer)
 
 
 def refused(scope: Scope, status: int, detail: str) -> None:

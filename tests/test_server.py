@@ -138,6 +138,17 @@ def test_each_refusal_is_one_log_line(caplog):
     assert ": 404 Not Found" in lines[2]
 
 
+def test_a_full_queue_is_one_log_line(caplog):
+    async def full(request: Request) -> JSONResponse:
+        return JSONResponse({"msg": "queue_full"}, status_code=503)
+
+    caplog.set_level("INFO", logger="qa.server")
+    c = TestClient(guard.Guard(Starlette(routes=[Route("/gradio_api/queue/join", full, methods=["POST"])])))
+    assert c.post("/gradio_api/queue/join", content=b"{}").status_code == 503
+    assert [r.getMessage() for r in caplog.records] == [
+        'refused POST "/gradio_api/queue/join" from testclient: 503 Service unavailable (the queue is full).']
+
+
 def test_a_foreign_host_is_refused_with_one_log_line(caplog):
     caplog.set_level("INFO", logger="qa.server")
     c = TestClient(guard.Hosts(Starlette(routes=[Route("/echo", _echo, methods=["POST"])]), ["127.0.0.1"]),

@@ -11,7 +11,8 @@ answers before Gradio sees the request:
 - 404 for Gradio's development routes (`/gradio_api/dev/reload` is an event stream polling
   20 times a second for as long as a client keeps it open; the app never runs in dev mode);
 - 400 instead of a 500 when Gradio fails on a malformed request (an unknown fn_index).
-Each refusal is one line in the server's log (`Hosts` does the same for a foreign Host header).
+Each refusal is one line in the server's log, and so is Gradio's 503 when its queue is full
+(`Hosts` does the same for a foreign Host header).
 No gradio here.
 """
 
@@ -128,6 +129,8 @@ class Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message.get("status") == 503:  # Gradio's answer when its queue is full
+                    refused(scope, 503, "Service unavailable (the queue is full).")
             await send(message)
 
         try:

@@ -179,7 +179,10 @@ class MiniLM:
 
         torch.set_num_threads(self.threads)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # no "Loading weights" bar: huggingface_hub may have read HF_HUB_DISABLE_PROGRESS_BARS before us
+        transformers_logging.disable_progress_bar()
         try:
             model = SentenceTransformer(str(folder), device="cpu", local_files_only=True, trust_remote_code=False)
         except Exception as e:  # any loader failure means a damaged package
@@ -193,7 +196,7 @@ class MiniLM:
                 f"expected {VOCAB_SIZE} and {MODEL_DIM}); {REINSTALL}"
             )
         if checks:
-            v = model.encode([CANARY], normalize_embeddings=True, convert_to_numpy=True)[0]
+            v = model.encode([CANARY], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
             cosine = float(np.dot(v, np.asarray(checks["canary"], dtype=np.float32)))
             if not cosine >= 0.999:  # also catches NaN
                 raise ModelError(

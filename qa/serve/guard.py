@@ -11,6 +11,8 @@ answers before Gradio sees the request:
 - 404 for Gradio's development routes (`/gradio_api/dev/reload` is an event stream polling
   20 times a second for as long as a client keeps it open; the app never runs in dev mode);
 - 400 instead of a 500 when Gradio fails on a malformed request (an unknown fn_index).
+Each refusal is one line in the server's log, and so is Gradio's 503 when its queue is full
+(`Hosts` does the same for a foreign Host header).
 No gradio here.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 log = logging.getLogger("qa.server")
 
@@ -94,10 +97,10 @@ class Guard:
         if "/file" in path or "/file" in raw:
             refusal = self._file_refusal(path, raw)
             if refusal:
-                await _respond(send, 403, refusal)
+                await _refuse(scope, send, 403, refusal)
                 return
         if path.startswith(_CLOSED):
-            await _respond(send, 404, "Not Found")
+            await _refuse(scope, send, 404, "Not Found")
             return
         limit = self.upload_bytes if path.endswith("/upload") else self.max_bytes
         for name, value in scope.get("headers", []):
@@ -105,10 +108,10 @@ class Guard:
                 try:
                     size = int(value)
                 except ValueError:
-                    await _respond(send, 400, "Invalid Content-Length.")
+                    await _refuse(scope, send, 400, "Invalid Content-Length.")
                     return
                 if size > limit:
-                    await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+                    await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).")
                     return
         received = 0
         started = False
@@ -126,6 +129,8 @@ class Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message.get("status") == 503:  # Gradio's answer when its queue is full
+                    refused(scope, 503, "Service unavailable (the queue is full).")
             await send(message)
 
         try:
@@ -133,7 +138,7 @@ class Guard:
         except _TooLarge:
             if started:
                 raise
-            await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+            await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).")
         except (KeyError, IndexError, ValueError, TypeError):
             # Gradio lets some malformed requests raise (e.g. queue/join with an unknown fn_index:
             # KeyError), which would be a 500. The log keeps the trace; the client gets one line.
@@ -141,6 +146,39 @@ class Guard:
                 raise
             log.warning("malformed request %s %s", scope.get("method"), path, exc_info=True)
             await _respond(send, 400, "Bad request.")
+
+
+class Hosts(TrustedHostMiddleware):
+    """Starlette's Host-header check (it stops DNS rebinding), with one log line per refusal."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], allowed_hosts: list[str]) -> None:
+        async def admitted(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["qa.host_ok"] = True
+            await app(scope, receive, send)
+
+        super().__init__(admitted, allowed_hosts=allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def answer(message: Message) -> None:  # the refusal is logged before it is sent
+            if message["type"] == "http.response.start" and not scope.get("qa.host_ok"):
+                host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+                refused(scope, int(message["status"]), f"Host {json.dumps(host[:100])} is not one of the page's names.")
+            await send(message)
+
+        await super().__call__(scope, receive, answer)
+
+
+def refused(scope: Scope, status: int, detail: str) -> None:
+    """The log line of a refused request: method, path (quoted, so no control character reaches the
+    log), client, status and why."""
+    path = json.dumps(scope.get("path", "")[:200])
+    client = (scope.get("client") or ("?",))[0]
+    log.info("refused %s %s from %s: %d %s", scope.get("method", "WS"), path, client, status, detail)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+    refused(scope, status, detail)
+    await _respond(send, status, detail)
 
 
 class _TooLarge(HTTPException):

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.errors import InputError, QAError
 from qa.serve import tempdir
-from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard
+from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard, Hosts
 from qa.serve.tempdir import CACHE_AGE, sweep
 
 __all__ = ["CACHE_AGE", "MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "Guard", "prepare_environment", "run", "sweep"]
@@ -74,6 +73,7 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when gradio imports huggingface_hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return tmp
@@ -206,7 +206,7 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
         "max_threads": 40,
         "auth": auth,
         "app_kwargs": {"middleware": [
-            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
+            Middleware(Hosts, allowed_hosts=allowed_hosts(host)),
             Middleware(Guard, files_root=files_root),
         ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan},
         "quiet": True,
@@ -216,12 +216,12 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
         theme: Any = None, css: str | None = None, files_root: Path | None = None,
-        handlers: dict[Any, Any] | None = None) -> int:
+        handlers: dict[Any, Any] | None = None, js: str | None = None) -> int:
     """Queues, launches and serves `demo` until SIGINT/SIGTERM; returns the exit status."""
     demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
     kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo))
     try:
-        demo.launch(theme=theme, css=css, **kwargs)
+        demo.launch(theme=theme, css=css, js=js, **kwargs)
     except OSError as e:
         raise QAError(f"cannot listen on {host}:{port} ({e.strerror or 'address in use'}); "
                       "choose another with --port") from None
@@ -233,7 +233,7 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
         ("monitoring", getattr(demo, "enable_monitoring", False)),
     ) if bad]
     if problems:
-        demo.close()
+        demo.close(verbose=False)
         raise QAError(f"refusing to serve: unsafe launch settings ({', '.join(problems)})")
     url = f"http://{host if ':' not in host else f'[{host}]'}:{demo.server_port}/"
     print(f"qa: serving on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
@@ -245,7 +245,7 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
         while not stop.wait(1.0):
             pass
     finally:
-        demo.close()
+        demo.close(verbose=False)
         tempdir.release()
     print("qa: stopped", file=sys.stderr, flush=True)
     return 0

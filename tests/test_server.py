@@ -152,7 +152,7 @@ def test_prepare_environment_runs_before_gradio(tmp_path):
     env = {**os.environ, "QA_HOME": str(tmp_path / "home"), "GRADIO_ALLOWED_PATHS": "/etc", "GRADIO_SHARE": "True",
            "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_ANALYTICS_ENABLED": "True", "GRADIO_TEMP_DIR": "/tmp/elsewhere",
            "GRADIO_LOCAL_DEV_MODE": "1", "GRADIO_VIBE_MODE": "1", "GRADIO_MCP_SERVER": "True"}
-    code = ("import os, sys; from qa import server; t = server.prepare_environment(); "
+    code = ("import os, sys; from qa.serve import server; t = server.prepare_environment(); "
             "assert server.prepare_environment() == t; "
             "print(t); print(sorted(k for k in os.environ if k.startswith('GRADIO_'))); "
             "print(os.environ['GRADIO_ANALYTICS_ENABLED'], os.environ['GRADIO_TEMP_DIR'] == str(t)); "
@@ -175,8 +175,10 @@ def test_prepare_environment_runs_before_gradio(tmp_path):
 def test_ui_prepares_the_environment_before_importing_gradio():
     source = (server.Path(server.__file__).with_name("ui.py")).read_text(encoding="utf-8")
     assert source.index("prepare_environment()") < source.index("import gradio")
-    for name in ("server.py", "guard.py", "pagecheck.py", "render.py", "uploads.py", "assistant.py"):
-        assert "import gradio" not in server.Path(server.__file__).with_name(name).read_text(encoding="utf-8")
+    here = server.Path(server.__file__).parent
+    for path in [here / n for n in ("server.py", "guard.py", "pagecheck.py", "render.py", "uploads.py", "rest.py",
+                                    "openapi.py")] + [here.parent / "assistant.py"]:
+        assert "import gradio" not in path.read_text(encoding="utf-8")
 
 
 def test_sweep_removes_only_old_leftovers(tmp_path):

@@ -11,6 +11,7 @@ answers before Gradio sees the request:
 - 404 for Gradio's development routes (`/gradio_api/dev/reload` is an event stream polling
   20 times a second for as long as a client keeps it open; the app never runs in dev mode);
 - 400 instead of a 500 when Gradio fails on a malformed request (an unknown fn_index).
+Its answers are `{"detail": ...}` as Gradio's are, and `{"error": ...}` under the REST API's /api/.
 No gradio here.
 """
 
@@ -100,15 +101,16 @@ class Guard:
             await _respond(send, 404, "Not Found")
             return
         limit = self.upload_bytes if path.endswith("/upload") else self.max_bytes
+        key = "error" if path.startswith("/api/") else "detail"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     size = int(value)
                 except ValueError:
-                    await _respond(send, 400, "Invalid Content-Length.")
+                    await _respond(send, 400, "Invalid Content-Length.", key)
                     return
                 if size > limit:
-                    await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+                    await _respond(send, 413, f"Request body too large (limit {limit} bytes).", key)
                     return
         received = 0
         started = False
@@ -133,14 +135,14 @@ class Guard:
         except _TooLarge:
             if started:
                 raise
-            await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+            await _respond(send, 413, f"Request body too large (limit {limit} bytes).", key)
         except (KeyError, IndexError, ValueError, TypeError):
             # Gradio lets some malformed requests raise (e.g. queue/join with an unknown fn_index:
             # KeyError), which would be a 500. The log keeps the trace; the client gets one line.
             if started:
                 raise
             log.warning("malformed request %s %s", scope.get("method"), path, exc_info=True)
-            await _respond(send, 400, "Bad request.")
+            await _respond(send, 400, "Bad request.", key)
 
 
 class _TooLarge(HTTPException):
@@ -150,8 +152,8 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"Request body too large (limit {limit} bytes).")
 
 
-async def _respond(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _respond(send: Send, status: int, detail: str, key: str = "detail") -> None:
+    body = json.dumps({key: detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

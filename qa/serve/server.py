@@ -185,9 +185,11 @@ def queue_size() -> int:
 
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
                   files_root: Path | None = None, handlers: dict[Any, Any] | None = None,
-                  lifespan: Any = None) -> dict[str, Any]:
+                  lifespan: Any = None, routes: list[Any] | None = None) -> dict[str, Any]:
     """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5); `/file=` serves only
-    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers."""
+    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers;
+    `routes` (the REST API, qa.serve.rest) come before Gradio's own, behind the same middleware, and
+    replace FastAPI's generated /openapi.json."""
     return {
         "server_name": host,
         "server_port": port,
@@ -208,7 +210,8 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
         "app_kwargs": {"middleware": [
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
             Middleware(Guard, files_root=files_root),
-        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan},
+        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan,
+            "routes": list(routes or []), "openapi_url": None},
         "quiet": True,
         "prevent_thread_lock": True,
     }
@@ -216,10 +219,12 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
         theme: Any = None, css: str | None = None, files_root: Path | None = None,
-        handlers: dict[Any, Any] | None = None) -> int:
-    """Queues, launches and serves `demo` until SIGINT/SIGTERM; returns the exit status."""
+        handlers: dict[Any, Any] | None = None, routes: list[Any] | None = None) -> int:
+    """Queues, launches and serves `demo` (and `routes` beside it) until SIGINT/SIGTERM; returns the
+    exit status."""
     demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
-    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo))
+    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo),
+                           routes=routes)
     try:
         demo.launch(theme=theme, css=css, **kwargs)
     except OSError as e:

@@ -31,7 +31,7 @@ from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import TEXT_SUFFIXES  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
-from qa.serve import render, server, uploads  # noqa: E402
+from qa.serve import render, rest, server, uploads  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -287,7 +287,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     demo = build(a, warnings=warnings)
+    api = rest.RestApi(a, login, threads=rest.threads_setting(), waiting=server.queue_size())
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
-                      handlers={FnIndexInferError: _no_such_endpoint})
+                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes())

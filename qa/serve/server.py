@@ -43,7 +43,11 @@ QUEUE_SIZE = 32
 
 # Variables that widen Gradio's surface (paths, sharing, binding, MCP, dev modes, reloaders).
 _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
-_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR")
+# Gradio's queue keeps its last 10,000 events for the monitoring page (off here) and rebuilds a
+# pandas summary of all of them after every event: CPU and memory that grow with the number of
+# requests served, for a page nobody can open. One event kept, the summary never recomputed.
+_QUIET_QUEUE = {"GRADIO_ANALYTICS_MAX_EVENTS": "1", "GRADIO_ANALYTICS_CACHE_FREQUENCY": str(10**12)}
+_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR", *_QUIET_QUEUE)
 
 def data_dir() -> Path:
     """Where the app keeps its own files ($QA_HOME, by default ~/.qa)."""
@@ -70,6 +74,7 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
             say(f"warning: ignoring {key} from the environment")
             del os.environ[key]
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.update(_QUIET_QUEUE)
     os.environ["GRADIO_TEMP_DIR"] = str(tmp)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"

@@ -234,3 +234,24 @@ def test_the_page_api_still_answers_beside_it(server):
 
     got = Client(server.url, verbose=False).predict(TREATY, api_name="/ask")
     assert got == ask(server, {"question": TREATY}).json()
+
+
+@pytest.mark.parametrize(("value", "threads"), [(None, 4), ("", 4), ("1", 1), ("64", 64)])
+def test_the_thread_count_comes_from_the_environment(monkeypatch, value, threads):
+    from qa.serve import rest
+
+    if value is None:
+        monkeypatch.delenv("QA_API_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("QA_API_THREADS", value)
+    assert rest.threads_setting() == threads
+
+
+@pytest.mark.parametrize("value", ["0", "65", "four", "-1", "2.5"])
+def test_a_bad_thread_count_is_one_line(monkeypatch, value):
+    from qa.errors import InputError
+    from qa.serve import rest
+
+    monkeypatch.setenv("QA_API_THREADS", value)
+    with pytest.raises(InputError, match="QA_API_THREADS must be a whole number from 1 to 64"):
+        rest.threads_setting()

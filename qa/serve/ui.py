@@ -282,12 +282,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
+    threads, waiting = rest.threads_setting(), server.queue_size()  # bad settings fail before any loading
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     demo = build(a, warnings=warnings)
-    api = rest.RestApi(a, login, threads=rest.threads_setting(), waiting=server.queue_size())
+    api = rest.RestApi(a, login, threads=threads, waiting=waiting)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),

@@ -201,7 +201,8 @@ def test_prepare_environment_runs_before_gradio(tmp_path):
     lines = run.stdout.splitlines()
     temp = server.Path(lines[0])
     assert temp.parent == tmp_path / "home" / "gradio_tmp" and temp.name.startswith("run-")
-    assert lines[1] == "['GRADIO_ANALYTICS_ENABLED', 'GRADIO_TEMP_DIR']"
+    assert lines[1] == ("['GRADIO_ANALYTICS_CACHE_FREQUENCY', 'GRADIO_ANALYTICS_ENABLED', 'GRADIO_ANALYTICS_MAX_EVENTS', "
+                        "'GRADIO_TEMP_DIR']")
     assert lines[2] == "False True" and lines[3] == "False" and lines[4] == "0o700"
     assert lines[5] == f"['{temp.name}', '{temp.name}.lock']"
     for name in ("ALLOWED_PATHS", "SHARE", "SERVER_NAME", "LOCAL_DEV_MODE", "VIBE_MODE", "MCP_SERVER"):

@@ -13,6 +13,7 @@ answers before Gradio sees the request:
 - 400 instead of a 500 when Gradio fails on a malformed request (an unknown fn_index).
 Each refusal is one line in the server's log, and so is Gradio's 503 when its queue is full
 (`Hosts` does the same for a foreign Host header).
+Its answers are `{"detail": ...}` as Gradio's are, and `{"error": ...}` under the REST API's /api/.
 No gradio here.
 """
 
@@ -103,15 +104,16 @@ class Guard:
             await _refuse(scope, send, 404, "Not Found")
             return
         limit = self.upload_bytes if path.endswith("/upload") else self.max_bytes
+        key = "error" if path.startswith("/api/") else "detail"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     size = int(value)
                 except ValueError:
-                    await _refuse(scope, send, 400, "Invalid Content-Length.")
+                    await _refuse(scope, send, 400, "Invalid Content-Length.", key)
                     return
                 if size > limit:
-                    await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).")
+                    await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).", key)
                     return
         received = 0
         started = False
@@ -138,14 +140,14 @@ class Guard:
         except _TooLarge:
             if started:
                 raise
-            await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).")
+            await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).", key)
         except (KeyError, IndexError, ValueError, TypeError):
             # Gradio lets some malformed requests raise (e.g. queue/join with an unknown fn_index:
             # KeyError), which would be a 500. The log keeps the trace; the client gets one line.
             if started:
                 raise
             log.warning("malformed request %s %s", scope.get("method"), path, exc_info=True)
-            await _respond(send, 400, "Bad request.")
+            await _respond(send, 400, "Bad request.", key)
 
 
 class Hosts(TrustedHostMiddleware):
@@ -176,9 +178,9 @@ def refused(scope: Scope, status: int, detail: str) -> None:
     log.info("refused %s %s from %s: %d %s", scope.get("method", "WS"), path, client, status, detail)
 
 
-async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, key: str = "detail") -> None:
     refused(scope, status, detail)
-    await _respond(send, status, detail)
+    await _respond(send, status, detail, key)
 
 
 class _TooLarge(HTTPException):
@@ -188,8 +190,8 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"Request body too large (limit {limit} bytes).")
 
 
-async def _respond(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _respond(send: Send, status: int, detail: str, key: str = "detail") -> None:
+    body = json.dumps({key: detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -42,7 +42,11 @@ QUEUE_SIZE = 32
 
 # Variables that widen Gradio's surface (paths, sharing, binding, MCP, dev modes, reloaders).
 _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
-_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR")
+# Gradio's queue keeps its last 10,000 events for the monitoring page (off here) and rebuilds a
+# pandas summary of all of them after every event: CPU and memory that grow with the number of
+# requests served, for a page nobody can open. One event kept, the summary never recomputed.
+_QUIET_QUEUE = {"GRADIO_ANALYTICS_MAX_EVENTS": "1", "GRADIO_ANALYTICS_CACHE_FREQUENCY": str(10**12)}
+_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR", *_QUIET_QUEUE)
 
 def data_dir() -> Path:
     """Where the app keeps its own files ($QA_HOME, by default ~/.qa)."""
@@ -69,6 +73,7 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
             say(f"warning: ignoring {key} from the environment")
             del os.environ[key]
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.update(_QUIET_QUEUE)
     os.environ["GRADIO_TEMP_DIR"] = str(tmp)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -185,9 +190,11 @@ def queue_size() -> int:
 
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
                   files_root: Path | None = None, handlers: dict[Any, Any] | None = None,
-                  lifespan: Any = None) -> dict[str, Any]:
+                  lifespan: Any = None, routes: list[Any] | None = None) -> dict[str, Any]:
     """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5); `/file=` serves only
-    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers."""
+    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers;
+    `routes` (the REST API, qa.serve.rest) come before Gradio's own, behind the same middleware, and
+    replace FastAPI's generated /openapi.json."""
     return {
         "server_name": host,
         "server_port": port,
@@ -208,7 +215,8 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
         "app_kwargs": {"middleware": [
             Middleware(Hosts, allowed_hosts=allowed_hosts(host)),
             Middleware(Guard, files_root=files_root),
-        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan},
+        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan,
+            "routes": list(routes or []), "openapi_url": None},
         "quiet": True,
         "prevent_thread_lock": True,
     }
@@ -216,10 +224,12 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
         theme: Any = None, css: str | None = None, files_root: Path | None = None,
-        handlers: dict[Any, Any] | None = None, js: str | None = None) -> int:
-    """Queues, launches and serves `demo` until SIGINT/SIGTERM; returns the exit status."""
+        handlers: dict[Any, Any] | None = None, js: str | None = None, routes: list[Any] | None = None) -> int:
+    """Queues, launches and serves `demo` (and `routes` beside it) until SIGINT/SIGTERM; returns the
+    exit status."""
     demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
-    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo))
+    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo),
+                           routes=routes)
     try:
         demo.launch(theme=theme, css=css, js=js, **kwargs)
     except OSError as e:

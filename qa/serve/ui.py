@@ -32,7 +32,7 @@ from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import TEXT_SUFFIXES  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
-from qa.serve import render, server, uploads  # noqa: E402
+from qa.serve import render, rest, server, uploads  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -282,13 +282,15 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
+    threads, waiting = rest.threads_setting(), server.queue_size()  # bad settings fail before any loading
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     log.info("%s", _index_line(a))
     demo = build(a, warnings=warnings)
+    api = rest.RestApi(a, login, threads=threads, waiting=waiting)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS, js=PAGE_JS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
-                      handlers={FnIndexInferError: _no_such_endpoint})
+                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes())

@@ -56,8 +56,8 @@ class Assistant:
         load: bool = True,
     ) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder or MiniLM(threads=self.settings.torch_threads)
         self.warn = warn or (lambda _m: None)
+        self.embedder = embedder or MiniLM(threads=self.settings.torch_threads, warn=self.warn)
         self.fusion = fusion or Fusion()
         self.rules = rules or Rules()
         self._lock = threading.Lock()

@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="build or refresh the index of the corpus",
                        description="Builds the index, or refreshes it when the corpus or settings changed.",
                        epilog="example: qa index --force")
-    p.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild from scratch (embed every passage again), even when the index is up to date")
 
     p = sub.add_parser("ask", parents=[common], help="ask a question (or '-' to read one per line from stdin)",
                        description="Prints the answer sentence and the passages that support it, with citations.",

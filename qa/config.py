@@ -16,6 +16,11 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default))
 
 
+def home() -> Path:
+    """Where qa keeps its own files: $QA_HOME, by default ~/.qa (the model's ONNX export, temp files)."""
+    return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().absolute()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the documents and the index live, and how passages are cut and ranked."""
@@ -30,7 +35,12 @@ class Settings:
     max_question_chars: int = 2000
     #: largest document read, in bytes
     max_file_bytes: int = 50 * 1024 * 1024
-    #: torch threads per process (one keeps latency flat when requests run side by side)
+    #: passages searched exactly (FAISS IndexFlatIP); a larger index is an IVF (qa.index.vectors).
+    #: Measured (`python -m benchmarks.scale --threshold`, docs/benchmarks.md): exact search on one
+    #: core takes under 1 ms up to 10,000 vectors of 384 floats (15 MB, in cache) and 7-17 ms at
+    #: 25,000, while the IVF answers in under 1 ms there with recall@10 1.0 on clustered data
+    exact_limit: int = 20_000
+    #: threads per encode, onnxruntime's or torch's (one keeps latency flat when requests run side by side)
     torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
 
     def __post_init__(self) -> None:
@@ -40,6 +50,8 @@ class Settings:
             raise InputError(f"k must be between 1 and 50 (got {self.k}).")
         if self.max_question_chars < 10:
             raise InputError("max_question_chars must be at least 10.")
+        if self.exact_limit < 0:
+            raise InputError(f"exact_limit must be at least 0 (got {self.exact_limit}).")
         if self.torch_threads < 1:
             raise InputError("QA_TORCH_THREADS must be at least 1.")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes docs/screenshot.png: the chat page answering a question about the bundled article.
 
-    .venv/bin/python scripts/screenshot.py [OUTPUT]
+    .venv/bin/python scripts/screenshot.py [OUTPUT] [WIDTH]
 
 Starts `qa serve` on a free loopback port over a temporary copy of corpus/, asks a question in
-Debian's Chromium (playwright), opens the answer's citation in context, and saves the page.
+Debian's Chromium (playwright), clicks the answer's [n] to open it in context, and saves the page
+(WIDTH pixels wide, 1360 by default; a narrow one is saved whole, from top to bottom).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshot.png"
+    width = int(sys.argv[2]) if len(sys.argv) > 2 else 1360
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -51,17 +53,19 @@ def main() -> int:
                     time.sleep(0.5)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-                page = browser.new_page(viewport={"width": 1360, "height": 1180}, device_scale_factor=1)
+                page = browser.new_page(viewport={"width": width, "height": 1180}, device_scale_factor=1)
                 page.set_default_timeout(120_000)
                 page.goto(url)
                 page.locator("#qa-question textarea").fill(QUESTION)
                 page.locator("#qa-ask").click()
                 page.wait_for_selector('#qa-chat [data-testid="bot"] blockquote mark')
-                page.locator("#qa-context-btn").click()
+                page.locator('#qa-chat [data-testid="bot"] blockquote .qa-cite').click()
                 page.wait_for_function("document.querySelector('#qa-context').innerText.includes('cited:')")
-                page.wait_for_timeout(500)
+                page.mouse.move(0, 0)  # no hover styling in the picture
+                page.wait_for_timeout(800)
+                page.evaluate("window.scrollTo(0, 0)")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(out))
+                page.screenshot(path=str(out), full_page=width < 800)
                 browser.close()
         finally:
             server.terminate()

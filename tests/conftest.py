@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,11 @@ TREATY = "What treaty did China and North Korea sign in 1961?"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# The model's ONNX export is built once per run into a temporary cache that every subprocess shares
+# (export QA_MODEL_CACHE to keep one between runs); tests never write into the user's ~/.qa.
+if not os.environ.get("QA_MODEL_CACHE"):
+    os.environ["QA_MODEL_CACHE"] = tempfile.mkdtemp(prefix="qa-model-cache-")
+    atexit.register(shutil.rmtree, os.environ["QA_MODEL_CACHE"], True)
 
 # Offline, proved: the whole suite runs with outbound connections blocked (loopback only), in this
 # process and, through `sitecustomize` on PYTHONPATH, in every Python subprocess the tests start.

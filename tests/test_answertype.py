@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answer import answertype
-from qa.search.lexical import Lexical
+from qa.index.lexical import Lexical
 
 
 @pytest.mark.parametrize(

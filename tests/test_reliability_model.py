@@ -37,9 +37,9 @@ def copy(tmp_path: Path) -> Path:
     return folder
 
 
-def refused(folder: Path, *fragments: str) -> str:
+def refused(folder: Path, *fragments: str, backend: str | None = None) -> str:
     with pytest.raises(ModelError) as info:
-        MiniLM(folder=folder).warm_up()
+        MiniLM(folder=folder, backend=backend).warm_up()
     message = str(info.value)
     assert str(folder) in message and FIX in message and "\n" not in message, message
     assert "huggingface.co" not in message
@@ -100,10 +100,11 @@ def test_missing_model_folder_through_the_environment(tmp_path, monkeypatch):
         MiniLM().warm_up()
 
 
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_damaged_model_is_refused_by_its_file_hashes(copy, damage):
+def test_damaged_model_is_refused_by_its_file_hashes(copy, damage, backend):
     DAMAGE[damage](copy)
-    refused(copy)
+    refused(copy, backend=backend)
 
 
 @pytest.mark.parametrize(
@@ -117,12 +118,33 @@ def test_damaged_model_is_refused_by_its_file_hashes(copy, damage):
 )
 def test_self_check_refuses_even_when_the_hashes_were_rewritten(copy, monkeypatch, damage, shown):
     """Defence in depth: load, vocabulary, dimension and canary checks hold on their own."""
-    DAMAGE[damage](copy)
+    rewrite_hashes(copy, monkeypatch, DAMAGE[damage])
+    refused(copy, "self-check" if shown != "could not be loaded" else shown, shown, backend="torch")
+
+
+def rewrite_hashes(copy: Path, monkeypatch, damage) -> None:
+    """Damages the copy, then makes the shipped hashes say the damaged files are right."""
+    damage(copy)
     real = embeddings._expected()
     assert real is not None
     present = {n: h for n, h in file_hashes(copy, tuple(n for n in real["files"] if (copy / n).is_file())).items()}
     monkeypatch.setattr(embeddings, "_expected", lambda: {**real, "files": present})
-    refused(copy, "self-check" if shown != "could not be loaded" else shown, shown)
+
+
+@pytest.mark.parametrize(
+    "damage, shown",
+    [
+        ("tokenizer files removed", "could not be loaded (tokenizer.json)"),
+        ("a different model", "canary"),  # its own export is built, and its canary is off
+        ("model.safetensors truncated", "cannot build the ONNX export"),
+    ],
+)
+def test_onnx_self_check_refuses_even_when_the_hashes_were_rewritten(copy, monkeypatch, tmp_path, damage, shown):
+    """The ONNX path's own checks: the tokenizer, the export built from these weights, its canary.
+    (It never reads config.json, so that file damaged under rewritten hashes changes no vector.)"""
+    monkeypatch.setenv("QA_MODEL_CACHE", str(tmp_path / "cache"))
+    rewrite_hashes(copy, monkeypatch, DAMAGE[damage])
+    refused(copy, shown, backend="onnx")
 
 
 def test_model_check_covers_every_file_the_loader_reads():

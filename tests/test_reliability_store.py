@@ -125,9 +125,8 @@ def test_faiss_runs_with_a_lowered_deserialisation_limit(built, settings, fake_e
     monkeypatch.setattr(faiss, "set_deserialization_vector_byte_limit", lambda n: limits.append(n) or real(n))
     a = Assistant(settings, embedder=fake_embedder)
     counts = a.index.manifest["counts"]
-    assert len(limits) == 2
-    for limit, n in zip(limits, (counts["passages"], counts["sentences"]), strict=True):
-        assert 4 * 384 * n <= limit < 1 << 30  # not FAISS's 1 TiB default
+    assert len(limits) == 1  # the passages' index; the sentence vectors are a plain .npy array
+    assert 4 * 384 * counts["passages"] <= limits[0] < 1 << 30  # not FAISS's 1 TiB default
 
 
 def test_a_rebuild_repairs_a_corrupt_index(built, settings, fake_embedder):
@@ -193,9 +192,9 @@ def test_a_bad_passage_record_is_refused_naming_the_file_and_line(built, setting
 def test_missing_invalid_or_newer_manifest_is_refused_naming_it(built, settings, fake_embedder):
     path = gen_of(settings) / "manifest.json"
     original = json.loads(path.read_text())
-    path.write_text(json.dumps({**original, "format_version": 2}))
+    path.write_text(json.dumps({**original, "format_version": store.FORMAT_VERSION + 1}))
     assert "newer than this qa reads" in refused(settings, fake_embedder, str(path))
-    path.write_text('{"format_version": 1, "model": ')
+    path.write_text('{"format_version": 2, "model": ')
     refused(settings, fake_embedder, str(path), "not valid JSON")
     path.write_bytes(b"\xff\xfe\x00garbage")
     refused(settings, fake_embedder, str(path))
@@ -203,7 +202,8 @@ def test_missing_invalid_or_newer_manifest_is_refused_naming_it(built, settings,
     refused(settings, fake_embedder, str(path), "manifest missing")
 
 
-@pytest.mark.parametrize("key", ["model", "files", "counts", "chunking", "documents", "sources", "format_version"])
+@pytest.mark.parametrize("key", ["model", "files", "counts", "chunking", "documents", "sources", "format_version",
+                                 "vector_index"])
 @pytest.mark.parametrize("value", ["<deleted>", None, "text", 7, [], {}])
 def test_any_damaged_manifest_field_is_refused_or_rebuilt_never_a_crash(built, settings, fake_embedder, key, value):
     path = gen_of(settings) / "manifest.json"
@@ -337,16 +337,19 @@ WRITER = textwrap.dedent(
 
     corpus, index_dir = Path(sys.argv[1]), Path(sys.argv[2])
     e = FakeEmbedder()
+    from qa.index import lexical, vectors as vector_index
+
     passages = chunk(load_corpus(corpus, 10**8), 120)
-    vectors = e.encode([p.search_text() for p in passages])
-    texts, _ = indexer._sentence_texts(passages)
-    svecs = e.encode(texts)
-    base = {**indexer.identity(Settings(corpus_dir=corpus), e), "sources": {}, "documents": []}
+    vectors, svecs, per_sentence = indexer._embed(passages, e, None, indexer._no_progress)
+    tables = lexical.tables(passages, per_sentence)
+    how = {"kind": "flat"}
+    base = {**indexer.identity(Settings(corpus_dir=corpus), e), "sources": {}, "documents": [], "vector_index": how}
     print("ready", flush=True)
     n = 0
     while True:
         n += 1
-        store.save(index_dir, {**base, "serial": n}, passages, vectors, svecs)
+        store.save(index_dir, {**base, "serial": n}, passages, vector_index.build(vectors, e.dim, how), svecs,
+                   tables, per_sentence)
         print("saved", n, flush=True)
     """
 )

@@ -10,6 +10,7 @@ import pytest
 
 from qa.errors import InputError
 from qa.ingest import library as uploads
+from qa.serve import pagecheck as check
 from qa.serve import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,16 +75,52 @@ def test_marked_wraps_the_ranges_and_escapes_the_rest():
     assert render.marked("abcdef", [[4, 99], [0, 2]]) == "<mark>ab</mark>cd<mark>ef</mark>"
 
 
+def _cite(turn, rank):
+    return (f'<span class="qa-cite qa-cite-{turn}-{rank}" role="button" tabindex="0" '
+            f'title="Show [{rank}] in its context">[{rank}]</span>')
+
+
 def test_reply_quotes_the_answer_with_its_marker_and_passages():
-    out = render.reply(_result())
+    out = render.reply(_result(), turn=3)
     first = out.split("\n\n")[0]
-    assert first == "> <mark>“The answer &lt;script&gt;x&lt;/script&gt; is 42.”</mark> **[1]**"
-    assert "**[1]** *A &lt;b&gt;title&lt;/b&gt;* · paragraph 3 · characters 31–66" in out
+    assert first == f"> <mark>“The answer &lt;script&gt;x&lt;/script&gt; is 42.”</mark> {_cite(3, 1)}"
+    # one label per source: the passage's citation, with the quoted sentence's range inside it
+    assert f"{_cite(3, 1)} *A &lt;b&gt;title&lt;/b&gt;* · paragraph 3 · characters 10–60, quoted sentence 31–66  \n" in out
+    assert f"{_cite(3, 2)} *A &lt;b&gt;title&lt;/b&gt;* · paragraph 4 · characters 70–105  \n" in out
+    assert out.count(_cite(3, 1)) == 2 and out.count(_cite(3, 2)) == 1  # the quote's marker, then the label
+    assert "(the quoted sentence)" not in out
     assert "<mark>The answer &lt;script&gt;x&lt;/script&gt; is 42.</mark>" in out  # highlighted in its passage
     assert "<details><summary>Other top passages (1)</summary>" in out
     assert "\\[link\\](http://x.y)" not in out and "\\[link\\](http\\://x.y)" in out
     assert "Searched for" not in out
     assert "<script>" not in out
+
+
+def test_raw_scores_stay_out_of_the_page():
+    result = _result()
+    for shown in (render.reply(result), render.sources(result), render.reply(_result(answer=False))):
+        assert "score" not in shown and "0.9" not in shown and "0.8" not in shown
+
+
+def test_confidence_in_words_with_the_number_on_hover():
+    assert "onfidence" not in render.reply(_result())  # until the scorer gives one, nothing
+    result = _result()
+    for value, word in [(0.93, "high"), (0.8, "high"), (0.62, "medium"), (0.2, "low"), (0, "low"), (1, "high")]:
+        result["answer"]["confidence"] = value
+        shown = render.reply(result)
+        assert f'<span class="qa-confidence" title="confidence {value:.2f}: ' in shown
+        assert f">Confidence: {word}</span>" in shown
+        assert f"Confidence: {word}" in render.sources(result)
+    for bad in (True, 1.5, -0.1, float("nan"), "0.9", None):
+        result["answer"]["confidence"] = bad
+        assert "onfidence" not in render.reply(result)
+
+
+def test_citations_carry_only_numbers():
+    assert render.cite(2, 5) == _cite(2, 5)
+    assert render.cite(0, 1, "[1] paragraph 3", is_open=True).startswith('<span class="qa-cite qa-cite-0-1 qa-open" ')
+    with pytest.raises((TypeError, ValueError)):
+        render.cite(0, "1\" onclick=\"x")  # type: ignore[arg-type]
 
 
 def test_reply_shows_the_searched_query_when_it_differs():
@@ -94,7 +131,7 @@ def test_reply_shows_the_searched_query_when_it_differs():
 def test_abstention_is_plain_and_offers_the_nearest_passages():
     out = render.reply(_result(answer=False))
     assert out.startswith(f"**{render.ABSTAIN}**")
-    assert "**[1]**" in out and "More nearby passages (1)" in out
+    assert _cite(0, 1) in out and "More nearby passages (1)" in out
     assert "<mark>" not in out
 
 
@@ -109,17 +146,31 @@ def test_abstention_says_why_as_text():
 
 
 def test_sources_and_context_panels():
-    s = render.sources(_result())
-    assert "**Answer:** [1], characters 31–66" in s and "- **[2]** paragraph 4 · characters 70–105" in s
+    s = render.sources(_result(), turn=4)
+    assert f"**Answer:** quoted from {_cite(4, 1)}, characters 31–66" in s
+    assert "- <span class=\"qa-cite qa-cite-4-2\" " in s and ">[2] paragraph 4 · characters 70–105</span>" in s
+    assert ">[1] paragraph 3 · characters 10–60, quoted sentence 31–66</span>" in s
+    assert "qa-open" not in s and 'class="qa-cite qa-cite-4-2 qa-open"' in render.sources(_result(), 4, opened=2)
     assert "<b>" not in s
     assert "Ask a question" in render.sources(None)
     ctx = {"doc": "corpus/a.txt", "title": "T", "paragraph": 5, "before": "Before <i>.", "before_paragraph": 4,
            "text": "Cited text here.", "after": None, "after_paragraph": None, "highlight": [6, 10],
            "start": 1, "end": 5}
     out = render.context(ctx, 2)
-    assert out.startswith("**[2]** *T*")
+    assert out.startswith("**[2]** *T* · corpus/a.txt · characters 1–5")
+    assert render.context(ctx, 2, quoted=True).startswith("**[2]** *T* · corpus/a.txt · the quoted sentence, characters 1–5")
     assert "<div class=\"qa-around\">\n\n*Paragraph 4, before:*  \nBefore &lt;i&gt;.\n\n</div>" in out
     assert "Cited <mark>text</mark> here." in out and "after:" not in out
+
+
+def test_a_clicked_citation_names_a_turn_and_a_rank():
+    assert check.citation("3:2:17", None, 5) == (3, "2")
+    assert check.citation("0:1", 4, 5) == (0, "1")
+    assert check.citation("2", 1, 5) == (1, "2")  # the turn shown
+    assert check.citation("2", None, 5) == (4, "2")  # else the latest
+    for bad in ("5:1", "1:x", "", "²", "1:2:3:4", " 1", "9" * 50, None, 3, ["1"]):
+        with pytest.raises(InputError):
+            check.citation(bad, None, 5)
 
 
 def test_corpus_panel():
@@ -202,6 +253,10 @@ def test_save_is_atomic_and_never_overwrites(tmp_path):
 def test_no_document_text_reaches_gr_html():
     """gr.HTML is not sanitized at all (CASES.md 12): the page never uses it, nor turns Gradio's
     sanitizer off, nor lets the chat render raw HTML tags."""
-    for path in (ROOT / "qa").glob("*.py"):
+    for path in (ROOT / "qa").rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert not re.search(r"\bgr\.HTML\b|\bHTML\(|sanitize_html\s*=\s*False|allow_tags\s*=\s*True", source), path.name
+    # the page's script reads our class names and sets one box's value: no HTML written, nothing fetched
+    script = (ROOT / "qa" / "serve" / "page.js").read_text(encoding="utf-8")
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacent|document\.write|fetch\(|XMLHttpRequest|import\(|"
+                         r"https?:|src\s*=|eval\(|new Function", script)

@@ -93,6 +93,29 @@ def test_the_right_password_opens_everything(server):
     assert got["answer"]["text"]
 
 
+def test_the_rest_api_needs_the_same_login_as_http_basic(server):
+    """/api/* and /openapi.json take the page's user and password as HTTP Basic credentials; the
+    page's session cookie is not enough, and nothing is answered without them."""
+    wrong = [None, (USER, "wrong"), ("admin", PASSWORD), (USER, PASSWORD + " "), (USER.upper(), PASSWORD)]
+    for auth in wrong:
+        with httpx.Client(timeout=30, auth=auth) as c:
+            for r in (c.post(server.url + "api/ask", json={"question": TREATY}), c.get(server.url + "api/documents"),
+                      c.get(server.url + "openapi.json"), c.get(server.url + "api/nothing-here")):
+                assert r.status_code == 401, (auth, r.request.url)
+                assert r.headers["www-authenticate"].startswith("Basic ")
+                assert list(r.json()) == ["error"] and "china" not in r.text.lower()
+    garbled = httpx.get(server.url + "api/documents", headers={"authorization": "Basic %%%not-base64"}, timeout=30)
+    assert garbled.status_code == 401
+    with httpx.Client(timeout=30) as c:  # logged in to the page: its cookie does not open the API
+        assert c.post(server.url + "login", data={"username": USER, "password": PASSWORD}).status_code == 200
+        assert c.get(server.url + "api/documents").status_code == 401
+    with httpx.Client(timeout=30, auth=(USER, PASSWORD)) as c:
+        answer = c.post(server.url + "api/ask", json={"question": TREATY})
+        assert answer.status_code == 200 and answer.json()["answer"]["text"]
+        assert c.get(server.url + "api/documents").json()[0]["passages"] > 0
+        assert "/api/ask" in c.get(server.url + "openapi.json").json()["paths"]
+
+
 def test_reachable_from_the_network_only_behind_the_login(server):
     address = _address()
     if address is None:

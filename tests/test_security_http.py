@@ -244,7 +244,7 @@ def test_private_handlers_check_their_input(server):
     assert join(server, "respond", [TREATY, 2, None], session=session)["success"] is True
     assert _error(join(server, "show_context", ["99", None, None], session=session))
     assert _error(join(server, "show_context", [{"x": 1}, None, 10**9], session=session))
-    assert "Pick a message" in _error(join(server, "select_turn", [None], session=session,
+    assert "Pick a message" in _error(join(server, "select_turn", [None, None], session=session,
                                            event_data={"index": 10**6, "value": "x"}))
     assert join(server, "show_context", ["1", None, None], session=session)["success"] is True
     assert server.proc.poll() is None

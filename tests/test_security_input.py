@@ -35,7 +35,9 @@ Inspectors also found <form action=http://10.0.0.1/><button>Go</button></form> a
 """
 FERRY = "What was found painted on the hull of the Quillon ferry?"
 # the only markup the page itself writes (render.py); everything else must arrive escaped
-OURS = re.compile(r'</?mark>|</?details>|</?summary>|<div class="qa-around">|</div>')
+OURS = re.compile(r'</?mark>|</?details>|</?summary>|<div class="qa-around">|</div>|</span>'
+                  r'|<span class="qa-cite qa-cite-\d+-\d+( qa-open)?" role="button" tabindex="0" '
+                  r'title="Show \[\d+\] in its context">|<span class="qa-confidence" title="confidence [\d.]+: [a-z ;]+">')
 
 
 @pytest.fixture(scope="module")
@@ -216,10 +218,10 @@ def test_every_value_the_page_shows_is_escaped(server):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown  # the document's text is there, as text
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown  # the echoed question too
     assert "&lt;svg onload=alert(1)&gt;" in shown  # and the file name
-    choices = values[5]["choices"]
-    assert choices
-    for _label, rank in choices:
-        ctx = join(server, "show_context", [rank, None, None], session=session)
+    picks = re.findall(r'class="qa-cite qa-cite-(\d+-\d+)"', values[4])  # the sources panel's citations
+    assert picks
+    for pick in picks:
+        ctx = join(server, "show_context", [pick.replace("-", ":"), None, None], session=session)
         assert ctx["success"] is True, ctx
         _no_foreign_markup(_strings(ctx["output"]["data"]))
     corpus = join(server, "lambda", [])

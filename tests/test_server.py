@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -122,13 +123,51 @@ def test_a_proxy_name_needs_a_login(monkeypatch):
     assert server.parse_auth("127.0.0.1", "me:pw") == ("me", "pw")
 
 
+def test_each_refusal_is_one_log_line(caplog):
+    caplog.set_level("INFO", logger="qa.server")
+    c = _client()
+    c.post("/echo", content=b"x" * 100)
+    assert caplog.records == []  # an admitted request leaves no line
+    c.post("/echo", content=b"x" * 101)
+    c.get("/gradio_api/file=http://example.com/%0Afake%20line")
+    c.get("/gradio_api/dev/reload")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and all(line.startswith("refused ") and "\n" not in line for line in lines), lines
+    assert lines[0] == "refused POST \"/echo\" from testclient: 413 Request body too large (limit 100 bytes)."
+    assert '"/gradio_api/file=http://example.com/\\nfake line"' in lines[1] and ": 403 Remote files" in lines[1]
+    assert ": 404 Not Found" in lines[2]
+
+
+def test_a_full_queue_is_one_log_line(caplog):
+    async def full(request: Request) -> JSONResponse:
+        return JSONResponse({"msg": "queue_full"}, status_code=503)
+
+    caplog.set_level("INFO", logger="qa.server")
+    c = TestClient(guard.Guard(Starlette(routes=[Route("/gradio_api/queue/join", full, methods=["POST"])])))
+    assert c.post("/gradio_api/queue/join", content=b"{}").status_code == 503
+    assert [r.getMessage() for r in caplog.records] == [
+        'refused POST "/gradio_api/queue/join" from testclient: 503 Service unavailable (the queue is full).']
+
+
+def test_a_foreign_host_is_refused_with_one_log_line(caplog):
+    caplog.set_level("INFO", logger="qa.server")
+    c = TestClient(guard.Hosts(Starlette(routes=[Route("/echo", _echo, methods=["POST"])]), ["127.0.0.1"]),
+                   base_url="http://127.0.0.1")
+    assert c.post("/echo", content=b"x").status_code == 200 and caplog.records == []
+    r = c.post("/echo", content=b"x", headers={"host": "evil.example\u202e".encode()})
+    assert r.status_code == 400
+    (line,) = [rec.getMessage() for rec in caplog.records]
+    assert line.startswith('refused POST "/echo" from testclient: 400 Host "evil.example') and "\u202e" not in line
+
+
 def test_launch_settings_are_hardened(tmp_path):
     kw = server.launch_kwargs("127.0.0.1", 7860, None, [tmp_path / "index"])
     assert kw["share"] is False and kw["allowed_paths"] == [] and kw["show_error"] is False
     assert kw["mcp_server"] is False and kw["ssr_mode"] is False and kw["enable_monitoring"] is False
     assert kw["strict_cors"] is True and kw["footer_links"] == [] and kw["run_history"] is False
     assert kw["blocked_paths"] == [str((tmp_path / "index").resolve())]
-    assert [m.cls.__name__ for m in kw["app_kwargs"]["middleware"]] == ["TrustedHostMiddleware", "Guard"]
+    assert [m.cls.__name__ for m in kw["app_kwargs"]["middleware"]] == ["Hosts", "Guard"]
+    assert issubclass(guard.Hosts, TrustedHostMiddleware)
     assert kw["app_kwargs"]["middleware"][1].kwargs == {"files_root": None}
     assert kw["app_kwargs"]["exception_handlers"] == {} and kw["app_kwargs"]["lifespan"] is None
     kw = server.launch_kwargs("127.0.0.1", 7860, None, [], files_root=tmp_path)
@@ -162,7 +201,8 @@ def test_prepare_environment_runs_before_gradio(tmp_path):
     lines = run.stdout.splitlines()
     temp = server.Path(lines[0])
     assert temp.parent == tmp_path / "home" / "gradio_tmp" and temp.name.startswith("run-")
-    assert lines[1] == "['GRADIO_ANALYTICS_ENABLED', 'GRADIO_TEMP_DIR']"
+    assert lines[1] == ("['GRADIO_ANALYTICS_CACHE_FREQUENCY', 'GRADIO_ANALYTICS_ENABLED', 'GRADIO_ANALYTICS_MAX_EVENTS', "
+                        "'GRADIO_TEMP_DIR']")
     assert lines[2] == "False True" and lines[3] == "False" and lines[4] == "0o700"
     assert lines[5] == f"['{temp.name}', '{temp.name}.lock']"
     for name in ("ALLOWED_PATHS", "SHARE", "SERVER_NAME", "LOCAL_DEV_MODE", "VIBE_MODE", "MCP_SERVER"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,14 +32,21 @@ def _summary(result):
 def test_build_writes_open_formats_and_a_manifest(settings, fake_embedder):
     _assistant(settings, fake_embedder)
     gen = _gen(settings)
-    assert sorted(f.name for f in gen.iterdir()) == ["manifest.json", "passages.faiss", "passages.jsonl", "sentences.faiss"]
+    assert sorted(f.name for f in gen.iterdir()) == [
+        "manifest.json", "passages.bm25", "passages.faiss", "passages.jsonl", "sentences.bm25", "sentences.npy",
+        "tokens.jsonl"]
     manifest = json.loads((gen / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
+    assert manifest["vector_index"] == {"kind": "flat"}
     assert manifest["model"]["name"] == "fake-hash-embedder" and manifest["model"]["dim"] == 384
     assert manifest["chunking"]["max_words"] == 120
     assert set(manifest["sources"]) == {"corpus/" + ARTICLE.name}
     assert len(manifest["sources"]["corpus/" + ARTICLE.name]) == 64
-    assert set(manifest["files"]) == {"passages.jsonl", "passages.faiss", "sentences.faiss"}
+    bm25 = {"params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"}
+    assert set(manifest["files"]) == {"passages.jsonl", "passages.faiss", "sentences.npy", "tokens.jsonl",
+                                      *(f"{d}/{n}" for d in ("passages.bm25", "sentences.bm25") for n in bm25)}
+    for name, digest in manifest["files"].items():  # every file is listed with its SHA-256
+        assert hashlib.sha256((gen / name).read_bytes()).hexdigest() == digest
     assert manifest["created"].endswith("Z")
     lines = (gen / "passages.jsonl").read_text().splitlines()
     assert len(lines) == manifest["counts"]["passages"]
@@ -57,10 +65,8 @@ def test_save_load_same_results(settings, fake_embedder):
 
 
 def test_save_load_same_results_with_the_real_model(settings, embedder):
-    import torch
-
     first = _assistant(settings, embedder)
-    assert torch.get_num_threads() == embedder.threads == 1  # the build used every core, then gave them back
+    assert embedder.threads_in_use == embedder.threads == 1  # the build used every core, then gave them back
     second = _assistant(settings, embedder)
     q = "When did Pyongyang test a nuclear device?"
     assert _summary(first.ask(q)) == _summary(second.ask(q))
@@ -102,7 +108,7 @@ def test_other_chunking_or_model_triggers_a_rebuild(settings, fake_embedder, emb
     assert a.index.manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [3, 0, "2", None])
 def test_unknown_format_version_is_refused(settings, fake_embedder, version):
     _assistant(settings, fake_embedder)
     path = _gen(settings) / "manifest.json"
@@ -113,10 +119,24 @@ def test_unknown_format_version_is_refused(settings, fake_embedder, version):
         _assistant(settings, fake_embedder)
 
 
+def test_an_older_format_is_rebuilt_or_refused_without_a_corpus(settings, fake_embedder):
+    _assistant(settings, fake_embedder)
+    path = _gen(settings) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "format_version": 1}))
+    with pytest.raises(StoreError, match=r"format version 1, older .*qa index --force.*--corpus DIR"):
+        _assistant(settings.with_(corpus_dir=settings.corpus_dir.parent / "gone"), fake_embedder)
+    messages: list[str] = []
+    rebuilt = _assistant(settings, fake_embedder, messages)
+    assert messages == ["the index is out of date (it was written in format 1, this qa writes 2); rebuilding"]
+    assert rebuilt.index.manifest["format_version"] == 2 and rebuilt.index.path != path.parent
+
+
 def test_tampered_files_are_refused(settings, fake_embedder):
     _assistant(settings, fake_embedder)
     gen = _gen(settings)
-    for name in ["passages.faiss", "sentences.faiss", "passages.jsonl"]:
+    for name in ["passages.faiss", "sentences.npy", "passages.jsonl", "passages.bm25/data.csc.index.npy",
+                 "sentences.bm25/vocab.index.json", "passages.bm25/params.index.json"]:
         original = (gen / name).read_bytes()
         flipped = bytearray(original)
         flipped[len(flipped) // 2] ^= 0xFF

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 
 from tests.uiserver import Server, start, stop
@@ -125,15 +126,20 @@ def upload(p: Page, name: str, content: str) -> tuple[str, list[str]]:
     return p.page.locator("#qa-status").inner_text(), p.page.evaluate("window.__progress")
 
 
-def show_context(p: Page, nth: int | None = None) -> Any:
-    p.page.get_by_role("tab", name="Sources").click()
-    if nth is not None:
-        p.page.locator("#qa-citation label").nth(nth).click()
-    p.page.locator("#qa-context-btn").click()
+def wait_context(p: Page, rank: int) -> Any:
+    """The context panel once it shows citation [rank] in its paragraph."""
     p.page.wait_for_function("""n => { const t = document.querySelector('#qa-context').innerText;
-                                       return t.includes('cited:') && (n === null || t.startsWith(`[${n}]`)); }""",
-                             arg=(nth + 1) if nth is not None else None)
+                                       return t.includes('cited:') && t.startsWith(`[${n}]`); }""", arg=rank)
     return p.page.locator("#qa-context")
+
+
+def show_context(p: Page, nth: int = 0) -> Any:
+    """Clicks the nth source of the Sources list; returns the context panel once it shows it."""
+    p.page.get_by_role("tab", name="Sources").click()
+    source = p.page.locator("#qa-sources li .qa-cite").nth(nth)
+    rank = int(re.match(r"\[(\d+)\]", source.inner_text()).group(1))
+    source.click()
+    return wait_context(p, rank)
 
 
 def _flat(s: str) -> str:
@@ -155,18 +161,127 @@ def test_answer_quotes_the_sentence_with_its_citation(page, article_assistant):
     assert page.errors == []
 
 
-def test_show_in_context(page):
+def test_one_label_per_source_and_no_raw_scores(page):
+    reply = ask(page, TREATY)
+    reply.get_by_text("Other top passages").click()  # unfold the other sources
+    lines = [_flat(line) for line in reply.inner_text().splitlines() if line.strip()]
+    labels = [line for line in lines if re.match(r"\[\d+\] ", line)]
+    ranks = [re.match(r"\[(\d+)\]", line).group(1) for line in labels]
+    assert sorted(ranks) == [str(n) for n in range(1, 6)], labels  # each of the 5 sources, once
+    number = re.search(r"” \[(\d)\]", _flat(reply.inner_text())).group(1)
+    label = next(line for line in labels if line.startswith(f"[{number}] "))
+    assert re.search(r"characters \d+–\d+, quoted sentence \d+–\d+$", label), label
+    assert "score" not in reply.inner_text() and "score" not in page.page.locator("#qa-sources").inner_text()
+    assert reply.locator(".qa-confidence").count() == 0  # no calibrated confidence yet: nothing shown
+
+
+def test_clicking_a_marker_opens_its_context_at_once(page):
     reply = ask(page, TREATY)
     quote = _flat(reply.locator("blockquote mark").inner_text()).strip("“”")
-    number = re.search(r"” \[(\d)\]", _flat(reply.inner_text())).group(1)
-    ctx = show_context(page, int(number) - 1)
+    marker = reply.locator("blockquote .qa-cite")
+    number = int(marker.inner_text().strip("[]"))
+    marker.click()  # the only click
+    ctx = wait_context(page, number)
     text = _flat(ctx.inner_text())
-    assert "before:" in text and "after:" in text
-    assert quote in _flat(ctx.locator("mark").inner_text())
-    other = 1 if number == "1" else 0  # another citation
-    ctx = show_context(page, other)
-    assert ctx.locator("mark").count() == 1
-    assert ctx.inner_text().startswith(f"[{other + 1}]")
+    assert "before:" in text and "after:" in text and "the quoted sentence" in text
+    assert _flat(ctx.locator("mark").inner_text()) == quote  # the sentence highlighted in its paragraph
+    assert "qa-open" in page.page.locator(f"#qa-sources li .qa-cite-0-{number}").get_attribute("class")
+    ctx = show_context(page, 1 if number == 1 else 0)  # another source, from the list
+    assert ctx.locator("mark").count() == 1 and "the quoted sentence" not in ctx.inner_text()
+    # a [n] inside the folded passages, by keyboard: focus it and press Enter
+    reply.get_by_text("Other top passages").click()
+    folded = reply.locator("details .qa-cite").last
+    rank = int(folded.inner_text().strip("[]"))
+    folded.focus()
+    folded.press("Enter")
+    wait_context(page, rank)
+    assert page.errors == []
+
+
+def test_a_source_of_an_earlier_reply_opens_its_own_context(page, article_assistant):
+    first = ask(page, TREATY)
+    ask(page, "When did Pyongyang test a nuclear device?")
+    assert "Pyongyang" in page.page.locator("#qa-sources").inner_text()
+    label = first.locator(".qa-cite").nth(1)  # after the quote's marker: the label of its source
+    number = int(label.inner_text().strip("[]"))
+    page.page.get_by_role("tab", name="Corpus").click()  # the Sources tab comes back by itself
+    label.click()
+    ctx = wait_context(page, number)
+    assert ctx.is_visible()
+    assert f"Question: {TREATY}" in _flat(page.page.locator("#qa-sources").inner_text())
+    c = article_assistant.ask(TREATY).answer.citation  # the earlier answer's sentence, in its paragraph
+    assert f"the quoted sentence, characters {c.start}–{c.end}" in _flat(ctx.inner_text())
+    # a source in the list of the earlier reply (after clicking that reply) opens too
+    ask(page, "Who wrote the article?")
+    first.locator("blockquote").click(position={"x": 10, "y": 10})
+    page.page.wait_for_function(f"document.querySelector('#qa-sources').innerText.includes({json.dumps(TREATY)})")
+    ctx = show_context(page, 0)
+    assert ctx.inner_text().startswith("[1]") and "Question: " + TREATY in _flat(
+        page.page.locator("#qa-sources").inner_text())
+    assert page.errors == []
+
+
+def test_enter_asks_shift_enter_breaks_the_line_focus_comes_back(page):
+    box = page.page.locator("#qa-question textarea")
+    box.click()
+    box.press_sequentially("What treaty did China")
+    box.press("Shift+Enter")
+    box.press_sequentially("and North Korea sign in 1961?")
+    assert box.input_value() == "What treaty did China\nand North Korea sign in 1961?"
+    assert bots(page).count() == 0  # Shift+Enter did not ask
+    box.press("Enter")
+    page.page.wait_for_function("""() => document.querySelectorAll('#qa-chat [data-testid="bot"]').length === 1
+                                          && document.querySelector('#qa-question textarea').value === ''""")
+    assert "Treaty on Friendship" in bots(page).first.inner_text()
+    # after an answer asked with the button, the box has the focus again
+    page.page.locator("#qa-question textarea").fill(TREATY)
+    page.page.locator("#qa-ask").click()
+    page.page.wait_for_function("""() => document.querySelectorAll('#qa-chat [data-testid="bot"]').length === 2
+        && document.activeElement === document.querySelector('#qa-question textarea')""")
+
+
+def test_a_narrow_window_stacks_the_sources_and_nothing_overflows(browser, server):
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    p = Page(context.new_page())
+    p.page.set_default_timeout(WAIT)
+    p.page.on("request", lambda r: p.requests.append(r.url))
+    try:
+        p.page.goto(server.url)
+        p.page.wait_for_selector("#qa-question textarea")
+        reply = ask(p, TREATY)
+        reply.locator("blockquote .qa-cite").click()
+        wait_context(p, int(reply.locator("blockquote .qa-cite").inner_text().strip("[]")))
+        reply.get_by_text("Other top passages").click()
+        sizes = p.page.evaluate("""() => {
+            const box = s => document.querySelector(s).getBoundingClientRect();
+            return {scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
+                    chat: box('#qa-chat').bottom, sources: box('#qa-sources').top,
+                    wide: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 401
+                          && e.getClientRects().length && !e.closest('.hidden')).map(e => e.tagName + '.' + e.className)};
+        }""")
+        assert sizes["scroll"] <= sizes["client"], sizes
+        assert sizes["sources"] > sizes["chat"], "the sources sit under the chat"
+        assert sizes["wide"] == [], sizes["wide"]
+    finally:
+        context.close()
+    assert [u for u in p.requests if not _loopback(u)] == []
+
+
+def test_the_server_log_is_quiet_while_answering(page, server):
+    start = server.output()
+    assert re.search(r"INFO qa\.ui: index .*: \d+ passages from 1 document\(s\)", start)
+    assert "serving on" in start
+    questions = [TREATY, "When did Pyongyang test a nuclear device?", "Who wrote the article?",
+                 "Why did Russia decide not to renew the treaty?", "What is the capital of Australia?"] * 4
+    for q in questions:  # 20 questions through the page
+        ask(page, q)
+    show_context(page, 0)
+    during = server.output()[len(start):]
+    assert during == "", during  # no line per question, no progress bar
+    assert not re.search(r"\r|it/s|\d+%\||Loading weights|Batches", start), start
+    httpx.get(server.url, headers={"Host": "evil.example"})  # a refused request: one line
+    logged = server.output()[len(start):].splitlines()
+    assert len(logged) == 1 and "refused GET" in logged[0] and "evil.example" in logged[0], logged
 
 
 def test_follow_up_uses_the_conversation(page):

@@ -66,12 +66,21 @@ class Server:
     def fault_flag(self) -> Path:
         return self.spy.with_name("fault.flag")
 
+    @property
+    def slow_flag(self) -> Path:
+        return self.spy.with_name("slow.flag")
+
+    def most_in_flight(self) -> int:
+        """The most Assistant.ask calls that ever ran at once in the server (with the "probe" hook)."""
+        probe = self.spy.with_name("probe.json")
+        return int(json.loads(probe.read_text())["most"]) if probe.exists() else 0
+
     def stats(self) -> dict[str, Any]:
         """The latest figures of the "stats" hook (threads, queued and pending events)."""
         return json.loads(self.spy.with_name("stats.json").read_text())
 
     def encodes(self) -> list[tuple[int, int]]:
-        """(texts, torch threads) of every model.encode call so far (with the "spy" hook)."""
+        """(texts, threads) of every model.encode call so far (with the "spy" hook)."""
         if not self.spy.exists():
             return []
         return [(int(a), int(b)) for a, b in (line.split() for line in self.spy.read_text().splitlines())]
@@ -199,11 +208,15 @@ def call(server: Server, api: str, body: bytes | dict[str, Any], timeout: float 
 def install_hooks() -> None:
     """Installed by the server's start-up command when $QA_TEST_HOOKS names them:
 
-    - spy: every model.encode call appends "<texts> <torch threads>" to $QA_TEST_SPY_LOG;
+    - spy: every model.encode call appends "<texts> <threads>" to $QA_TEST_SPY_LOG (the threads
+      of the backend in use, onnxruntime's or torch's);
     - stats: four times a second, the server's thread count and its queue's pending events are
       written to `stats.json` next to the spy log (Server.stats());
     - fault: while the file `fault.flag` exists next to the spy log (Server.fault_flag), showing a
-      citation in context raises an unexpected error carrying a path and a secret.
+      citation in context raises an unexpected error carrying a path and a secret;
+    - probe: Assistant.ask records the most calls ever in flight at once in `probe.json` next to
+      the spy log (Server.most_in_flight()), and while `slow.flag` exists (Server.slow_flag) each
+      call holds its place for half a second, so calls that can overlap do.
     """
     hooks = set(filter(None, os.environ.get("QA_TEST_HOOKS", "").split(",")))
     if "spy" in hooks:
@@ -214,10 +227,8 @@ def install_hooks() -> None:
 
         def encode(self: Any, texts: list[str]) -> Any:
             out = real(self, texts)
-            import torch
-
             with open(log, "a") as f:
-                f.write(f"{len(texts)} {torch.get_num_threads()}\n")
+                f.write(f"{len(texts)} {self.threads_in_use}\n")
             return out
 
         MiniLM.encode = encode  # type: ignore[method-assign]
@@ -235,6 +246,35 @@ def install_hooks() -> None:
             return real_context(self, citation)
 
         Assistant.context = context  # type: ignore[method-assign]
+    if "probe" in hooks:
+        _probe_ask(Path(os.environ["QA_TEST_SPY_LOG"]))
+
+
+def _probe_ask(spy: Path) -> None:
+    import threading
+
+    from qa.assistant import Assistant
+
+    real_ask = Assistant.ask
+    lock = threading.Lock()
+    now = {"in_flight": 0, "most": 0}
+
+    def ask(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            now["in_flight"] += 1
+            now["most"] = max(now["most"], now["in_flight"])
+            tmp = spy.with_name("probe.tmp")
+            tmp.write_text(json.dumps({"most": now["most"]}))
+            os.replace(tmp, spy.with_name("probe.json"))
+        try:
+            if spy.with_name("slow.flag").exists():
+                time.sleep(0.5)
+            return real_ask(self, *args, **kwargs)
+        finally:
+            with lock:
+                now["in_flight"] -= 1
+
+    Assistant.ask = ask  # type: ignore[method-assign]
 
 
 def _report_stats(out: Path) -> None:

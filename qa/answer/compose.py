@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from qa.answer import answertype
+from qa.index.lexical import tokens
 from qa.index.store import Index
 from qa.ingest.chunks import Passage
-from qa.search.lexical import tokens
 from qa.search.retrieval import Candidate
 from qa.text import skeleton
 

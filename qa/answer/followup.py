@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from qa.search.lexical import tokens
+from qa.index.lexical import tokens
 
 _LEADS = re.compile(
     r"^(and|but|so|also|then|what about|how about|and what|and how|and why|and when|and who|"

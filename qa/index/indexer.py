@@ -17,10 +17,12 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import CorpusError, StoreError
-from qa.index import store
+from qa.index import lexical, store
+from qa.index import reuse as reuse_
+from qa.index import vectors as vector_index
 from qa.index.embeddings import Embedder
-from qa.ingest.chunks import Passage, chunk
-from qa.ingest.documents import Skip, corpus_files, doc_name, ingest, open_regular
+from qa.ingest.chunks import Passage, passages_of
+from qa.ingest.documents import Ingest, Skip, corpus_files, doc_name, ingest, open_regular
 
 Warn = Callable[[str], None]
 Progress = Callable[[float, str], None]
@@ -115,57 +117,122 @@ def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedde
     return None
 
 
-def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress: Progress = _no_progress) -> store.Index:
-    """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation."""
+def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress: Progress = _no_progress,
+          reuse: bool = True) -> store.Index:
+    """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation.
+
+    With `reuse` (the default) the previous generation, when it was built with the same model and
+    chunking, lends what is unchanged (`qa.index.reuse`): unchanged documents are not read again
+    and only new or changed passages are embedded. The result is what a full rebuild gives.
+    """
     started = time.perf_counter()
     progress(0.0, "reading documents")
     sources = source_hashes(settings.corpus_dir, settings.max_file_bytes)
-    read = ingest(settings.corpus_dir, settings.max_file_bytes, warn)
-    documents = read.documents
-    progress(0.05, f"read the corpus: {read.summary()}")
-    passages = unique_passages(chunk(documents, settings.max_words))
+    previous = _previous(settings, embedder, warn) if reuse else None
+    read = ingest(settings.corpus_dir, settings.max_file_bytes, warn,
+                  keep=previous.unchanged(sources) if previous else None)
+    progress(0.05, f"read the corpus: {read.summary()}" + (f", {len(read.kept)} unchanged" if read.kept else ""))
+    entries, cut = _documents(read, previous, settings.max_words, list(sources))
+    passages = unique_passages(cut)
     if not passages:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
-    progress(0.1, f"embedding {len(passages)} passages")
-    bulk = getattr(embedder, "bulk", contextlib.nullcontext)
-    with bulk():
-        vectors = _encode_in_batches(embedder, [p.search_text() for p in passages], progress, 0.1, 0.5)
-        texts, rows = _sentence_texts(passages)
-        sentence_vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
-        to_encode = [i for i, r in enumerate(rows) if r < 0]
-        if to_encode:
-            progress(0.5, f"embedding {len(to_encode)} sentences")
-            encoded = _encode_in_batches(embedder, [texts[i] for i in to_encode], progress, 0.5, 0.9)
-            sentence_vectors[to_encode] = encoded
-    for i, r in enumerate(rows):
-        if r >= 0:  # a one-sentence passage: its sentence vector is the passage vector
-            sentence_vectors[i] = vectors[r]
-    per_doc = Counter(p.doc for p in passages)
+    vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
+    progress(0.9, "indexing words")
+    tables = lexical.tables(passages, per_sentence)
+    per_doc, cuts = Counter(p.doc for p in passages), Counter(p.doc for p in cut)
+    for entry in entries:
+        entry["passages"], entry["cut"] = per_doc[entry["doc"]], cuts[entry["doc"]]
+    how = vector_index.plan(len(passages), settings.exact_limit)
     manifest = {
         **identity(settings, embedder),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # which backend embedded it ("onnx" or "torch"): informative only, both give the same vectors
+        "backend": getattr(embedder, "backend", None),
         "sources": sources,
         "ingest": {"summary": read.summary(), "skipped": [{"doc": d, "reason": r} for d, r in read.skipped]},
-        "documents": [
-            {
-                "doc": d.doc,
-                "title": d.title,
-                "author": d.author,
-                "sha256": d.sha256,
-                "encoding": d.encoding,
-                "characters": len(d.raw),
-                "format": d.format,
-                "pages": d.pages,
-                "passages": per_doc[d.doc],
-            }
-            for d in documents
-        ],
+        "vector_index": how,
+        "documents": entries,
     }
-    progress(0.9, "saving the index")
-    index = store.save(settings.index_dir, manifest, passages, vectors, sentence_vectors)
-    progress(1.0, f"indexed {len(passages)} passages from {len(documents)} documents "
+    progress(0.95, "saving the index")
+    index = store.save(settings.index_dir, manifest, passages, vector_index.build(vectors, embedder.dim, how),
+                       sentence_vectors, tables, per_sentence)
+    progress(1.0, f"indexed {len(passages)} passages from {len(entries)} documents "
                   f"in {time.perf_counter() - started:.1f} s")
     return index
+
+
+def _previous(settings: Settings, embedder: Embedder, warn: Warn) -> reuse_.Previous | None:
+    """The current generation, opened for reuse when it was built with this model and chunking."""
+    try:
+        gen = store.current_generation(settings.index_dir)
+        if gen is None:
+            return None
+        manifest = store.read_manifest(gen)
+        if settings_mismatch(manifest, settings, embedder):
+            return None
+        return reuse_.Previous.of(store.load(gen, manifest))
+    except StoreError as e:
+        warn(f"the previous index cannot be reused ({e}); embedding every passage")
+        return None
+
+
+def _documents(read: Ingest, previous: reuse_.Previous | None, max_words: int,
+               order: list[str]) -> tuple[list[dict[str, Any]], list[Passage]]:
+    """The manifest entry and the passages of every document, in corpus order: kept documents'
+    from the previous generation, the others' cut afresh (ids are renumbered afterwards)."""
+    held = previous.entries() if previous else {}
+    fresh = {d.doc: d for d in read.documents}
+    rank = {doc: i for i, doc in enumerate(order)}
+    entries: list[dict[str, Any]] = []
+    cut: list[Passage] = []
+    for doc in sorted([*fresh, *read.kept], key=lambda d: rank.get(d, len(rank))):
+        if doc in fresh:
+            d = fresh[doc]
+            entries.append({"doc": d.doc, "title": d.title, "author": d.author, "sha256": d.sha256,
+                            "content_sha256": d.content_sha256, "encoding": d.encoding, "characters": len(d.raw),
+                            "format": d.format, "pages": d.pages})
+            cut.extend(passages_of(d, max_words, first_id=len(cut)))
+        else:
+            assert previous is not None  # only a previous generation keeps documents
+            entries.append(held[doc])
+            cut.extend(previous.passages_of(doc))
+    return entries, cut
+
+
+def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previous | None,
+           progress: Progress) -> tuple[np.ndarray, np.ndarray, list[list[list[str]]]]:
+    """Each passage's vector, each sentence's vector and each passage's sentences' tokens: taken
+    from the previous generation where it holds the same passage, computed for the others."""
+    rows = [previous.row(p) if previous else None for p in passages]
+    new = [p for p, r in zip(passages, rows, strict=True) if r is None]
+    progress(0.1, f"embedding {len(new)} passages" + (f" ({len(passages) - len(new)} unchanged)" if previous else ""))
+    vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
+    bounds = np.zeros(len(passages) + 1, dtype=np.int64)
+    bounds[1:] = np.cumsum([len(p.sentences) for p in passages])
+    sentence_vectors = np.zeros((int(bounds[-1]), embedder.dim), dtype=np.float32)
+    per_sentence: list[list[list[str]]] = []
+    for p, r in zip(passages, rows, strict=True):
+        if r is not None and previous is not None:
+            vectors[p.id] = previous.vectors[r]
+            sentence_vectors[bounds[p.id] : bounds[p.id + 1]] = previous.sentence_vectors(r)
+            per_sentence.append(previous.tokens[r])
+        else:
+            per_sentence.append(lexical.sentence_tokens(p))
+    if not new:
+        return vectors, sentence_vectors, per_sentence
+    bulk = getattr(embedder, "bulk", contextlib.nullcontext)
+    with bulk():
+        vectors[[p.id for p in new]] = _encode_in_batches(embedder, [p.search_text() for p in new], progress, 0.1, 0.5)
+        # a one-sentence passage's sentence vector is its passage vector
+        singles = [p.id for p in new if len(p.sentences) == 1]
+        sentence_vectors[bounds[singles]] = vectors[singles]
+        rows_texts = [(int(bounds[p.id]) + i, p.sentence_text(i)) for p in new if len(p.sentences) > 1
+                      for i in range(len(p.sentences))]
+        if rows_texts:
+            progress(0.5, f"embedding {len(rows_texts)} sentences")
+            encoded = _encode_in_batches(embedder, [t for _r, t in rows_texts], progress, 0.5, 0.9)
+            sentence_vectors[[r for r, _t in rows_texts]] = encoded
+    return vectors, sentence_vectors, per_sentence
 
 
 def unique_passages(passages: list[Passage]) -> list[Passage]:
@@ -180,17 +247,6 @@ def unique_passages(passages: list[Passage]) -> list[Passage]:
         seen.add(key)
         out.append(p if p.id == len(out) else dataclasses.replace(p, id=len(out)))
     return out
-
-
-def _sentence_texts(passages: list[Passage]) -> tuple[list[str], list[int]]:
-    """Each sentence's text, and for sentences that are a whole passage, that passage's row (else -1)."""
-    texts: list[str] = []
-    rows: list[int] = []
-    for p in passages:
-        for i in range(len(p.sentences)):
-            texts.append(p.sentence_text(i))
-            rows.append(p.id if len(p.sentences) == 1 else -1)
-    return texts, rows
 
 
 def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:
@@ -214,8 +270,8 @@ def open_index(
     A corrupt or foreign-format index is refused (StoreError) rather than silently replaced.
     """
     index_dir = settings.index_dir
-    if force:
-        return build(settings, embedder, warn, progress)
+    if force:  # from scratch: nothing is taken from the previous generation
+        return build(settings, embedder, warn, progress, reuse=False)
     store.collect_garbage(index_dir)
     for attempt in range(2):
         gen = store.current_generation(index_dir)
@@ -241,6 +297,12 @@ def open_index(
                 warn(f"the index is out of date ({reason}); rebuilding")
                 return build(settings, embedder, warn, progress)
             return store.load(gen, manifest)
+        except store.OldFormat as e:
+            if not settings.corpus_dir.is_dir():
+                raise StoreError(f"{e} (and --corpus DIR, since {settings.corpus_dir} is missing)") from e
+            warn(f"the index is out of date (it was written in format {e.version}, this qa writes "
+                 f"{store.FORMAT_VERSION}); rebuilding")
+            return build(settings, embedder, warn, progress, reuse=False)
         except StoreError:
             # A writer may have replaced the generation while we read it: look again once.
             if attempt == 0 and store.current_generation(index_dir) != gen:

@@ -2,12 +2,14 @@
 
     index/
       CURRENT              names the generation in use (replaced atomically)
-      gen-<time>-<rand>/   manifest.json, passages.jsonl, passages.faiss, sentences.faiss
+      gen-<time>-<rand>/   manifest.json, passages.jsonl, passages.faiss, sentences.npy,
+                           tokens.jsonl, passages.bm25/, sentences.bm25/
 
 A generation is written completely (each file fsynced) before CURRENT points at it, so a crash at
-any moment leaves the previous index usable. The manifest records the format version, the model,
-the chunking settings, the SHA-256 of every source document and of every index file; loading
-checks all of it before FAISS reads a byte.
+any moment leaves the previous index usable. It holds everything a question needs, so loading
+reads and checks files and never tokenises or embeds. The manifest records the format version, the
+model, the chunking settings, the FAISS index kind, the SHA-256 of every source document and of
+every index file; loading checks all of it before FAISS, numpy or bm25s reads a byte.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -29,14 +32,18 @@ from typing import Any
 import numpy as np
 
 from qa.errors import StoreError
+from qa.index import vectors as vector_index
+from qa.index.lexical import Lexical
+from qa.index.manifest import FILES, FORMAT_VERSION, LEXICAL, checked
+from qa.index.manifest import MANIFEST as MANIFEST  # re-exported: callers name them as store.X
+from qa.index.manifest import REBUILD as REBUILD
+from qa.index.manifest import OldFormat as OldFormat
+from qa.index.manifest import passages_of_file as _passages
+from qa.index.manifest import read_manifest as read_manifest
 from qa.ingest.chunks import Passage
 
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-FILES = ("passages.jsonl", "passages.faiss", "sentences.faiss")
 _FAISS_READ = threading.Lock()
-REBUILD = "rebuild it with `qa index --force`"
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,11 @@ class Index:
     path: Path
     manifest: dict[str, Any]
     passages: tuple[Passage, ...]
-    vectors: Any  # faiss.IndexFlatIP over the passages' vectors
-    sentence_vectors: np.ndarray  # one row per sentence, passages in order
+    vectors: Any  # FAISS index over the passages' vectors (flat or IVF: manifest["vector_index"])
+    sentence_vectors: np.ndarray  # one row per sentence, passages in order (memory-mapped)
     sentence_rows: np.ndarray  # passage i's sentences are rows sentence_rows[i]:sentence_rows[i+1]
+    lexical: Lexical  # BM25 over the passages
+    sentence_lexical: Lexical  # BM25 over the sentences
 
 
 def _fsync_dir(path: Path) -> None:
@@ -67,17 +76,24 @@ def _write(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _fsync_file(path: Path) -> str:
+    """SHA-256 of a file another library wrote, once it is on disk."""
+    with path.open("rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+        os.fsync(f.fileno())
+    return digest
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _faiss() -> Any:
     import faiss
 
     return faiss
-
-
-def _flat(vectors: np.ndarray, dim: int) -> Any:
-    index = _faiss().IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
 
 
 @contextlib.contextmanager
@@ -96,11 +112,16 @@ def save(
     index_dir: Path,
     manifest: dict[str, Any],
     passages: list[Passage],
-    vectors: np.ndarray,
+    vectors: Any,
     sentence_vectors: np.ndarray,
+    tables: tuple[Lexical, Lexical],
+    tokens: list[list[list[str]]],
 ) -> Index:
-    """Writes a new generation and points CURRENT at it; the previous one stays until collected."""
-    dim = int(manifest["model"]["dim"])
+    """Writes a new generation and points CURRENT at it; the previous one stays until collected.
+
+    `vectors` is the passages' FAISS index (see `qa.index.vectors`), `tables` the passages' and
+    the sentences' BM25, `tokens` each passage's sentences' token lists (kept for the next build).
+    """
     faiss = _faiss()
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
     committed = False
@@ -108,12 +129,17 @@ def save(
         with writer_lock(index_dir):
             gen.mkdir()
             lines = "".join(json.dumps(p.to_record(), ensure_ascii=False) + "\n" for p in passages)
-            pindex, sindex = _flat(vectors, dim), _flat(sentence_vectors, dim)
+            token_lines = "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tokens)
             files = {
                 "passages.jsonl": _write(gen / "passages.jsonl", lines.encode()),
-                "passages.faiss": _write(gen / "passages.faiss", faiss.serialize_index(pindex).tobytes()),
-                "sentences.faiss": _write(gen / "sentences.faiss", faiss.serialize_index(sindex).tobytes()),
+                "passages.faiss": _write(gen / "passages.faiss", faiss.serialize_index(vectors).tobytes()),
+                "sentences.npy": _write(gen / "sentences.npy", _npy(sentence_vectors)),
+                "tokens.jsonl": _write(gen / "tokens.jsonl", token_lines.encode()),
             }
+            for folder, table in zip(LEXICAL, tables, strict=True):
+                for path in table.save(gen / folder):
+                    files[f"{folder}/{path.name}"] = _fsync_file(path)
+                _fsync_dir(gen / folder)
             manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
             manifest["counts"] = {"passages": len(passages), "sentences": int(len(sentence_vectors))}
             _write(gen / MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
@@ -130,7 +156,8 @@ def save(
         with contextlib.suppress(OSError):
             (index_dir / f"{CURRENT}.tmp").unlink()
         raise StoreError(f"could not save the index in {index_dir}: {e.strerror or e}") from e
-    return _assemble(gen, manifest, passages, pindex, np.asarray(sentence_vectors, dtype=np.float32))
+    sentences = np.load(gen / "sentences.npy", mmap_mode="r")
+    return _assemble(gen, manifest, passages, vectors, sentences, tables)
 
 
 def _collect(index_dir: Path, keep: str) -> None:
@@ -180,132 +207,64 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
-def read_manifest(gen: Path) -> dict[str, Any]:
-    """The generation's manifest, checked for shape; StoreError naming the file otherwise."""
-    path = gen / MANIFEST
+def read_tokens(index: Index) -> list[list[list[str]]]:
+    """Each passage's sentences' token lists, as the build that wrote the generation made them."""
+    path = index.path / "tokens.jsonl"
+    data = checked(index.path, index.manifest["files"], "tokens.jsonl")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise StoreError(f"index manifest missing: {path}; {REBUILD}") from e
-    except OSError as e:
-        raise StoreError(f"index manifest {path} is unreadable ({e.strerror or e}); {REBUILD}") from e
+        out = [json.loads(line) for line in data.decode("utf-8").splitlines()]
     except ValueError as e:
-        raise StoreError(f"index manifest {path} is not valid JSON; {REBUILD}") from e
-    if not isinstance(manifest, dict):
-        raise StoreError(f"index manifest {path} is not a JSON object; {REBUILD}")
-    version = manifest.get("format_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise StoreError(
-            f"index manifest {path} has format version {version}, newer than this qa reads "
-            f"({FORMAT_VERSION}): upgrade qa, or {REBUILD}"
-        )
-    if version != FORMAT_VERSION:
-        raise StoreError(
-            f"index manifest {path} has format version {version!r}; this qa reads version "
-            f"{FORMAT_VERSION}; {REBUILD}"
-        )
-    problem = _manifest_problem(manifest)
-    if problem:
-        raise StoreError(f"index manifest {path} is damaged ({problem}); {REBUILD}")
-    return manifest
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _manifest_problem(m: dict[str, Any]) -> str | None:
-    """What is wrong with a manifest's shape (the fields load and the interfaces rely on), or None."""
-    model, files, counts = m.get("model"), m.get("files"), m.get("counts")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        return "no model name"
-    if not _is_int(model.get("dim")) or not 0 < model["dim"] <= 65536:
-        return "no valid model dimension"
-    if not isinstance(files, dict) or any(not isinstance(files.get(n), str) for n in FILES):
-        return "no checksum for every index file"
-    if not isinstance(counts, dict) or any(not _is_int(counts.get(k)) or counts[k] < 0 for k in ("passages", "sentences")):
-        return "no valid passage and sentence counts"
-    if not isinstance(m.get("chunking"), dict):
-        return "no chunking settings"
-    documents = m.get("documents", [])
-    if not isinstance(documents, list) or not all(
-        isinstance(d, dict)
-        and isinstance(d.get("doc"), str)
-        and isinstance(d.get("title"), str)
-        and _is_int(d.get("passages"))
-        and _is_int(d.get("characters"))
-        for d in documents
-    ):
-        return "a malformed document entry"
-    if not isinstance(m.get("sources", {}), dict):
-        return "malformed sources"
-    return None
-
-
-def _passages(path: Path, data: bytes) -> tuple[Passage, ...]:
-    """The passage records of passages.jsonl, each checked so no query can index out of range."""
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise StoreError(f"index file {path} is not UTF-8; {REBUILD}") from e
-    out = []
-    for n, line in enumerate(lines, 1):
-        try:
-            p = Passage.from_record(json.loads(line))
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise StoreError(f"index file {path} line {n} is not a valid passage record; {REBUILD}") from e
-        ok = (
-            p.id == n - 1
-            and 0 <= p.start < p.end
-            and p.sentences
-            and all(0 <= s.start < s.end <= len(p.text) and p.start <= s.raw_start < s.raw_end <= p.end for s in p.sentences)
-        )
-        if not ok:
-            raise StoreError(f"index file {path} line {n} has out-of-range ids or offsets; {REBUILD}")
-        out.append(p)
-    return tuple(out)
+        raise StoreError(f"index file {path} is not valid JSON lines; {REBUILD}") from e
+    if len(out) != len(index.passages) or any(len(t) != len(p.sentences) for t, p in zip(out, index.passages, strict=True)):
+        raise StoreError(f"index file {path} does not match its passages; {REBUILD}")
+    return out
 
 
 def load(gen: Path, manifest: dict[str, Any]) -> Index:
     """Reads a generation after checking every file against the manifest's SHA-256 (the manifest
-    comes from `read_manifest`, which has checked its shape)."""
+    comes from `read_manifest`, which has checked its shape). The sentence vectors and the BM25
+    matrices are memory-mapped once checked; nothing is tokenised or embedded."""
     faiss = _faiss()
     files, counts, dim = manifest["files"], manifest["counts"], int(manifest["model"]["dim"])
-    data = {}
-    for name in FILES:
-        path = gen / name
-        try:
-            data[name] = path.read_bytes()
-        except OSError as e:
-            raise StoreError(f"index file {path} is missing or unreadable; {REBUILD}") from e
-        if hashlib.sha256(data[name]).hexdigest() != files.get(name):
-            raise StoreError(f"index corrupt (checksum mismatch in {path}); {REBUILD}")
+    data = {name: checked(gen, files, name) for name in FILES}
     passages = _passages(gen / "passages.jsonl", data["passages.jsonl"])
     if len(passages) != counts["passages"]:
         raise StoreError(
             f"index file {gen / 'passages.jsonl'} does not match its manifest ({len(passages)} passages, "
             f"the manifest says {counts['passages']}); {REBUILD}"
         )
-    indexes = []
-    for name, expected in (("passages.faiss", counts["passages"]), ("sentences.faiss", counts["sentences"])):
+    name = "passages.faiss"
+    try:
+        # never let a damaged header make FAISS allocate more than the manifest promises; the
+        # limit is process-wide, so two loads in two threads must not interleave
+        with _FAISS_READ:
+            faiss.set_deserialization_vector_byte_limit(2 * 4 * dim * int(counts["passages"]) + (1 << 20))
+            index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
+        index = vector_index.opened(index, manifest["vector_index"])
+    except (RuntimeError, MemoryError, ValueError) as e:
+        raise StoreError(f"index file {gen / name} cannot be read by FAISS as its manifest says; {REBUILD}") from e
+    if index.d != dim or index.ntotal != counts["passages"] or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise StoreError(f"index file {gen / name} does not match its manifest; {REBUILD}")
+    del data
+    try:
+        sentences = np.load(gen / "sentences.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"index file {gen / 'sentences.npy'} is not a vector array; {REBUILD}") from e
+    if sentences.dtype != np.float32 or sentences.shape != (counts["sentences"], dim):
+        raise StoreError(f"index file {gen / 'sentences.npy'} does not match its manifest; {REBUILD}")
+    tables = []
+    for folder, n in zip(LEXICAL, (counts["passages"], counts["sentences"]), strict=True):
         try:
-            # never let a damaged header make FAISS allocate more than the manifest promises; the
-            # limit is process-wide, so two loads in two threads must not interleave
-            with _FAISS_READ:
-                faiss.set_deserialization_vector_byte_limit(2 * 4 * dim * int(expected) + (1 << 16))
-                index = faiss.deserialize_index(np.frombuffer(data[name], dtype=np.uint8))
-        except (RuntimeError, MemoryError, ValueError) as e:
-            raise StoreError(f"index file {gen / name} cannot be read by FAISS; {REBUILD}") from e
-        if index.d != dim or index.ntotal != int(expected) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise StoreError(f"index file {gen / name} does not match its manifest; {REBUILD}")
-        indexes.append(index)
-    sentences = indexes[1].reconstruct_n(0, indexes[1].ntotal) if indexes[1].ntotal else np.zeros((0, dim), np.float32)
-    return _assemble(gen, manifest, list(passages), indexes[0], sentences)
+            tables.append(Lexical.load(gen / folder, n))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise StoreError(f"index files in {gen / folder} cannot be read as its manifest says; {REBUILD}") from e
+    return _assemble(gen, manifest, list(passages), index, sentences, (tables[0], tables[1]))
 
 
-def _assemble(gen: Path, manifest: dict[str, Any], passages: list[Passage], pindex: Any, svecs: np.ndarray) -> Index:
+def _assemble(gen: Path, manifest: dict[str, Any], passages: list[Passage], pindex: Any, svecs: np.ndarray,
+              tables: tuple[Lexical, Lexical]) -> Index:
     rows = np.zeros(len(passages) + 1, dtype=np.int64)
     rows[1:] = np.cumsum([len(p.sentences) for p in passages])
     if int(rows[-1]) != len(svecs):
         raise StoreError(f"index in {gen} has {len(svecs)} sentence vectors for {int(rows[-1])} sentences; {REBUILD}")
-    return Index(gen, manifest, tuple(passages), pindex, svecs, rows)
+    return Index(gen, manifest, tuple(passages), pindex, svecs, rows, tables[0], tables[1])

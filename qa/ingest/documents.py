@@ -8,7 +8,7 @@ import os
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,20 +253,31 @@ class Ingest:
 
     documents: list[Document]
     skipped: list[tuple[str, str]]  # (doc, reason in a few words)
+    #: documents the caller already holds, not read again (see `ingest`'s `keep`)
+    kept: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """E.g. "10000 indexed, 3 skipped (2 looks binary, 1 empty)"."""
         kinds = Counter(kind for _doc, kind in self.skipped)
         detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
-        return f"{len(self.documents)} indexed, {len(self.skipped)} skipped" + (f" ({detail})" if detail else "")
+        indexed = len(self.documents) + len(self.kept)
+        return f"{indexed} indexed, {len(self.skipped)} skipped" + (f" ({detail})" if detail else "")
 
 
-def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None) -> Ingest:
-    """Reads every usable document of the corpus; each skipped file is reported through `warn`."""
+def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None,
+           keep: Mapping[str, str] | None = None) -> Ingest:
+    """Reads every usable document of the corpus; each skipped file is reported through `warn`.
+
+    `keep` maps documents the caller already holds (unchanged on disk since it read them) to their
+    content hash: they are not read again, only listed in `Ingest.kept`, in their place for the
+    duplicate check.
+    """
     corpus_dir = Path(corpus_dir)
     documents: list[Document] = []
     skipped: list[tuple[str, str]] = []
+    kept: list[str] = []
     seen: dict[str, str] = {}
+    keep = keep or {}
 
     def skip(doc: str, why: Skip) -> None:
         warn(f"skipped {doc}: {why}")
@@ -276,6 +287,13 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
         doc = doc_name(corpus_dir, path)
         if problem is not None:
             skip(doc, Skip(problem))
+            continue
+        if doc in keep:
+            if keep[doc] in seen:
+                skip(doc, Skip(f"same content as {seen[keep[doc]]}", "duplicate"))
+            else:
+                seen[keep[doc]] = doc
+                kept.append(doc)
             continue
         try:
             document, note = read_document(path, doc, max_bytes)
@@ -289,7 +307,7 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
             continue
         seen[document.content_sha256] = doc
         documents.append(document)
-    return Ingest(documents, skipped)
+    return Ingest(documents, skipped, kept)
 
 
 def load_corpus(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.index.lexical import tokens
 from qa.index.store import Index
-from qa.search.lexical import Lexical, tokens
 
 #: how many candidates each ranking contributes before fusion
 DEPTH = 50
@@ -55,29 +55,21 @@ class Retriever:
     def __init__(self, index: Index, fusion: Fusion | None = None) -> None:
         self.index = index
         self.fusion = fusion or Fusion()
-        passages = index.passages
-        sentence_tokens = [tokens(p.sentence_text(i)) for p in passages for i in range(len(p.sentences))]
-        rows = index.sentence_rows
-        passage_tokens = [
-            tokens(p.search_text()) if p.role != "body" else [t for s in sentence_tokens[rows[i] : rows[i + 1]] for t in s]
-            for i, p in enumerate(passages)
-        ]
-        self.lexical = Lexical(tokenized=passage_tokens)
-        self.sentence_lexical = Lexical(tokenized=sentence_tokens)
+        self.lexical = index.lexical  # built at index time, loaded with the generation
+        self.sentence_lexical = index.sentence_lexical
 
     def dense(self, qvec: np.ndarray, depth: int = DEPTH, only: np.ndarray | None = None) -> dict[int, float]:
-        n = self.index.vectors.ntotal if only is None else len(only)
+        """The `depth` passages closest to the query; with `only`, among those passage ids alone
+        (compared exactly, block by block, whatever kind of index holds the vectors)."""
+        if only is not None:
+            scores = np.concatenate([self.index.vectors.reconstruct_batch(np.ascontiguousarray(only[i : i + 8192]))
+                                     @ qvec for i in range(0, len(only), 8192)]) if len(only) else np.zeros(0)
+            top = np.argsort(-scores)[:depth]
+            return {int(only[i]): float(scores[i]) for i in top}
+        n = self.index.vectors.ntotal
         if not n:
             return {}
-        params = None
-        if only is not None:
-            import faiss
-
-            ids = np.ascontiguousarray(only, dtype=np.int64)
-            selector = faiss.IDSelectorBatch(ids)  # referenced until the search is done
-            params = faiss.SearchParameters()
-            params.sel = selector
-        scores, rows = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, n), params=params)
+        scores, rows = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, n))
         return {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
 
     def search(self, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid",

@@ -11,6 +11,9 @@ answers before Gradio sees the request:
 - 404 for Gradio's development routes (`/gradio_api/dev/reload` is an event stream polling
   20 times a second for as long as a client keeps it open; the app never runs in dev mode);
 - 400 instead of a 500 when Gradio fails on a malformed request (an unknown fn_index).
+Each refusal is one line in the server's log, and so is Gradio's 503 when its queue is full
+(`Hosts` does the same for a foreign Host header).
+Its answers are `{"detail": ...}` as Gradio's are, and `{"error": ...}` under the REST API's /api/.
 No gradio here.
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 log = logging.getLogger("qa.server")
 
@@ -94,21 +98,22 @@ class Guard:
         if "/file" in path or "/file" in raw:
             refusal = self._file_refusal(path, raw)
             if refusal:
-                await _respond(send, 403, refusal)
+                await _refuse(scope, send, 403, refusal)
                 return
         if path.startswith(_CLOSED):
-            await _respond(send, 404, "Not Found")
+            await _refuse(scope, send, 404, "Not Found")
             return
         limit = self.upload_bytes if path.endswith("/upload") else self.max_bytes
+        key = "error" if path.startswith("/api/") else "detail"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     size = int(value)
                 except ValueError:
-                    await _respond(send, 400, "Invalid Content-Length.")
+                    await _refuse(scope, send, 400, "Invalid Content-Length.", key)
                     return
                 if size > limit:
-                    await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+                    await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).", key)
                     return
         received = 0
         started = False
@@ -126,6 +131,8 @@ class Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message.get("status") == 503:  # Gradio's answer when its queue is full
+                    refused(scope, 503, "Service unavailable (the queue is full).")
             await send(message)
 
         try:
@@ -133,14 +140,47 @@ class Guard:
         except _TooLarge:
             if started:
                 raise
-            await _respond(send, 413, f"Request body too large (limit {limit} bytes).")
+            await _refuse(scope, send, 413, f"Request body too large (limit {limit} bytes).", key)
         except (KeyError, IndexError, ValueError, TypeError):
             # Gradio lets some malformed requests raise (e.g. queue/join with an unknown fn_index:
             # KeyError), which would be a 500. The log keeps the trace; the client gets one line.
             if started:
                 raise
             log.warning("malformed request %s %s", scope.get("method"), path, exc_info=True)
-            await _respond(send, 400, "Bad request.")
+            await _respond(send, 400, "Bad request.", key)
+
+
+class Hosts(TrustedHostMiddleware):
+    """Starlette's Host-header check (it stops DNS rebinding), with one log line per refusal."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], allowed_hosts: list[str]) -> None:
+        async def admitted(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["qa.host_ok"] = True
+            await app(scope, receive, send)
+
+        super().__init__(admitted, allowed_hosts=allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def answer(message: Message) -> None:  # the refusal is logged before it is sent
+            if message["type"] == "http.response.start" and not scope.get("qa.host_ok"):
+                host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+                refused(scope, int(message["status"]), f"Host {json.dumps(host[:100])} is not one of the page's names.")
+            await send(message)
+
+        await super().__call__(scope, receive, answer)
+
+
+def refused(scope: Scope, status: int, detail: str) -> None:
+    """The log line of a refused request: method, path (quoted, so no control character reaches the
+    log), client, status and why."""
+    path = json.dumps(scope.get("path", "")[:200])
+    client = (scope.get("client") or ("?",))[0]
+    log.info("refused %s %s from %s: %d %s", scope.get("method", "WS"), path, client, status, detail)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, key: str = "detail") -> None:
+    refused(scope, status, detail)
+    await _respond(send, status, detail, key)
 
 
 class _TooLarge(HTTPException):
@@ -150,8 +190,8 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"Request body too large (limit {limit} bytes).")
 
 
-async def _respond(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _respond(send: Send, status: int, detail: str, key: str = "detail") -> None:
+    body = json.dumps({key: detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -63,6 +63,21 @@ def history(value: Any, max_chars: int) -> list[str]:
     return value
 
 
+_CITATION = re.compile(r"(?:(\d{1,6}):)?(\d{1,6})(?::\d{1,12})?", re.ASCII)
+
+
+def citation(choice: Any, shown: Any, turns: int) -> tuple[int, str]:
+    """(turn, rank) of a clicked citation: "TURN:RANK:COUNT" from the page's script, or a bare
+    "RANK" of the turn shown (by default the latest); `turns` is the length of the conversation."""
+    m = _CITATION.fullmatch(choice) if isinstance(choice, str) else None
+    if m is None or (m.group(1) is not None and int(m.group(1)) >= turns):
+        raise InputError("Pick one of the citations first.")
+    if m.group(1) is not None:
+        return int(m.group(1)), m.group(2)
+    turn = shown if isinstance(shown, int) and 0 <= shown < turns else turns - 1
+    return turn, m.group(2)
+
+
 def results(value: Any) -> list[dict[str, Any]]:
     """The conversation kept in the session (server-side state): a list of result dicts."""
     return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []

@@ -6,7 +6,8 @@ out of a document: `<`, `>` and `&` become entities, the characters that make in
 e-mail addresses are broken so they are not turned into links, and a leading list or heading
 marker is escaped. Whitespace is collapsed, so no block structure survives. Other punctuation is
 left alone so that the text stays readable (Gradio also copies it into aria-labels). The only
-markup in the output is our own: `<mark>` for highlights, emphasis and line breaks.
+markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, and `<span>`s
+for the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
 """
 
 from __future__ import annotations
@@ -69,10 +70,44 @@ def place(c: dict[str, Any]) -> str:
             f"characters {int(c['start'])}–{int(c['end'])}")
 
 
-def passage(hit: dict[str, Any], highlight: bool = True) -> str:
-    c = hit["citation"]
-    body = marked(hit["text"], hit.get("highlight") or []) if highlight else text(hit["text"])
-    return f"**[{int(hit['rank'])}]** {place(c)} · score {float(hit['score']):.2f}  \n{body}"
+def cite(turn: int, rank: int, body: str = "", is_open: bool = False) -> str:
+    """A citation the reader can click (or focus and press Enter): the page's script opens passage
+    `rank` of turn `turn` in its context. Both numbers ride in the class, since Gradio's sanitizer
+    keeps class, role, tabindex and title but drops data-* attributes. `body` is already escaped."""
+    t, n = int(turn), int(rank)
+    state = " qa-open" if is_open else ""
+    return (f'<span class="qa-cite qa-cite-{t}-{n}{state}" role="button" tabindex="0" '
+            f'title="Show [{n}] in its context">{body or f"[{n}]"}</span>')
+
+
+def quoted(hit: dict[str, Any], answer: dict[str, Any] | None) -> str:
+    """The quoted sentence's range, when the answer was taken from this passage (else empty)."""
+    if not answer or int(answer["citation"]["id"]) != int(hit["rank"]):
+        return ""
+    c = answer["citation"]
+    return f", quoted sentence {int(c['start'])}–{int(c['end'])}"
+
+
+def passage(hit: dict[str, Any], turn: int = 0, answer: dict[str, Any] | None = None) -> str:
+    """One source of a reply: its one label (the clickable [n] and where it is), then its text, the
+    answer highlighted when `answer` was quoted from it. Scores stay in the JSON."""
+    body = marked(hit["text"], hit.get("highlight") or []) if answer else text(hit["text"])
+    return f"{cite(turn, hit['rank'])} {place(hit['citation'])}{quoted(hit, answer)}  \n{body}"
+
+
+#: what a calibrated confidence (0..1) means in words: (at least, word, meaning)
+CONFIDENCE = ((0.8, "high", "the quote very likely answers the question"),
+              (0.5, "medium", "the quote may answer the question; check it in context"),
+              (0.0, "low", "the quote is a guess; check it in context"))
+
+
+def confidence(answer: dict[str, Any] | None) -> str:
+    """The answer's confidence in words, the number on hover; empty until the JSON carries one."""
+    value = (answer or {}).get("confidence")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+        return ""
+    word, meaning = next((w, m) for least, w, m in CONFIDENCE if value >= least)
+    return f'<span class="qa-confidence" title="confidence {value:.2f}: {meaning}">Confidence: {word}</span>'
 
 
 def searched(result: dict[str, Any]) -> str:
@@ -87,16 +122,18 @@ def because(result: dict[str, Any]) -> str:
     return f"{text(str(reason))} " if reason else ""
 
 
-def reply(result: dict[str, Any]) -> str:
-    """The assistant's chat message: the quoted answer with its marker and the passage it comes from
-    (the answer highlighted inside), then the other top passages, folded so the answer stays in view."""
+def reply(result: dict[str, Any], turn: int = 0) -> str:
+    """The assistant's chat message for turn `turn`: the quoted answer with its marker, then each
+    source once (the one the answer comes from first, the answer highlighted inside; the others
+    folded so the answer stays in view). Every [n] opens its passage in context."""
     parts = []
     answer = result.get("answer")
     hits = result["passages"]
     if answer:
         c = answer["citation"]
-        parts.append(f"> <mark>“{text(answer['text'])}”</mark> **[{int(c['id'])}]**")
-        parts.append(f"**[{int(c['id'])}]** {place(c)} (the quoted sentence)")
+        parts.append(f"> <mark>“{text(answer['text'])}”</mark> {cite(turn, c['id'])}")
+        if confidence(answer):
+            parts.append(confidence(answer))
         first = next((h for h in hits if int(h["rank"]) == int(c["id"])), None)
     else:
         parts.append(f"**{ABSTAIN}** {because(result)}The nearest passages may still help:")
@@ -104,11 +141,11 @@ def reply(result: dict[str, Any]) -> str:
     if searched(result):
         parts.append(searched(result))
     if first is not None:
-        parts.append(passage(first, highlight=bool(answer)))
+        parts.append(passage(first, turn, answer))
     others = [h for h in hits if h is not first]
     if others:
         label = "Other top passages" if answer else "More nearby passages"
-        body = "\n\n".join(passage(h, highlight=bool(answer)) for h in others)
+        body = "\n\n".join(passage(h, turn, answer) for h in others)
         parts.append(f"<details><summary>{label} ({len(others)})</summary>\n\n{body}\n\n</details>")
     return "\n\n".join(parts)
 
@@ -118,35 +155,40 @@ def question(q: str) -> str:
     return text(q)
 
 
-def sources(result: dict[str, Any] | None) -> str:
-    """The sources panel: the citations of the answer shown (by default the last one)."""
+def sources(result: dict[str, Any] | None, turn: int = 0, opened: int | None = None) -> str:
+    """The sources panel for turn `turn`: its question, where the answer comes from, and each source
+    once, clickable; `opened` is the rank shown in context, if any."""
     if not result:
         return "*Ask a question; the sources of the answer appear here.*"
     lines = [f"**Question:** {text(result['question'])}"]
     if searched(result):
         lines.append(searched(result))
-    if result.get("answer"):
-        c = result["answer"]["citation"]
-        lines.append(f"**Answer:** [{int(c['id'])}], characters {int(c['start'])}–{int(c['end'])} "
-                     "(highlighted in its passage)")
+    answer = result.get("answer")
+    if answer:
+        c = answer["citation"]
+        lines.append(f"**Answer:** quoted from {cite(turn, c['id'])}, characters {int(c['start'])}–{int(c['end'])}"
+                     + (f" · {confidence(answer)}" if confidence(answer) else ""))
     else:
         lines.append(f"**Answer:** none. {ABSTAIN} {because(result)}".rstrip())
     docs = {h["citation"]["doc"] for h in result["passages"]}
     items = []
     for h in result["passages"]:
         c = h["citation"]
-        at = f"{where(c)}paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
         title = "" if len(docs) == 1 else f" *{text(c['title'])}* ({text(c['doc'])}) ·"
-        items.append(f"- **[{int(h['rank'])}]**{title} {at} · score {float(h['score']):.2f}")
+        at = (f"[{int(h['rank'])}]{title} {where(c)}paragraph {int(c['paragraph'])} · "
+              f"characters {int(c['start'])}–{int(c['end'])}")
+        items.append(f"- {cite(turn, h['rank'], at + quoted(h, answer), is_open=opened == int(h['rank']))}")
     if len(docs) == 1:
         c = result["passages"][0]["citation"]
         lines.append(f"**Document:** *{text(c['title'])}* ({text(c['doc'])})")
     return "\n\n".join(lines) + ("\n\n" + "\n".join(items) if items else "")
 
 
-def context(ctx: dict[str, Any], number: int) -> str:
-    """A citation in its place: the paragraphs before and after, the cited range highlighted."""
-    head = (f"**[{number}]** *{text(ctx['title'])}* · {text(ctx['doc'])} · characters "
+def context(ctx: dict[str, Any], number: int, quoted: bool = False) -> str:
+    """A citation in its place: the paragraphs before and after, the cited range highlighted
+    (`quoted`: the range is the answer's sentence inside source `number`)."""
+    what = "the quoted sentence, characters" if quoted else "characters"
+    head = (f"**[{number}]** *{text(ctx['title'])}* · {text(ctx['doc'])} · {what} "
             f"{int(ctx['start'])}–{int(ctx['end'])}")
     parts = [head]
     if ctx.get("before"):

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.errors import InputError, QAError
 from qa.serve import tempdir
-from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard
+from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard, Hosts
 from qa.serve.tempdir import CACHE_AGE, sweep
 
 __all__ = ["CACHE_AGE", "MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "Guard", "prepare_environment", "run", "sweep"]
@@ -43,7 +42,11 @@ QUEUE_SIZE = 32
 
 # Variables that widen Gradio's surface (paths, sharing, binding, MCP, dev modes, reloaders).
 _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
-_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR")
+# Gradio's queue keeps its last 10,000 events for the monitoring page (off here) and rebuilds a
+# pandas summary of all of them after every event: CPU and memory that grow with the number of
+# requests served, for a page nobody can open. One event kept, the summary never recomputed.
+_QUIET_QUEUE = {"GRADIO_ANALYTICS_MAX_EVENTS": "1", "GRADIO_ANALYTICS_CACHE_FREQUENCY": str(10**12)}
+_OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR", *_QUIET_QUEUE)
 
 def data_dir() -> Path:
     """Where the app keeps its own files ($QA_HOME, by default ~/.qa)."""
@@ -70,10 +73,12 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
             say(f"warning: ignoring {key} from the environment")
             del os.environ[key]
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.update(_QUIET_QUEUE)
     os.environ["GRADIO_TEMP_DIR"] = str(tmp)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when gradio imports huggingface_hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return tmp
@@ -185,9 +190,11 @@ def queue_size() -> int:
 
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
                   files_root: Path | None = None, handlers: dict[Any, Any] | None = None,
-                  lifespan: Any = None) -> dict[str, Any]:
+                  lifespan: Any = None, routes: list[Any] | None = None) -> dict[str, Any]:
     """The hardened keyword arguments of `Blocks.launch()` (see CASES.md c5); `/file=` serves only
-    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers."""
+    from `files_root` (the app's temp dir); `handlers` are the app's extra exception handlers;
+    `routes` (the REST API, qa.serve.rest) come before Gradio's own, behind the same middleware, and
+    replace FastAPI's generated /openapi.json."""
     return {
         "server_name": host,
         "server_port": port,
@@ -206,9 +213,10 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
         "max_threads": 40,
         "auth": auth,
         "app_kwargs": {"middleware": [
-            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
+            Middleware(Hosts, allowed_hosts=allowed_hosts(host)),
             Middleware(Guard, files_root=files_root),
-        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan},
+        ], "exception_handlers": dict(handlers or {}), "lifespan": lifespan,
+            "routes": list(routes or []), "openapi_url": None},
         "quiet": True,
         "prevent_thread_lock": True,
     }
@@ -216,12 +224,14 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
         theme: Any = None, css: str | None = None, files_root: Path | None = None,
-        handlers: dict[Any, Any] | None = None) -> int:
-    """Queues, launches and serves `demo` until SIGINT/SIGTERM; returns the exit status."""
+        handlers: dict[Any, Any] | None = None, js: str | None = None, routes: list[Any] | None = None) -> int:
+    """Queues, launches and serves `demo` (and `routes` beside it) until SIGINT/SIGTERM; returns the
+    exit status."""
     demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
-    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo))
+    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo),
+                           routes=routes)
     try:
-        demo.launch(theme=theme, css=css, **kwargs)
+        demo.launch(theme=theme, css=css, js=js, **kwargs)
     except OSError as e:
         raise QAError(f"cannot listen on {host}:{port} ({e.strerror or 'address in use'}); "
                       "choose another with --port") from None
@@ -233,7 +243,7 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
         ("monitoring", getattr(demo, "enable_monitoring", False)),
     ) if bad]
     if problems:
-        demo.close()
+        demo.close(verbose=False)
         raise QAError(f"refusing to serve: unsafe launch settings ({', '.join(problems)})")
     url = f"http://{host if ':' not in host else f'[{host}]'}:{demo.server_port}/"
     print(f"qa: serving on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
@@ -245,7 +255,7 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
         while not stop.wait(1.0):
             pass
     finally:
-        demo.close()
+        demo.close(verbose=False)
         tempdir.release()
     print("qa: stopped", file=sys.stderr, flush=True)
     return 0

@@ -4,6 +4,7 @@ The only module that imports gradio. It is a thin layer over `Assistant`: each h
 own input (a private endpoint can still be called by a raw request; the checks are in
 `qa.serve.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.serve.render`,
 which escapes all document and user text. Serving (environment, launch, guards) is `qa.serve.server`.
+The page's one script, `page.js`, opens a clicked citation in context.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import SUFFIXES  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
-from qa.serve import render, server  # noqa: E402
+from qa.serve import render, rest, server  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -45,15 +46,12 @@ ARTICLE_EXAMPLES = [
 ]
 K_MAX = 10
 MAX_TURNS = 100
-CONTEXT_HINT = "*Pick a citation and press **Show in context** to read it in its paragraph.*"
+CONTEXT_HINT = "*Click a [n] in the chat, or a source above, to read it in its paragraph.*"
+FOCUS_JS = "() => window.qaFocusQuestion && window.qaFocusQuestion()"
+REVEAL_JS = "() => window.qaRevealContext && window.qaRevealContext()"
 
-CSS = """
-.qa-chat mark, .qa-panel mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
-.qa-chat blockquote { font-size: 1.05em; border-left: 4px solid #f59e0b; margin: .2em 0 .6em; }
-.qa-around { opacity: .62; font-size: .92em; }
-#qa-status { min-height: 4em; }
-footer { display: none !important; }
-"""
+CSS = (Path(__file__).with_name("page.css")).read_text(encoding="utf-8")
+PAGE_JS = (Path(__file__).with_name("page.js")).read_text(encoding="utf-8")
 
 
 def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,19 +77,10 @@ def _safe(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _messages(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
-    for r in results:
+    for turn, r in enumerate(results):
         out.append({"role": "user", "content": render.question(r["question"])})
-        out.append({"role": "assistant", "content": render.reply(r)})
+        out.append({"role": "assistant", "content": render.reply(r, turn)})
     return out
-
-
-def _citations(result: dict[str, Any] | None) -> Any:
-    if not result:
-        return gr.Radio(choices=[], value=None)
-    choices = [(f"[{int(h['rank'])}] paragraph {int(h['citation']['paragraph'])}", str(int(h["rank"])))
-               for h in result["passages"]]
-    first = str(int(result["answer"]["citation"]["id"])) if result.get("answer") else (choices[0][1] if choices else None)
-    return gr.Radio(choices=choices, value=first)
 
 
 class _Exports:
@@ -131,6 +120,11 @@ class _Page(gr.Blocks):
                                print_exception=False)
             inputs.extend(p.value for p in params[len(inputs):])
         super().validate_inputs(block_fn, inputs)
+
+
+def _index_line(a: Assistant) -> str:
+    """The server log's line for the index being served."""
+    return f"index {a.index.path}: {len(a.index.passages)} passages from {len(a.documents())} document(s)"
 
 
 async def _no_such_endpoint(_request: Request, _exc: Exception) -> JSONResponse:
@@ -195,6 +189,7 @@ def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., An
         refused += done.refused
         if not done.added:
             raise InputError(" ".join(refused) or "Nothing was added.")
+        log.info("added %s to the corpus; %s", ", ".join(str(d["doc"]) for d in done.added), _index_line(a))
         lines = [f"Added **{render.text(str(d['title']))}** ({render.text(str(d['doc']))}): "
                  f"{int(d['passages'])} passages." for d in done.added]
         lines += [render.text(line) for line in refused]
@@ -210,6 +205,7 @@ def _remover(a: Assistant) -> Callable[..., Any]:
         if doc is None:
             raise InputError("Pick the document to remove.")
         gone = a.remove(doc, progress=lambda fraction, message: progress(fraction, desc=message))
+        log.info("removed %s from the corpus; %s", doc, _index_line(a))
         return (f"Removed **{render.text(str(gone['title']))}** ({render.text(doc)}).", *_corpus_views(a))
 
     return remove
@@ -232,33 +228,39 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         history = [r["question"] for r in results][-check.MAX_HISTORY:]
         result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=_picked(a, docs)).to_json()
         results = (results + [result])[-MAX_TURNS:]
-        return ("", _messages(results), results, len(results) - 1, render.sources(result), _citations(result),
-                CONTEXT_HINT, *exports.buttons(results))
+        turn = len(results) - 1
+        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT,
+                *exports.buttons(results))
 
     @_safe
-    def select_turn(state: Any, evt: gr.SelectData) -> tuple[Any, ...]:
+    def select_turn(state: Any, shown: Any, evt: gr.SelectData) -> tuple[Any, ...]:
         results = check.results(state)
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         if not isinstance(index, int) or not 0 <= index // 2 < len(results):
             raise InputError("Pick a message of the conversation.")
-        result = results[index // 2]
-        return index // 2, render.sources(result), _citations(result), CONTEXT_HINT
+        turn = index // 2
+        if turn == shown:  # a click in the turn already shown (selecting text, say) keeps its context open
+            return turn, gr.skip(), gr.skip()
+        return turn, render.sources(results[turn], turn), CONTEXT_HINT
 
     @_safe
-    def show_context(choice: Any, state: Any, shown: Any) -> str:
+    def show_context(choice: Any, state: Any, shown: Any) -> tuple[Any, ...]:
         results = check.results(state)
         if not results:
             raise InputError("Ask a question first; then pick one of its citations.")
-        turn = shown if isinstance(shown, int) and 0 <= shown < len(results) else len(results) - 1
+        turn, rank = check.citation(choice, shown, len(results))
         hits = {str(int(h["rank"])): h for h in results[turn]["passages"]}
-        if not isinstance(choice, str) or choice not in hits:
+        if rank not in hits:
             raise InputError("Pick one of the citations first.")
-        hit = hits[choice]
-        return render.context(a.context(hit["citation"]), int(hit["rank"]))
+        hit, answer = hits[rank], results[turn].get("answer") or {}
+        quoted = bool(answer) and int(answer["citation"]["id"]) == int(hit["rank"])  # highlight its sentence
+        shown_ctx = a.context(answer["citation"] if quoted else hit["citation"])
+        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted),
+                render.sources(results[turn], turn, opened=int(hit["rank"])), turn)
 
     @_safe
     def clear() -> tuple[Any, ...]:
-        return ([], [], None, render.sources(None), _citations(None), CONTEXT_HINT, *exports.buttons([]))
+        return ([], [], None, render.sources(None), CONTEXT_HINT, *exports.buttons([]))
 
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
@@ -275,7 +277,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         shown = gr.State(None)
         gr.Markdown("## qa · answers quoted from your documents\n"
                     "Every answer is a sentence copied from the documents, with a numbered citation. "
-                    "Pick a citation under **Sources** and press **Show in context** to check it.")
+                    "Click a citation to read it in its context.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=7):
                 chat = gr.Chatbot(label="Conversation", elem_id="qa-chat", elem_classes="qa-chat", height=620,
@@ -297,12 +299,10 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                                                min_width=110)
                     js_btn = gr.DownloadButton("Export .json", elem_id="qa-export-json", interactive=False, scale=1,
                                                min_width=110)
-            with gr.Column(scale=5):
+            with gr.Column(scale=5, min_width=300, elem_id="qa-side"):
                 with gr.Tab("Sources", elem_id="qa-sources-tab"):
                     sources = gr.Markdown(render.sources(None), elem_id="qa-sources", elem_classes="qa-panel",
                                           sanitize_html=True, latex_delimiters=[])
-                    cite = gr.Radio([], label="Citation", elem_id="qa-citation")
-                    ctx_btn = gr.Button("Show in context", elem_id="qa-context-btn")
                     ctx = gr.Markdown(CONTEXT_HINT, elem_id="qa-context", elem_classes="qa-panel",
                                       sanitize_html=True, latex_delimiters=[])
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
@@ -315,18 +315,19 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                         doomed = gr.Dropdown(_doc_choices(a), value=None, label="Document to remove",
                                              elem_id="qa-remove-doc", scale=3)
                         remove_btn = gr.Button("Remove", elem_id="qa-remove", variant="stop", scale=1, min_width=90)
+        pick = gr.Textbox(visible="hidden", elem_id="qa-pick", max_length=40)  # "TURN:RANK", set by page.js
 
         # -- events --------------------------------------------------------------------------------
         private: dict[str, Any] = {"api_visibility": "private"}
-        answer_out = [question, chat, state, shown, sources, cite, ctx, md_btn, js_btn]
+        answer_out = [question, chat, state, shown, sources, ctx, md_btn, js_btn]
         asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
-        ask.click(**asking)
-        question.submit(**asking)
-        ex.load_input_event.then(**asking)
-        chat.select(select_turn, [state], [shown, sources, cite, ctx], **private)
-        ctx_btn.click(show_context, [cite, state, shown], [ctx], **private)
-        clear_btn.click(clear, None, [chat, state, shown, sources, cite, ctx, md_btn, js_btn], **private)
+        for asked in (ask.click(**asking), question.submit(**asking), ex.load_input_event.then(**asking)):
+            asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
+        chat.select(select_turn, [state, shown], [shown, sources, ctx], **private)
+        pick.change(show_context, [pick, state, shown], [ctx, sources, shown], show_progress="minimal",
+                   **private).then(None, js=REVEAL_JS, **private)
+        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
         corpus_out = [status, corpus, picker, doomed]
         upload.upload(_adder(a, temp_root, upload_bytes), [upload], [*corpus_out, upload], concurrency_id="index_writer",
@@ -344,12 +345,15 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
+    threads, waiting = rest.threads_setting(), server.queue_size()  # bad settings fail before any loading
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
+    log.info("%s", _index_line(a))
     demo = build(a, warnings=warnings)
+    api = rest.RestApi(a, login, threads=threads, waiting=waiting)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
-    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS,
+    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS, js=PAGE_JS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
-                      handlers={FnIndexInferError: _no_such_endpoint})
+                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes())

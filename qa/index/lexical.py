@@ -13,9 +13,12 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from qa.ingest.chunks import Passage
 
 _TOKEN = re.compile(r"\w+")
 _POSSESSIVE = re.compile(r"(\w)['’]s\b")
@@ -28,10 +31,26 @@ MIN_FUZZY = 5
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
+def _bm25s() -> Any:
+    """bm25s, imported without scipy and tqdm when nothing has loaded them yet: both are optional to
+    it (it builds its matrices with numpy, csc_backend="numpy", as every index here does anyway, and
+    shows no progress bars), and a cold `qa ask` then skips their imports (half a second)."""
+    import sys
 
-    return frozenset(STOPWORDS_EN_PLUS)
+    blocked = [m for m in ("scipy", "tqdm") if m not in sys.modules] if "bm25s" not in sys.modules else []
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # bm25s's guarded imports fall back
+    try:
+        import bm25s
+    finally:
+        for name in blocked:
+            del sys.modules[name]
+    return bm25s
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return frozenset(_bm25s().stopwords.STOPWORDS_EN_PLUS)
 
 
 @lru_cache(maxsize=1)
@@ -43,6 +62,8 @@ def _stemmer() -> Any:
 
 def _fold(text: str) -> str:
     """Lower case without accents, so 'Café' and 'cafe' meet."""
+    if text.isascii():  # nothing to decompose (most text): the same result, without a pass per character
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
@@ -58,21 +79,51 @@ def tokens(text: str) -> list[str]:
 
 
 class Lexical:
-    """BM25 over a fixed list of texts; scores every text for a query, on the query's own scale."""
+    """BM25 over a fixed list of texts; scores every text for a query, on the query's own scale.
+
+    Built once at index time (`build`), saved with the generation as bm25s's own files (JSON and
+    .npy) and memory-mapped at load, so loading never tokenises the corpus again.
+    """
 
     def __init__(self, texts: Sequence[str] = (), tokenized: Sequence[list[str]] | None = None) -> None:
-        import bm25s
-
         corpus = list(tokenized) if tokenized is not None else [tokens(t) for t in texts]
-        self.n = len(corpus)
-        self._bm25 = bm25s.BM25(k1=K1, b=B)
+        bm25 = _bm25s().BM25(k1=K1, b=B, csc_backend="numpy")
+        if corpus:
+            bm25.index([doc or [""] for doc in corpus], show_progress=False)
         df: Counter[str] = Counter()
         for doc in corpus:
             df.update(set(doc))
-        self.df = dict(df)  # also the vocabulary: a term is known when it has a document frequency
+        self._setup(bm25, len(corpus), dict(df))
+
+    def _setup(self, bm25: Any, n: int, df: dict[str, int]) -> None:
+        self._bm25 = bm25
+        self.n = n
+        self.df = df  # also the vocabulary: a term is known when it has a document frequency
         self._by_length: dict[int, list[str]] | None = None  # the vocabulary by word length, for typos (lazy)
+
+    def save(self, folder: Path) -> list[Path]:
+        """Writes bm25s's files into `folder` (an empty index writes none); returns them."""
+        folder.mkdir()
         if self.n:
-            self._bm25.index([doc or [""] for doc in corpus], show_progress=False)
+            self._bm25.save(str(folder), show_progress=False)
+        return sorted(folder.iterdir())
+
+    @classmethod
+    def load(cls, folder: Path, n: int) -> Lexical:
+        """The index `save` wrote for `n` texts, its score matrix memory-mapped. The document
+        frequencies are the matrix's column lengths (every stored BM25 score is positive)."""
+        bm25s = _bm25s()
+        self = cls.__new__(cls)
+        if not n:
+            self._setup(bm25s.BM25(k1=K1, b=B), 0, {})
+            return self
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        counts = np.diff(np.asarray(bm25.scores["indptr"])).tolist()  # one column per term
+        df = {t: i for t, i in bm25.vocab_dict.items() if t}  # bm25s adds "" for empty texts
+        if bm25.scores["num_docs"] != n or any(not 0 <= i < len(counts) for i in df.values()):
+            raise ValueError(f"the lexical index in {folder} does not hold {n} texts")
+        self._setup(bm25, n, {t: counts[i] for t, i in df.items()})
+        return self
 
     def idf(self, term: str) -> float:
         """Lucene's IDF; a term the corpus never uses gets the highest."""
@@ -123,3 +174,18 @@ class Lexical:
             process.extractOne(term, self._by_length.get(size, ()), scorer=OSA.distance, score_cutoff=1) is not None
             for size in (n, n - 1, n + 1)
         )
+
+
+def sentence_tokens(passage: Passage) -> list[list[str]]:
+    """The token lists of a passage's sentences (what the sentence BM25 indexes)."""
+    return [tokens(passage.sentence_text(i)) for i in range(len(passage.sentences))]
+
+
+def tables(passages: Sequence[Passage], per_sentence: Sequence[list[list[str]]]) -> tuple[Lexical, Lexical]:
+    """The passages' and the sentences' BM25, from each passage's sentences' token lists. A body
+    passage's tokens are its sentences'; a title or byline is ranked by its spelled-out text."""
+    passage_tokens = [
+        [t for s in sents for t in s] if p.role == "body" else tokens(p.search_text())
+        for p, sents in zip(passages, per_sentence, strict=True)
+    ]
+    return Lexical(tokenized=passage_tokens), Lexical(tokenized=[s for sents in per_sentence for s in sents])

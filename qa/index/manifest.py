@@ -1,0 +1,143 @@
+"""What a generation must hold, and the checks that its manifest and passage records pass before use.
+
+Every file is listed in the manifest with its SHA-256; `checked` refuses one whose bytes differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from qa.errors import StoreError
+from qa.ingest.chunks import Passage
+
+#: 2: the lexical index, the sentence vectors (.npy) and the token lists are stored, not rebuilt
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+#: bm25s's own files, in each of passages.bm25/ and sentences.bm25/
+BM25_FILES = ("params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy",
+              "indptr.csc.index.npy")
+LEXICAL = ("passages.bm25", "sentences.bm25")
+FILES = ("passages.jsonl", "passages.faiss", "sentences.npy", "tokens.jsonl",
+         *(f"{folder}/{name}" for folder in LEXICAL for name in BM25_FILES))
+REBUILD = "rebuild it with `qa index --force`"
+
+
+class OldFormat(StoreError):
+    """A generation an earlier qa wrote: rebuilt from the corpus when there is one, else refused."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+def read_manifest(gen: Path) -> dict[str, Any]:
+    """The generation's manifest, checked for shape; StoreError naming the file otherwise."""
+    path = gen / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise StoreError(f"index manifest missing: {path}; {REBUILD}") from e
+    except OSError as e:
+        raise StoreError(f"index manifest {path} is unreadable ({e.strerror or e}); {REBUILD}") from e
+    except ValueError as e:
+        raise StoreError(f"index manifest {path} is not valid JSON; {REBUILD}") from e
+    if not isinstance(manifest, dict):
+        raise StoreError(f"index manifest {path} is not a JSON object; {REBUILD}")
+    version = manifest.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise StoreError(
+            f"index manifest {path} has format version {version}, newer than this qa reads "
+            f"({FORMAT_VERSION}): upgrade qa, or {REBUILD}"
+        )
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < FORMAT_VERSION:
+        raise OldFormat(
+            f"index manifest {path} has format version {version}, older than this qa's "
+            f"({FORMAT_VERSION}); {REBUILD}",
+            version,
+        )
+    if version != FORMAT_VERSION:
+        raise StoreError(
+            f"index manifest {path} has format version {version!r}; this qa reads version "
+            f"{FORMAT_VERSION}; {REBUILD}"
+        )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise StoreError(f"index manifest {path} is damaged ({problem}); {REBUILD}")
+    return manifest
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    """What is wrong with a manifest's shape (the fields load and the interfaces rely on), or None."""
+    model, files, counts = m.get("model"), m.get("files"), m.get("counts")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        return "no model name"
+    if not _is_int(model.get("dim")) or not 0 < model["dim"] <= 65536:
+        return "no valid model dimension"
+    if not isinstance(files, dict) or any(not isinstance(files.get(n), str) for n in FILES):
+        return "no checksum for every index file"
+    if not isinstance(counts, dict) or any(not _is_int(counts.get(k)) or counts[k] < 0 for k in ("passages", "sentences")):
+        return "no valid passage and sentence counts"
+    if not isinstance(m.get("chunking"), dict):
+        return "no chunking settings"
+    how = m.get("vector_index")
+    if not isinstance(how, dict) or not (
+        how.get("kind") == "flat"
+        or (how.get("kind") == "ivf" and all(_is_int(how.get(k)) and how[k] > 0 for k in ("nlist", "nprobe")))
+    ):
+        return "no valid vector index kind"
+    documents = m.get("documents", [])
+    if not isinstance(documents, list) or not all(
+        isinstance(d, dict)
+        and isinstance(d.get("doc"), str)
+        and isinstance(d.get("title"), str)
+        and _is_int(d.get("passages"))
+        and _is_int(d.get("characters"))
+        for d in documents
+    ):
+        return "a malformed document entry"
+    if not isinstance(m.get("sources", {}), dict):
+        return "malformed sources"
+    return None
+
+
+def passages_of_file(path: Path, data: bytes) -> tuple[Passage, ...]:
+    """The passage records of passages.jsonl, each checked so no query can index out of range."""
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise StoreError(f"index file {path} is not UTF-8; {REBUILD}") from e
+    out = []
+    for n, line in enumerate(lines, 1):
+        try:
+            p = Passage.from_record(json.loads(line))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise StoreError(f"index file {path} line {n} is not a valid passage record; {REBUILD}") from e
+        ok = (
+            p.id == n - 1
+            and 0 <= p.start < p.end
+            and p.sentences
+            and all(0 <= s.start < s.end <= len(p.text) and p.start <= s.raw_start < s.raw_end <= p.end for s in p.sentences)
+        )
+        if not ok:
+            raise StoreError(f"index file {path} line {n} has out-of-range ids or offsets; {REBUILD}")
+        out.append(p)
+    return tuple(out)
+
+
+def checked(gen: Path, files: dict[str, Any], name: str) -> bytes:
+    """A generation file's bytes, refused unless their SHA-256 is the manifest's."""
+    path = gen / name
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise StoreError(f"index file {path} is missing or unreadable; {REBUILD}") from e
+    if hashlib.sha256(data).hexdigest() != files.get(name):
+        raise StoreError(f"index corrupt (checksum mismatch in {path}); {REBUILD}")
+    return data

@@ -1,0 +1,48 @@
+() => {
+  // The chat page's only script (passed to Gradio's launch(js=...); nothing is fetched).
+  // A citation (`<span class="qa-cite qa-cite-TURN-RANK">`, written by qa/serve/render.py) opens its
+  // passage in context when clicked, or focused and given Enter or Space: the turn and rank go into
+  // the hidden #qa-pick box, whose change event runs the server's show_context. It reads only the
+  // numbers in our own class names and never writes HTML.
+  if (window.qaPage) return;
+  window.qaPage = true;
+  let picks = 0;
+
+  const citation = (target) => (target instanceof Element ? target.closest(".qa-cite") : null);
+
+  const open = (el) => {
+    const m = /(?:^|\s)qa-cite-(\d+)-(\d+)(?:\s|$)/.exec(el.className);
+    const box = document.querySelector("#qa-pick textarea, #qa-pick input");
+    if (!m || !box) return;
+    const tab = [...document.querySelectorAll("#qa-side [role=tab]")].find((b) => b.textContent.trim() === "Sources");
+    if (tab && tab.getAttribute("aria-selected") !== "true") tab.click();
+    picks += 1;  // a fresh value each time, so the same citation opens again
+    box.value = `${m[1]}:${m[2]}:${picks}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+
+  // Capture phase: the click never reaches the chat's own handler, which would select the message.
+  window.addEventListener("click", (e) => {
+    const el = citation(e.target);
+    if (!el) return;
+    e.preventDefault();
+    e.stopPropagation();
+    open(el);
+  }, true);
+  window.addEventListener("keydown", (e) => {
+    const el = citation(e.target);
+    if (!el || (e.key !== "Enter" && e.key !== " ")) return;
+    e.preventDefault();
+    e.stopPropagation();
+    open(el);
+  }, true);
+
+  // Called after an answer and after a citation opens (see qa/serve/ui.py).
+  window.qaFocusQuestion = () => document.querySelector("#qa-question textarea")?.focus();
+  window.qaRevealContext = () => {
+    const ctx = document.querySelector("#qa-context");
+    if (!ctx) return;
+    const box = ctx.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight - 80) ctx.scrollIntoView({ block: "start", behavior: "smooth" });
+  };
+}

@@ -6,17 +6,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from qa.answer import followup
 from qa.answer.compose import Result, Rules, compose
 from qa.config import Settings
-from qa.errors import InputError
+from qa.errors import CorpusError, InputError
 from qa.index import indexer
 from qa.index.embeddings import Embedder, MiniLM
 from qa.index.store import Index
+from qa.ingest import library
+from qa.ingest.documents import Document, Skip, doc_name, read_document
 from qa.search.retrieval import Fusion, Retriever
 from qa.text import clean_question, clean_text
+
+
+@dataclass(frozen=True)
+class Added:
+    """What `Assistant.add` did: the documents now indexed (manifest entries) and one line per
+    file refused ("skipped NAME: reason")."""
+
+    added: list[dict[str, Any]]
+    refused: list[str]
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,84 @@ class Assistant:
         """What is indexed: one entry per document (title, size, passages)."""
         return list(self.index.manifest.get("documents", []))
 
+    # -- the corpus --------------------------------------------------------------------------------
+
+    def add(self, files: Sequence[tuple[Path, str]], progress: indexer.Progress | None = None) -> Added:
+        """Adds files (path, name to save it under) to the corpus and indexes them.
+
+        Each file is read with its format's reader first; one that cannot be read, or is already
+        indexed, is refused with one line and the rest go on. When indexing fails, the files just
+        copied are taken out again, so the corpus and the index stay exactly as they were.
+        """
+        refused: list[str] = []
+        checked: list[library.Checked] = []
+        known = {d.get("sha256"): d for d in (self.documents() if self._live else [])}
+        for path, name in files:
+            try:
+                c = library.check(Path(path), name, self.settings.max_file_bytes)
+            except InputError as e:
+                refused.append(f"skipped {name}: {e}")
+                continue
+            same = known.get(c.sha256) or next((x for x in checked if x.sha256 == c.sha256), None)
+            if same is not None:
+                title = same.get("title") if isinstance(same, dict) else same.name
+                refused.append(f"skipped {name}: already in the corpus, as {title}")
+                continue
+            checked.append(c)
+        saved: list[Path] = []
+        try:
+            for c in checked:
+                saved.append(library.save(c, self.settings.corpus_dir))
+            if saved:
+                self.reload(progress=progress)
+        except BaseException:
+            for path in saved:
+                path.unlink(missing_ok=True)
+            raise
+        by_doc = {d.get("doc"): d for d in self.documents()}
+        added = [by_doc[doc] for doc in (self._doc_of(p) for p in saved) if doc in by_doc]
+        return Added(added, refused)
+
+    def remove(self, name: str, progress: indexer.Progress | None = None) -> dict[str, Any]:
+        """Takes one document out of the corpus and the index; on failure both stay as they were."""
+        doc = next(iter(library.resolve([name], self.documents())))
+        root = self.settings.corpus_dir.resolve()
+        path = root.joinpath(*PurePosixPath(doc).parts[1:])
+        if not path.resolve().is_relative_to(root) or not path.is_file():
+            raise CorpusError(f"{doc} is no longer in the corpus folder; re-index with `qa index`.")
+        entry = next(d for d in self.documents() if d.get("doc") == doc)
+        aside = library.remove(path)
+        try:
+            self.reload(progress=progress)
+        except CorpusError as e:
+            library.restore(aside, path)
+            raise InputError(f"{doc} was not removed: {e}") from None
+        except BaseException:
+            library.restore(aside, path)
+            raise
+        library.forget(aside)
+        return entry
+
+    def document(self, name: str) -> Document:
+        """One indexed document as read now: its extracted text (what citations index), pages, title."""
+        return self._read(next(iter(library.resolve([name], self.documents()))))
+
+    def _read(self, doc: str) -> Document:
+        """The indexed document `doc` read afresh from the corpus folder."""
+        root = self.settings.corpus_dir.resolve()
+        path = root.joinpath(*PurePosixPath(doc).parts[1:]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise CorpusError(f"{doc} is no longer in the corpus; re-index with `qa index`.")
+        try:
+            document, _note = read_document(path, doc, self.settings.max_file_bytes)
+        except Skip as err:
+            raise CorpusError(f"cannot show {doc}: {err}") from None
+        return document
+
+    def _doc_of(self, path: Path) -> str:
+        corpus_dir = self.settings.corpus_dir
+        return doc_name(corpus_dir, path.resolve())
+
     # -- questions ---------------------------------------------------------------------------------
 
     def query_for(self, question: str, history: Sequence[str] | None = None) -> str:
@@ -92,8 +182,12 @@ class Assistant:
         return followup.resolve(question, earlier[-5:])
 
     def ask(self, question: object, k: int | None = None, history: Sequence[str] | None = None,
-            mode: str = "hybrid") -> Result:
-        """The passages that answer `question`, best first, and the answer sentence (or None)."""
+            mode: str = "hybrid", docs: Sequence[str] | None = None) -> Result:
+        """The passages that answer `question`, best first, and the answer sentence (or None).
+
+        `docs` limits the search to some documents, each named as `qa list` shows it (the cited
+        name "corpus/report.pdf", the file name, or the title); None or empty searches them all.
+        """
         q = clean_question(question, self.settings.max_question_chars)
         k = self.settings.k if k is None else k
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
@@ -101,11 +195,12 @@ class Assistant:
         live = self._live
         if live is None:
             raise InputError("the assistant has no index loaded")
+        only = library.passage_rows(live.index.passages, library.resolve(docs, self.documents())) if docs else None
         t0 = time.perf_counter()
         query = self.query_for(q, history)
         qvec = self.embedder.encode([query])[0]
         t1 = time.perf_counter()
-        candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
+        candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
         t2 = time.perf_counter()
         result = compose(q, query, live.index, candidates, k, self.rules)
         t3 = time.perf_counter()
@@ -122,13 +217,11 @@ class Assistant:
         and paragraph always come from the index, never from the caller. Returns a dict with doc,
         title, paragraph (number), before, text, after (paragraph texts; before/after may be None),
         before_paragraph and after_paragraph (their numbers), highlight ([start, end) inside text),
-        start and end (raw offsets of the cited range).
+        start and end (raw offsets of the cited range), page (of a PDF, else None) and section (the
+        heading path, else None); for a PDF also page_text (the cited page's whole extracted text)
+        and page_highlight ([start, end) of the cited range inside it).
         """
         from bisect import bisect_left, bisect_right
-        from pathlib import PurePosixPath
-
-        from qa.errors import CorpusError
-        from qa.ingest.documents import Skip, read_document
 
         def whole(x: Any) -> int | None:
             return x if isinstance(x, int) and not isinstance(x, bool) else None
@@ -154,14 +247,7 @@ class Assistant:
             raise InputError("That citation is not in the current index; ask the question again.")
         start, end = span or (passage.start, passage.end)
 
-        root = self.settings.corpus_dir.resolve()
-        path = root.joinpath(*PurePosixPath(passage.doc).parts[1:]).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise CorpusError(f"{passage.doc} is no longer in the corpus; re-index with `qa index`.")
-        try:
-            document, _note = read_document(path, passage.doc, self.settings.max_file_bytes)
-        except Skip as err:
-            raise CorpusError(f"cannot show {passage.doc}: {err}") from None
+        document = self._read(passage.doc)
         indexed = next((d for d in self.documents() if d.get("doc") == passage.doc), {})
         if indexed.get("sha256") not in (None, document.sha256):
             raise CorpusError(f"{passage.doc} changed since it was indexed; re-index with `qa index`.")
@@ -189,4 +275,18 @@ class Assistant:
             "highlight": [a, b],
             "start": start,
             "end": end,
+            "page": document.page_at(start),
+            "section": p.section,
+            **_page_view(document, start, end),
         }
+
+
+def _page_view(document: Document, start: int, end: int) -> dict[str, Any]:
+    """The cited page of a PDF as text, with the cited range inside it; nothing for other formats."""
+    page = document.page_at(start)
+    if page is None:
+        return {}
+    starts = document.page_starts
+    a = starts[page - 1]
+    b = starts[page] if page < len(starts) else len(document.raw)
+    return {"page_text": document.raw[a:b].rstrip("\n"), "page_highlight": [start - a, min(end, b) - a]}

@@ -10,6 +10,11 @@ import textwrap
 from collections.abc import Iterator
 from typing import IO, Any
 
+from qa import corpus_cli
+from qa.console import assistant as _assistant
+from qa.console import progress as _progress
+from qa.console import settings as _settings
+from qa.console import warn as _warn
 from qa.errors import QAError
 
 ARTICLE_Q = "When did Pyongyang test a nuclear device?"
@@ -49,6 +54,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="passages to show (default 5)")
     p.add_argument("--history", action="append", default=[], metavar="Q",
                    help="an earlier question of the conversation (repeat for several, oldest first)")
+    p.add_argument("--doc", action="append", default=[], metavar="NAME", dest="docs",
+                   help="search only this document (file name, cited name or title; repeat for several)")
+
+    p = sub.add_parser("add", parents=[common], help="add files (PDF, Word, HTML, Markdown, text) and index them",
+                       description="Checks each file with its format's reader, copies the good ones into the "
+                                   "corpus and indexes them; a bad file gets one line and the rest go on.",
+                       epilog='example: qa add report.pdf "minutes 2024.docx" notes.md')
+    p.add_argument("files", nargs="+", metavar="FILE", help="files to add")
+
+    p = sub.add_parser("remove", parents=[common], help="take a document out of the corpus and the index",
+                       description="Removes one document (by file name, cited name or title) and re-indexes.",
+                       epilog="example: qa remove report.pdf")
+    p.add_argument("doc", metavar="DOC", help="the document to remove")
+
+    p = sub.add_parser("list", parents=[common], help="list the indexed documents",
+                       description="Title, format, pages, passages and when each document was indexed.",
+                       epilog="example: qa list --json")
+    p.add_argument("--json", action="store_true", help="one JSON object per document")
+
+    p = sub.add_parser("show", parents=[common], help="print a document's extracted text (what citations index)",
+                       description="Prints the text that citation offsets index: text[start:end] is the cited "
+                                   "passage or sentence (for .txt, the file itself).",
+                       epilog="example: qa show report.pdf | cut -c 1-200")
+    p.add_argument("doc", metavar="DOC", help="the document to show")
+    p.add_argument("--json", action="store_true", help="the text with its format, title and page offsets, as JSON")
 
     p = sub.add_parser("serve", parents=[common], help="start the chat page in the browser",
                        description="Starts the Gradio chat on 127.0.0.1 (loopback only unless --host and --auth are given).",
@@ -69,30 +99,13 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from qa.config import Settings
-
-    return Settings().with_(corpus_dir=args.corpus, index_dir=args.index)
-
-
-def _warn(message: str) -> None:
-    from qa.text import for_terminal
-
-    print(f"qa: {for_terminal(message)}", file=sys.stderr)
-
-
-def _assistant(args: argparse.Namespace) -> Any:
-    from qa.assistant import Assistant
-
-    return Assistant(_settings(args), warn=_warn)
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.assistant import Assistant
     from qa.text import for_terminal
 
     a = Assistant(_settings(args), warn=_warn, load=False)
-    index = a.reload(force=args.force)
+    with _progress() as progress:
+        index = a.reload(force=args.force, progress=progress)
     docs = index.manifest.get("documents", [])
     # names and titles come from the files: printed without their escape sequences
     print(for_terminal(f"index {index.path}: {len(index.passages)} passages from {len(docs)} document(s)"))
@@ -106,8 +119,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], str | None]]:
-    """(line number, question, history, error) for each non-blank line of stdin."""
+def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], list[str], str | None]]:
+    """(line number, question, history, docs, error) for each non-blank line of stdin."""
     for n, line in enumerate(stream, 1):
         if not line.strip():
             continue
@@ -117,15 +130,17 @@ def _stdin_requests(stream: IO[str]) -> Iterator[tuple[int, Any, list[str], str 
                 if not isinstance(obj, dict):
                     raise ValueError
             except ValueError:
-                yield n, line.strip(), [], "not a valid JSON object"
+                yield n, line.strip(), [], [], "not a valid JSON object"
                 continue
-            history = obj.get("history") or []
-            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-                yield n, obj.get("question"), [], "history must be a list of strings"
-                continue
-            yield n, obj.get("question"), history, None
+            history, docs = obj.get("history") or [], obj.get("docs") or []
+            for key, value in (("history", history), ("docs", docs)):
+                if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                    yield n, obj.get("question"), [], [], f"{key} must be a list of strings"
+                    break
+            else:
+                yield n, obj.get("question"), history, docs, None
         else:
-            yield n, line.rstrip("\n"), [], None
+            yield n, line.rstrip("\n"), [], [], None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -139,7 +154,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         clean_question(question, _settings(args).max_question_chars)  # bad input fails before any loading
         a = _assistant(args)
-        result = a.ask(question, k=args.k, history=args.history)
+        result = a.ask(question, k=args.k, history=args.history, docs=args.docs)
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
@@ -147,11 +162,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     a = _assistant(args)
     failures = 0
-    for n, q, history, error in _stdin_requests(sys.stdin):
+    for n, q, history, docs, error in _stdin_requests(sys.stdin):
         try:
             if error:
                 raise InputError(error)
-            result = a.ask(q, k=args.k, history=history)
+            result = a.ask(q, k=args.k, history=history, docs=docs or args.docs)
             out = result.to_json() if args.json else None
         except InputError as e:
             failures += 1
@@ -205,7 +220,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return eval_main(args, _settings(args))
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "add": corpus_cli.cmd_add, "remove": corpus_cli.cmd_remove,
+            "list": corpus_cli.cmd_list, "show": corpus_cli.cmd_show, "serve": cmd_serve, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ARTICLE
 
-COMMANDS = ["index", "ask", "serve", "eval"]
+COMMANDS = ["index", "ask", "add", "remove", "list", "show", "serve", "eval"]
 
 
 def run(*args: str, stdin: str | None = None, env: dict | None = None, cwd: Path | None = None):

@@ -435,7 +435,7 @@ def test_ten_thousand_small_files(tmp_path, monkeypatch, capsys):
         def __init__(self, *args, **kwargs) -> None:
             pass
 
-        def reload(self, force: bool = False):
+        def reload(self, force: bool = False, progress=None):
             return index
 
     monkeypatch.setattr(qa.assistant, "Assistant", Stub)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from qa.errors import InputError
+from qa.ingest import library as uploads
 from qa.serve import pagecheck as check
-from qa.serve import render, uploads
+from qa.serve import render
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = [
@@ -220,9 +221,9 @@ def test_check_accepts_text_and_refuses_the_rest(tmp_path):
     checked = uploads.check(good, "good.md", 1000)
     assert checked.name == "good.md" and checked.data == good.read_bytes()
     for name, data, message in [
-        ("page.html", b"<p>hi</p>", "Only text and Markdown files"),
-        ("image.svg", b"<svg/>", "Only text and Markdown files"),
-        ("tool.exe", b"MZ\x90", "Only text and Markdown files"),
+        ("page.html", b"<script>only(a, script)</script>", "empty"),
+        ("image.svg", b"<svg/>", "unsupported file type"),
+        ("tool.exe", b"MZ\x90", "unsupported file type"),
         ("empty.txt", b"   \n", "empty"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "looks binary"),
         ("big.txt", b"x" * 2000, "too large"),
@@ -231,7 +232,7 @@ def test_check_accepts_text_and_refuses_the_rest(tmp_path):
         path.write_bytes(data)
         with pytest.raises(InputError, match=message):
             uploads.check(path, name, 1000)
-    with pytest.raises(InputError, match="did not arrive"):
+    with pytest.raises(InputError, match="not found"):
         uploads.check(tmp_path / "missing.txt", "missing.txt", 1000)
 
 

@@ -126,7 +126,7 @@ def test_a_document_removed_while_serving(server):
 
 def _upload(server: Server, name: str, text: str) -> dict:
     path = httpx.post(server.url + "gradio_api/upload", files={"files": (name, text.encode())}, timeout=30).json()[0]
-    return join(server, "ingest", [{"path": path, "meta": {"_type": "gradio.FileData"}}], timeout=180)
+    return join(server, "ingest", [[{"path": path, "meta": {"_type": "gradio.FileData"}}]], timeout=180)
 
 
 def test_a_corrupt_index_while_serving(server):

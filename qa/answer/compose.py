@@ -57,6 +57,10 @@ class Citation:
     start: int  # raw [start, end) in the document as read from disk
     end: int
     passage_id: int
+    #: the page of a PDF the cited text begins on; None for other formats
+    page: int | None = None
+    #: the heading path the cited text stands under ("Results > Costs"); None where there is none
+    section: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,10 +71,13 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "passage_id": self.passage_id,
+            "page": self.page,
+            "section": self.section,
         }
 
     def label(self) -> str:
-        return f"{self.title}, paragraph {self.paragraph}, characters {self.start}-{self.end} of {self.doc}"
+        where = "".join(f"{part}, " for part in (f"page {self.page}" if self.page else None, self.section) if part)
+        return f"{self.title}, {where}paragraph {self.paragraph}, characters {self.start}-{self.end} of {self.doc}"
 
 
 @dataclass(frozen=True)
@@ -206,7 +213,7 @@ def compose(
         else:
             first = last = best_sentence[rank][1]
         s, e = p.sentences[first], p.sentences[last]
-        citation = Citation(rank + 1, p.doc, p.title, p.paragraph, p.start, p.end, p.id)
+        citation = Citation(rank + 1, p.doc, p.title, p.paragraph, p.start, p.end, p.id, p.page, p.section)
         hits.append(Hit(rank + 1, c.score, c.dense, c.lexical, p, ((s.start, e.end),), citation))
 
     answer = None
@@ -215,7 +222,8 @@ def compose(
         p = hit.passage
         first, last = answer_span
         s, e = p.sentences[first], p.sentences[last]
-        citation = Citation(hit.rank, p.doc, p.title, p.paragraph, s.raw_start, e.raw_end, p.id)
+        citation = Citation(hit.rank, p.doc, p.title, p.paragraph, s.raw_start, e.raw_end, p.id,
+                            p.page_at(s.raw_start), p.section)
         answer = Answer(p.text[s.start : e.end], citation, best_sentence[answer_rank][2])
     return Result(question, query, answer, tuple(hits), reason)
 

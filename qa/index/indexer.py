@@ -135,7 +135,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     entries, cut = _documents(read, previous, settings.max_words, list(sources))
     passages = unique_passages(cut)
     if not passages:
-        raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .txt or .md files)")
+        raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
     vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
     progress(0.9, "indexing words")
     tables = lexical.tables(passages, per_sentence)
@@ -189,7 +189,8 @@ def _documents(read: Ingest, previous: reuse_.Previous | None, max_words: int,
         if doc in fresh:
             d = fresh[doc]
             entries.append({"doc": d.doc, "title": d.title, "author": d.author, "sha256": d.sha256,
-                            "content_sha256": d.content_sha256, "encoding": d.encoding, "characters": len(d.raw)})
+                            "content_sha256": d.content_sha256, "encoding": d.encoding, "characters": len(d.raw),
+                            "format": d.format, "pages": d.pages})
             cut.extend(passages_of(d, max_words, first_id=len(cut)))
         else:
             assert previous is not None  # only a previous generation keeps documents

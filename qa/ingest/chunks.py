@@ -38,6 +38,17 @@ class Passage:
     sentences: tuple[Sentence, ...]
     role: str = "body"
     author: str | None = None
+    #: the heading path of its paragraph ("Results > Costs"), where the format has headings
+    section: str | None = None
+    #: the page it begins on (PDF), and the raw offsets inside it where a next page begins
+    page: int | None = None
+    page_breaks: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page holding raw offset `offset` of this passage (None without pages)."""
+        if self.page is None:
+            return None
+        return self.page + sum(1 for b in self.page_breaks if b <= offset)
 
     @property
     def n_words(self) -> int:
@@ -69,6 +80,9 @@ class Passage:
             "text": self.text,
             "role": self.role,
             "author": self.author,
+            "section": self.section,
+            "page": self.page,
+            "page_breaks": list(self.page_breaks),
             "sentences": [[s.start, s.end, s.raw_start, s.raw_end] for s in self.sentences],
         }
 
@@ -85,6 +99,9 @@ class Passage:
             sentences=tuple(Sentence(*map(int, s)) for s in r["sentences"]),
             role=str(r.get("role", "body")),
             author=r.get("author"),
+            section=r.get("section"),
+            page=None if r.get("page") is None else int(r["page"]),
+            page_breaks=tuple(int(b) for b in r.get("page_breaks") or ()),
         )
 
 
@@ -125,6 +142,7 @@ def passages_of(document: Document, max_words: int, first_id: int = 0) -> Iterat
             a, b = spans[group[0]][0], spans[group[-1]][1]
             raw_start, raw_end = p.raw_span(a, b)
             sents = tuple(Sentence(s - a, e - a, *p.raw_span(s, e)) for s, e in (spans[i] for i in group))
+            page = document.page_at(raw_start)
             yield Passage(
                 id=next_id,
                 doc=document.doc,
@@ -136,6 +154,9 @@ def passages_of(document: Document, max_words: int, first_id: int = 0) -> Iterat
                 sentences=sents,
                 role=p.role,
                 author=document.author,
+                section=p.section,
+                page=page,
+                page_breaks=tuple(b for b in document.page_starts if raw_start < b < raw_end),
             )
             next_id += 1
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
+from qa.ingest.assemble import Assembled, assemble
+from qa.ingest.formats import SUFFIXES, Skip, extract, format_of
 from qa.ingest.layout import Paragraph, repair
 from qa.text import clean_text, is_invisible
 
-#: file types read as text; more formats arrive with their own readers
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+__all__ = ["SUFFIXES", "Document", "Skip", "ingest", "load_corpus", "read_document"]
 _MAGIC = (b"%PDF", b"\x89PNG", b"\x7fELF", b"PK\x03\x04", b"GIF8", b"\xff\xd8\xff", b"MZ", b"\x1f\x8b")
 
 
@@ -37,15 +38,19 @@ class Document:
     #: SHA-256 of the text once decoded, NFC-normalised and with LF line ends: equal for copies that
     #: differ only in encoding, BOM, normalisation form or line ends (duplicates are indexed once)
     content_sha256: str = field(default="", compare=False)
+    #: "txt", "md", "pdf", "docx" or "html"; offsets index `raw`, which for a .txt file is the file
+    #: as decoded and for the other formats the extracted text (what `qa show` prints)
+    format: str = "txt"
+    #: pages of a PDF, None elsewhere
+    pages: int | None = None
+    #: offset in `raw` where each page begins (page n at index n - 1); empty when not paginated
+    page_starts: tuple[int, ...] = field(default=(), compare=False)
 
+    def page_at(self, offset: int) -> int | None:
+        """The page holding raw offset `offset` (PDF), None for formats without pages."""
+        from bisect import bisect_right
 
-class Skip(Exception):
-    """A file that is not loaded; the message says why, in a few words."""
-
-    def __init__(self, message: str, kind: str | None = None) -> None:
-        super().__init__(message)
-        #: the reason in two or three words, for the summary ("looks binary", "empty", ...)
-        self.kind = kind or message.split(" (")[0]
+        return max(1, bisect_right(self.page_starts, offset)) if self.page_starts else None
 
 
 def content_hash(text: str) -> str:
@@ -129,19 +134,53 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(sample) // 20)
 
 
-def read_document(path: Path, doc: str, max_bytes: int) -> tuple[Document, str | None]:
-    """(document, note) for one file, or Skip. The note tells of a non-UTF-8 encoding."""
-    data = read_bytes(path, max_bytes)
-    sha256 = hashlib.sha256(data).hexdigest()
+def _decoded(data: bytes) -> tuple[str, str]:
+    """The text of a text-format file, or Skip (binary, empty, undecodable)."""
     text, encoding = decode(data)
-    del data  # a large file is held once, as text
     if _looks_binary(text):
         raise Skip("looks binary")
     if not any(not ch.isspace() and not is_invisible(ch) for ch in text):
         raise Skip("empty")
-    layout = repair(text, markdown=path.suffix.lower() in (".md", ".markdown"))
+    return text, encoding
+
+
+def _extracted(path: Path, fmt: str, data: bytes, max_bytes: int) -> tuple[str, Assembled, str, str]:
+    """(extracted text, assembled document, encoding, content hash) of a file in a rich format."""
+    if fmt in ("pdf", "docx"):
+        if not data.strip():
+            raise Skip("empty")
+        assembled = assemble(extract(fmt, data, None, max_bytes))
+        encoding, key = fmt, ""
+    else:
+        text, encoding = _decoded(data)
+        assembled = assemble(extract(fmt, data, text, max_bytes))
+        key = content_hash(text)  # the same text as a .txt file is the same document
+    if not assembled.text.strip():
+        raise Skip("empty (no readable text in it)", "empty")
+    return assembled.text, assembled, encoding, key or content_hash(assembled.text)
+
+
+def read_document(path: Path, doc: str, max_bytes: int, fmt: str | None = None) -> tuple[Document, str | None]:
+    """(document, note) for one file, or Skip. The note tells of a non-UTF-8 encoding.
+
+    `fmt` is the format to read it as; by default the one its suffix names.
+    """
+    fmt = fmt or format_of(path.suffix)
+    if fmt is None:
+        raise Skip(f"unsupported file type (supported: {', '.join(SUFFIXES)})", "unsupported file type")
+    data = read_bytes(path, max_bytes)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if fmt == "txt":
+        text, encoding = _decoded(data)
+        del data  # a large file is held once, as text
+        layout = repair(text)
+        assembled = Assembled(text, layout.paragraphs, layout.title, layout.author, layout.affiliation)
+        key = content_hash(text)
+    else:
+        text, assembled, encoding, key = _extracted(path, fmt, data, max_bytes)
+        del data
     # a title from the file name is cleaned like any text shown: NFC, no escapes or invisible characters
-    title = clean_text(layout.title or path.stem.replace("_", " ").replace("-", " ")) or "Untitled"
+    title = clean_text(assembled.title or path.stem.replace("_", " ").replace("-", " ")) or "Untitled"
     document = Document(
         doc=doc,
         path=path,
@@ -149,12 +188,16 @@ def read_document(path: Path, doc: str, max_bytes: int) -> tuple[Document, str |
         sha256=sha256,
         encoding=encoding,
         title=title,
-        author=layout.author,
-        affiliation=layout.affiliation,
-        paragraphs=layout.paragraphs,
-        content_sha256=content_hash(text),
+        author=clean_text(assembled.author) if assembled.author else None,
+        affiliation=assembled.affiliation,
+        paragraphs=assembled.paragraphs,
+        content_sha256=key,
+        format=fmt,
+        pages=len(assembled.page_starts) or None,
+        page_starts=assembled.page_starts,
     )
-    note = None if encoding in ("utf-8", "ascii") else f"read {doc} as {encoding} (not UTF-8)"
+    text_format = fmt in ("txt", "md", "html")
+    note = None if not text_format or encoding in ("utf-8", "ascii") else f"read {doc} as {encoding} (not UTF-8)"
     return document, note
 
 
@@ -176,7 +219,7 @@ def _walk(corpus_dir: Path) -> list[tuple[Path, str | None]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in TEXT_SUFFIXES:
+            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
                 continue
             try:
                 target = path.resolve(strict=True)
@@ -193,7 +236,7 @@ def _walk(corpus_dir: Path) -> list[tuple[Path, str | None]]:
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """Text files under the corpus folder, sorted; links that lead outside it are not followed."""
+    """Readable files (every supported format) under the corpus folder, sorted; links that lead outside it are not followed."""
     return [path for path, problem in _walk(corpus_dir) if problem is None]
 
 

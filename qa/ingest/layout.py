@@ -26,7 +26,7 @@ from typing import overload
 
 from qa.text import is_invisible, words
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 #: roles of a paragraph; only these are cut into passages
 PASSAGE_ROLES = ("title", "author", "affiliation", "body")
@@ -118,6 +118,8 @@ class Paragraph:
     text: str
     starts: Offsets
     ends: Offsets
+    #: the heading path it stands under ("Results > Costs"), where the format has headings
+    section: str | None = None
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Raw offsets [a, b) of the display range [start, end)."""

@@ -58,18 +58,32 @@ class Retriever:
         self.lexical = index.lexical  # built at index time, loaded with the generation
         self.sentence_lexical = index.sentence_lexical
 
-    def dense(self, qvec: np.ndarray, depth: int = DEPTH) -> dict[int, float]:
-        n = self.index.vectors.ntotal
+    def dense(self, qvec: np.ndarray, depth: int = DEPTH, only: np.ndarray | None = None) -> dict[int, float]:
+        n = self.index.vectors.ntotal if only is None else len(only)
         if not n:
             return {}
-        scores, rows = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, n))
+        params = None
+        if only is not None:
+            import faiss
+
+            ids = np.ascontiguousarray(only, dtype=np.int64)
+            selector = faiss.IDSelectorBatch(ids)  # referenced until the search is done
+            params = faiss.SearchParameters()
+            params.sel = selector
+        scores, rows = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, n), params=params)
         return {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
 
-    def search(self, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid") -> list[Candidate]:
-        """The top k passages; mode 'dense' or 'lexical' uses one kind of evidence alone (for evaluation)."""
+    def search(self, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid",
+               only: np.ndarray | None = None) -> list[Candidate]:
+        """The top k passages; mode 'dense' or 'lexical' uses one kind of evidence alone (for evaluation).
+        `only`: the passage ids to search among (the passages of some documents); None for all."""
         qtokens = tokens(query)
-        dense = self.dense(qvec)
+        dense = self.dense(qvec, only=only)
         lex = self.lexical.scores(qtokens)
+        if only is not None:
+            allowed = np.zeros(len(lex), dtype=bool)
+            allowed[only] = True
+            lex = np.where(allowed, lex, 0.0)
         rows = set(dense) | {int(r) for r in np.argsort(-lex)[:DEPTH] if lex[r] > 0}
         if not rows:
             return []

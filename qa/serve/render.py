@@ -56,9 +56,18 @@ def marked(s: str, ranges: Iterable[Sequence[int]]) -> str:
     return "".join(out).strip()
 
 
+def where(c: dict[str, Any], sep: str = " · ") -> str:
+    """The page (PDF) and heading path (Markdown, HTML, Word) of a citation, each followed by `sep`
+    ("" when it has neither)."""
+    page, section = c.get("page"), c.get("section")
+    return "".join(f"{part}{sep}" for part in (f"page {int(page)}" if isinstance(page, int) else None,
+                                              text(section) if isinstance(section, str) else None) if part)
+
+
 def place(c: dict[str, Any]) -> str:
-    """Where a citation points: title, paragraph, character span (escaped)."""
-    return f"*{text(c['title'])}* · paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
+    """Where a citation points: title, page or section, paragraph, character span (escaped)."""
+    return (f"*{text(c['title'])}* · {where(c)}paragraph {int(c['paragraph'])} · "
+            f"characters {int(c['start'])}–{int(c['end'])}")
 
 
 def cite(turn: int, rank: int, body: str = "", is_open: bool = False) -> str:
@@ -166,8 +175,9 @@ def sources(result: dict[str, Any] | None, turn: int = 0, opened: int | None = N
     for h in result["passages"]:
         c = h["citation"]
         title = "" if len(docs) == 1 else f" *{text(c['title'])}* ({text(c['doc'])}) ·"
-        where = f"[{int(h['rank'])}]{title} paragraph {int(c['paragraph'])} · characters {int(c['start'])}–{int(c['end'])}"
-        items.append(f"- {cite(turn, h['rank'], where + quoted(h, answer), is_open=opened == int(h['rank']))}")
+        at = (f"[{int(h['rank'])}]{title} {where(c)}paragraph {int(c['paragraph'])} · "
+              f"characters {int(c['start'])}–{int(c['end'])}")
+        items.append(f"- {cite(turn, h['rank'], at + quoted(h, answer), is_open=opened == int(h['rank']))}")
     if len(docs) == 1:
         c = result["passages"][0]["citation"]
         lines.append(f"**Document:** *{text(c['title'])}* ({text(c['doc'])})")

@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
-from qa.ingest.documents import TEXT_SUFFIXES  # noqa: E402
+from qa.ingest.documents import SUFFIXES  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
-from qa.serve import render, rest, server, uploads  # noqa: E402
+from qa.serve import render, rest, server  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -105,8 +105,15 @@ class _Page(gr.Blocks):
     insists on every parameter: here the optional ones may be left out, as gradio_client does, so
     `{"data": [question]}` works, and too many values is one clear error (CASES.md 19)."""
 
+    #: inputs a raw request may leave out at the end (the document picker: a request made before
+    #: it existed still asks every document)
+    optional_inputs: tuple[Any, ...] = ()
+
     def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
         params = list(block_fn.inputs)
+        if isinstance(inputs, list) and len(inputs) < len(params) and all(
+                any(p is o for o in self.optional_inputs) for p in params[len(inputs):]):
+            inputs.extend(None for _ in params[len(inputs):])
         if params and isinstance(inputs, list) and all(isinstance(p, Api) for p in params):
             if len(inputs) > len(params):
                 raise gr.Error(f"This endpoint takes at most {len(params)} values; got {len(inputs)}.",
@@ -125,6 +132,85 @@ async def _no_such_endpoint(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "No such API endpoint; see /gradio_api/info."}, status_code=404)
 
 
+# -- the corpus: upload of several files, removal, and the document picker ---------------------------
+
+#: files one upload may carry (Gradio's own cap is 1,000)
+MAX_UPLOAD_FILES = 20
+
+
+_LOOKALIKE = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
+
+
+def _doc_choices(a: Assistant) -> list[tuple[str, str]]:
+    """(label, key) for each document: shown as plain text, with no markup character, and keyed by
+    the document's SHA-256 so no name travels back and forth (CASES.md 12)."""
+    return [(f"{d['title']} · {str(d['doc']).rsplit('/', 1)[-1]}".translate(_LOOKALIKE), str(d["sha256"]))
+            for d in a.documents()]
+
+
+def _doc_of(a: Assistant, key: Any) -> str | None:
+    """The cited name of the document a picker key stands for."""
+    return next((str(d["doc"]) for d in a.documents() if isinstance(key, str) and d.get("sha256") == key), None)
+
+
+def _corpus_views(a: Assistant) -> tuple[Any, ...]:
+    """The corpus panel, the document picker and the remove list, after the corpus changed."""
+    choices = _doc_choices(a)
+    return (render.corpus(a.documents()), gr.Dropdown(choices=choices, value=[], multiselect=True),
+            gr.Dropdown(choices=choices, value=None))
+
+
+def _picked(a: Assistant, docs: Any) -> list[str] | None:
+    """The documents the picker limits a question to (None: all); checked, as any input."""
+    if docs in (None, "", []):
+        return None
+    picked = [_doc_of(a, key) for key in docs] if isinstance(docs, list) and len(docs) <= 1000 else [None]
+    if None in picked:
+        raise InputError("Pick documents from the list.")
+    return [doc for doc in picked if doc]
+
+
+def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., Any]:
+    @_safe
+    def ingest(files: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        paths = files if isinstance(files, list) else [files]
+        if not paths or len(paths) > MAX_UPLOAD_FILES or not all(
+                isinstance(f, str) and Path(f).resolve().is_relative_to(temp_root) and Path(f).is_file() for f in paths):
+            raise InputError(f"Choose a file to add ({', '.join(SUFFIXES)}); up to {MAX_UPLOAD_FILES} at once.")
+        try:
+            small = [Path(f) for f in paths if Path(f).stat().st_size <= upload_bytes]
+            refused = [f"skipped {Path(f).name}: too large (the limit is {upload_bytes:,} bytes)"
+                       for f in paths if Path(f) not in small]
+            progress(0.0, desc="Checking the files")
+            done = a.add([(f, f.name) for f in small], progress=lambda fraction, message: progress(fraction, desc=message))
+        finally:
+            for f in paths:
+                check.discard_upload(Path(f), temp_root)
+        refused += done.refused
+        if not done.added:
+            raise InputError(" ".join(refused) or "Nothing was added.")
+        lines = [f"Added **{render.text(str(d['title']))}** ({render.text(str(d['doc']))}): "
+                 f"{int(d['passages'])} passages." for d in done.added]
+        lines += [render.text(line) for line in refused]
+        log.info("added %s to the corpus; %s", ", ".join(str(d["doc"]) for d in done.added), _index_line(a))
+        return ("\n\n".join(lines + ["Ask about it in the chat."]), *_corpus_views(a), None)
+
+    return ingest
+
+
+def _remover(a: Assistant) -> Callable[..., Any]:
+    @_safe
+    def remove(key: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        doc = _doc_of(a, key)
+        if doc is None:
+            raise InputError("Pick the document to remove.")
+        gone = a.remove(doc, progress=lambda fraction, message: progress(fraction, desc=message))
+        log.info("removed %s from the corpus; %s", doc, _index_line(a))
+        return (f"Removed **{render.text(str(gone['title']))}** ({render.text(doc)}).", *_corpus_views(a))
+
+    return remove
+
+
 def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: check.Warnings | None = None) -> gr.Blocks:
     """The page, wired to the assistant `a`."""
     max_chars = a.settings.max_question_chars
@@ -137,10 +223,10 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
     # -- handlers ----------------------------------------------------------------------------------
 
     @_safe
-    def respond(question: Any, k: Any, state: Any) -> tuple[Any, ...]:
+    def respond(question: Any, k: Any, state: Any, docs: Any = None) -> tuple[Any, ...]:
         results = check.results(state)
         history = [r["question"] for r in results][-check.MAX_HISTORY:]
-        result = a.ask(question, k=check.k(k, K_MAX), history=history).to_json()
+        result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=_picked(a, docs)).to_json()
         results = (results + [result])[-MAX_TURNS:]
         turn = len(results) - 1
         return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT,
@@ -176,39 +262,6 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
     def clear() -> tuple[Any, ...]:
         return ([], [], None, render.sources(None), CONTEXT_HINT, *exports.buttons([]))
 
-    @_safe
-    def ingest(file: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        if not isinstance(file, str) or not Path(file).resolve().is_relative_to(temp_root) or not Path(file).is_file():
-            raise InputError(f"Choose a file to add ({', '.join(TEXT_SUFFIXES)}).")
-        try:
-            checked = uploads.check(Path(file), Path(file).name, upload_bytes)
-        finally:
-            check.discard_upload(Path(file), temp_root)
-        same = uploads.duplicate_of(checked, a.documents())
-        if same:
-            return (f"{render.text(checked.name)} is already indexed, as "
-                    f"**{render.text(str(same.get('title', '')))}**.", render.corpus(a.documents()), None)
-        corpus_dir = a.settings.corpus_dir
-        saved = uploads.save(checked, corpus_dir)
-        doc = f"{corpus_dir.name or corpus_dir.resolve().name}/{saved.name}"
-        mark = warnings.count
-        progress(0.0, desc=f"Indexing {saved.name}")
-        try:
-            a.reload(progress=lambda fraction, message: progress(fraction, desc=message))
-        except Exception:
-            saved.unlink(missing_ok=True)
-            raise
-        added = next((d for d in a.documents() if d.get("doc") == doc), None)
-        if added is None:
-            saved.unlink(missing_ok=True)
-            reasons = [w for w in warnings.since(mark) if saved.name in w] or ["it has no indexable text"]
-            a.reload()
-            raise InputError(f"{saved.name} was not added: {reasons[-1]}")
-        status = (f"Added **{render.text(str(added['title']))}** ({render.text(doc)}): "
-                  f"{int(added['passages'])} passages. Ask about it in the chat.")
-        log.info("added %s to the corpus; %s", saved.name, _index_line(a))
-        return status, render.corpus(a.documents()), None
-
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
         question, query (what was searched), answer (text, citation, score; or null when the
@@ -234,6 +287,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                     question = gr.Textbox(label="Question", placeholder="Ask about the documents…", elem_id="qa-question",
                                           max_length=max_chars, lines=1, scale=8, autofocus=True)
                     ask = gr.Button("Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80)
+                picker = gr.Dropdown(_doc_choices(a), value=[], multiselect=True, label="Ask only these documents "
+                                     "(none picked: all)", elem_id="qa-docs")
                 ex = gr.Examples([[q] for q in examples], inputs=[question], label="Example questions",
                                  cache_examples=False, api_visibility="private", examples_per_page=8)
                 with gr.Row(equal_height=False):
@@ -253,25 +308,35 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
                     corpus = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
                                          sanitize_html=True, latex_delimiters=[])
-                    upload = gr.File(label=f"Add a document ({', '.join(TEXT_SUFFIXES)})", file_count="single",
-                                     file_types=list(TEXT_SUFFIXES), type="filepath", elem_id="qa-upload")
+                    upload = gr.File(label=f"Add documents ({', '.join(SUFFIXES)})", file_count="multiple",
+                                     file_types=list(SUFFIXES), type="filepath", elem_id="qa-upload")
                     status = gr.Markdown("", elem_id="qa-status", sanitize_html=True, latex_delimiters=[])
+                    with gr.Row():
+                        doomed = gr.Dropdown(_doc_choices(a), value=None, label="Document to remove",
+                                             elem_id="qa-remove-doc", scale=3)
+                        remove_btn = gr.Button("Remove", elem_id="qa-remove", variant="stop", scale=1, min_width=90)
+
+
         pick = gr.Textbox(visible="hidden", elem_id="qa-pick", max_length=40)  # "TURN:RANK", set by page.js
 
         # -- events --------------------------------------------------------------------------------
         private: dict[str, Any] = {"api_visibility": "private"}
         answer_out = [question, chat, state, shown, sources, ctx, md_btn, js_btn]
-        asking = {"fn": respond, "inputs": [question, k, state], "outputs": answer_out,
+        asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
         for asked in (ask.click(**asking), question.submit(**asking), ex.load_input_event.then(**asking)):
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
         chat.select(select_turn, [state, shown], [shown, sources, ctx], **private)
         pick.change(show_context, [pick, state, shown], [ctx, sources, shown], show_progress="minimal",
-                   **private).then(None, js=REVEAL_JS, **private)
+                    **private).then(None, js=REVEAL_JS, **private)
         clear_btn.click(clear, None, [chat, state, shown, sources, ctx, md_btn, js_btn], **private)
-        upload.upload(ingest, [upload], [status, corpus, upload], concurrency_id="index_writer",
+        demo.optional_inputs = (picker,)
+        corpus_out = [status, corpus, picker, doomed]
+        upload.upload(_adder(a, temp_root, upload_bytes), [upload], [*corpus_out, upload], concurrency_id="index_writer",
                       concurrency_limit=1, show_progress="full", show_progress_on=[status], **private)
-        demo.load(_safe(lambda: render.corpus(a.documents())), None, [corpus], **private)  # other sessions' uploads
+        remove_btn.click(_remover(a), [doomed], corpus_out, concurrency_id="index_writer", concurrency_limit=1,
+                         show_progress="full", show_progress_on=[status], **private)
+        demo.load(_safe(lambda: _corpus_views(a)), None, [corpus, picker, doomed], **private)  # other sessions' uploads
         gr.api(_safe(ask_api), api_name="ask", concurrency_id="ask", concurrency_limit=1, api_visibility="public")
     return demo
 

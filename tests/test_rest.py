@@ -107,20 +107,17 @@ def test_bad_requests_are_one_line_too(server):
         assert message in error and "\n" not in error and "Traceback" not in error
 
 
-def test_docs_is_validated_and_waits_for_the_assistant(server):
-    """`docs` (ask within some documents) is checked; until Assistant.ask takes it, it is refused."""
+def test_docs_limits_the_question_and_is_validated(server):
+    """`docs` (ask within some documents) is checked, and limits the search to the named ones."""
     from qa.serve import rest
 
     assert ask(server, {"question": TREATY, "docs": "all"}).json() == {
         "error": f"docs must be a list of 1 to {rest.MAX_DOCS} document names (strings)."}
-    r = ask(server, {"question": TREATY, "docs": ["corpus/china-and-north-korea-the-uneasy-partnership.txt"]})
-    from qa import Assistant
-
-    if rest.takes_docs(Assistant(load=False)):
-        assert r.status_code == 200
-    else:
-        assert (r.status_code, r.json()) == (422, {
-            "error": 'This server cannot limit a question to some documents yet; leave out "docs".'})
+    doc = httpx.get(server.url + "api/documents", timeout=30).json()[0]["doc"]
+    r = ask(server, {"question": TREATY, "docs": [doc.rsplit("/", 1)[-1]]})
+    assert r.status_code == 200 and {p["citation"]["doc"] for p in r.json()["passages"]} == {doc}
+    r = ask(server, {"question": TREATY, "docs": ["no-such-document.pdf"]})
+    assert r.status_code == 422 and "No document is called 'no-such-document.pdf'" in r.json()["error"]
 
 
 def test_the_host_and_size_guards_apply(server):

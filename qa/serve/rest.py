@@ -18,7 +18,6 @@ import base64
 import binascii
 import functools
 import hmac
-import inspect
 import json
 import logging
 import os
@@ -76,11 +75,6 @@ class _Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def takes_docs(assistant: Assistant) -> bool:
-    """Whether the assistant can limit a question to some documents (`ask(..., docs=[...])`)."""
-    return "docs" in inspect.signature(assistant.ask).parameters
 
 
 class RestApi:
@@ -205,9 +199,6 @@ class RestApi:
             if (not isinstance(docs, list) or not docs or len(docs) > MAX_DOCS
                     or not all(isinstance(d, str) and 0 < len(d) <= 4096 for d in docs)):
                 raise InputError(f"docs must be a list of 1 to {MAX_DOCS} document names (strings).")
-            # The hook for asking within some documents: passed on once Assistant.ask takes `docs`.
-            if not takes_docs(self.assistant):
-                raise InputError('This server cannot limit a question to some documents yet; leave out "docs".')
             out["docs"] = docs
         return out
 

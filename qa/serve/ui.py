@@ -189,10 +189,10 @@ def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., An
         refused += done.refused
         if not done.added:
             raise InputError(" ".join(refused) or "Nothing was added.")
-        log.info("added %s to the corpus; %s", ", ".join(str(d["doc"]) for d in done.added), _index_line(a))
         lines = [f"Added **{render.text(str(d['title']))}** ({render.text(str(d['doc']))}): "
                  f"{int(d['passages'])} passages." for d in done.added]
         lines += [render.text(line) for line in refused]
+        log.info("added %s to the corpus; %s", ", ".join(str(d["doc"]) for d in done.added), _index_line(a))
         return ("\n\n".join(lines + ["Ask about it in the chat."]), *_corpus_views(a), None)
 
     return ingest
@@ -315,6 +315,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                         doomed = gr.Dropdown(_doc_choices(a), value=None, label="Document to remove",
                                              elem_id="qa-remove-doc", scale=3)
                         remove_btn = gr.Button("Remove", elem_id="qa-remove", variant="stop", scale=1, min_width=90)
+
+
         pick = gr.Textbox(visible="hidden", elem_id="qa-pick", max_length=40)  # "TURN:RANK", set by page.js
 
         # -- events --------------------------------------------------------------------------------
@@ -326,7 +328,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
         chat.select(select_turn, [state, shown], [shown, sources, ctx], **private)
         pick.change(show_context, [pick, state, shown], [ctx, sources, shown], show_progress="minimal",
-                   **private).then(None, js=REVEAL_JS, **private)
+                    **private).then(None, js=REVEAL_JS, **private)
         clear_btn.click(clear, None, [chat, state, shown, sources, ctx, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
         corpus_out = [status, corpus, picker, doomed]

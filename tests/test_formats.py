@@ -157,3 +157,32 @@ def test_indexing_shows_a_progress_bar_only_on_a_terminal_and_only_after_a_momen
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no callback at all
     with console.progress() as show:
         assert show is None
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_a_search_within_some_documents_is_exact_whatever_the_index(kind):
+    import types
+
+    import faiss
+    import numpy as np
+
+    from qa.search.retrieval import Retriever
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(16)
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(16), 16, 8, faiss.METRIC_INNER_PRODUCT)
+        index.train(x)
+    index.add(x)
+    if kind == "ivf":
+        index.make_direct_map()
+    retriever = Retriever.__new__(Retriever)
+    retriever.index = types.SimpleNamespace(vectors=index)
+    only = np.arange(100, 180, dtype=np.int64)
+    q = x[150]
+    got = retriever.dense(q, depth=5, only=only)
+    want = sorted(only, key=lambda r: -float(x[r] @ q))[:5]
+    assert list(got) == [int(r) for r in want] and set(got) <= set(only.tolist())

@@ -1,6 +1,7 @@
 """Serving figures: the REST API and the page's Gradio API (gradio_client) at 1, 8 and 16 clients.
 
     .venv/bin/python benchmarks/serve.py [--repeats 3] [--duration 10] [--users 1,8,16] [--json]
+    .venv/bin/python -m benchmarks.serve ...                     # the same
 
 Starts `qa serve` on a copy of ./corpus (benchmarks/load.py does the serving and the load), then
 `--repeats` times, in turn: the baselines, and every API at every number of clients for
@@ -32,7 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import load  # benchmarks/load.py, next to this file
+try:  # python -m benchmarks.serve, or python benchmarks/serve.py
+    from benchmarks import load
+except ImportError:
+    import load  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -55,7 +55,7 @@ def _settle(server: Server, threads: int, timeout: float = 100.0) -> dict:
 
 def test_sixteen_users_for_a_minute(server):
     """Zero errors, memory flat (< 10 % growth), one torch thread per encode (CASES.md 37)."""
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "load.py"), "--url", server.url, "--users", "16",
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load.py"), "--url", server.url, "--users", "16",
                           "--duration", "60", "--warmup", "5", "--pid", str(server.proc.pid), "--json"],
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr

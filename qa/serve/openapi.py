@@ -74,8 +74,8 @@ def spec(max_chars: int, k_max: int, max_history: int) -> dict[str, Any]:
         "history": {"type": ["array", "null"], "items": _STR, "maxItems": max_history,
                     "description": "the earlier questions of the conversation, oldest first"},
         "docs": {"type": ["array", "null"], "items": _STR,
-                 "description": "ask within these documents only (corpus/<file> names); refused with 422 "
-                                "while the server cannot do that"},
+                 "description": "ask within these documents only, named as GET /api/documents "
+                                "gives them (corpus/<file>), by file name or by title"},
     }, required=["question"], additionalProperties=False)
     return {
         "openapi": "3.1.0",

@@ -32,6 +32,8 @@ class Settings:
     max_file_bytes: int = 50 * 1024 * 1024
     #: torch threads per process (one keeps latency flat when requests run side by side)
     torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
+    #: the answer scorer (qa.answer.scorer) judges the top passages' sentences; QA_SCORER=0 turns it off
+    scorer: bool = field(default_factory=lambda: os.environ.get("QA_SCORER", "1") != "0")
 
     def __post_init__(self) -> None:
         if not 20 <= self.max_words <= 400:

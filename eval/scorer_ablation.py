@@ -39,7 +39,7 @@ class _Remembering:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.memo = inner, {}
-        self.name, self.dim = inner.name, inner.dim
+        self.name, self.dim = getattr(inner, "name", "scorer"), getattr(inner, "dim", 384)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--squad", default=str(ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"))
     p.add_argument("--extra", action="append", default=[],
                    help="another setting, NAME:rerank,answer,abstain (e.g. all:0.2,0.4,0.05)")
+    p.add_argument("--only-extra", action="store_true", help="run the --extra settings (and scorer off) only")
     args = p.parse_args(argv)
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     article = load_set(DEFAULT_SET)
     index = system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words, embedder)
     questions_memo = _Remembering(embedder)
-    grid = list(GRID)
+    grid = list(GRID[:1] if args.only_extra else GRID)
     for extra in args.extra:
         name, weights = extra.split(":")
         r, a, t = (float(x) for x in weights.split(","))

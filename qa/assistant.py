@@ -11,6 +11,7 @@ from typing import Any
 
 from qa.answer import followup
 from qa.answer.compose import Result, Rules, compose
+from qa.answer.scorer import Scorer
 from qa.config import Settings
 from qa.errors import CorpusError, InputError
 from qa.index import indexer
@@ -54,12 +55,15 @@ class Assistant:
         fusion: Fusion | None = None,
         rules: Rules | None = None,
         load: bool = True,
+        scorer: Scorer | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.warn = warn or (lambda _m: None)
         self.embedder = embedder or MiniLM(threads=self.settings.torch_threads, warn=self.warn)
         self.fusion = fusion or Fusion()
         self.rules = rules or Rules()
+        #: judges the top passages' sentences (None when Settings.scorer is off)
+        self.scorer = scorer or (Scorer(threads=self.settings.torch_threads) if self.settings.scorer else None)
         self._lock = threading.Lock()
         self._live: _Live | None = None
         if load:
@@ -81,6 +85,8 @@ class Assistant:
         warm_up = getattr(self.embedder, "warm_up", None)
         if warm_up is not None:
             warm_up()
+        if self.scorer is not None:
+            self.scorer.warm_up()
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
                                    progress=progress or indexer._no_progress)
         return self._swap(index)
@@ -202,7 +208,7 @@ class Assistant:
         t1 = time.perf_counter()
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
         t2 = time.perf_counter()
-        result = compose(q, query, live.index, candidates, k, self.rules)
+        result = compose(q, query, live.index, candidates, k, self.rules, self.scorer)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
         return replace(result, timings=timings)

@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
                        epilog="example: qa eval --squad")
     p.add_argument("--set", dest="qset", metavar="PATH", help="question set (JSON lines; default: the article's)")
     p.add_argument("--squad", nargs="?", const="../shared/benchmarks/squad-v1.1-dev", metavar="DIR",
-                   help="also run the SQuAD v1.1 dev sample (per-document retrieval)")
+                   help="also run the SQuAD v1.1 evaluation documents (each alone, and all together)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD questions")
     return top
@@ -193,6 +193,8 @@ def render_text(result: Any, color: bool = False) -> str:
         c = result.answer.citation
         lines.append(f"{bold}“{for_terminal(result.answer.text)}”{off} [{c.id}]")
         lines.append(f"    [{c.id}] {for_terminal(c.label())}")
+        if result.answer.confidence is not None:
+            lines.append(f"    confidence {result.answer.confidence:.2f} that this answers the question")
     else:
         why = f" {for_terminal(result.reason)}" if result.reason else ""
         lines.append(f"The documents do not seem to answer this.{why} The nearest passages:")

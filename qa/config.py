@@ -42,6 +42,8 @@ class Settings:
     exact_limit: int = 20_000
     #: threads per encode, onnxruntime's or torch's (one keeps latency flat when requests run side by side)
     torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
+    #: the answer scorer (qa.answer.scorer) judges the top passages' sentences; QA_SCORER=0 turns it off
+    scorer: bool = field(default_factory=lambda: os.environ.get("QA_SCORER", "1") != "0")
 
     def __post_init__(self) -> None:
         if not 20 <= self.max_words <= 400:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer import answertype
+from qa.answer import answertype, judge
 from qa.index.lexical import tokens
 from qa.index.store import Index
 from qa.ingest.chunks import Passage
@@ -46,6 +46,14 @@ class Rules:
     #: answer kinds the quote must hold whatever the score: a count has a figure, while "when" may
     #: be answered by an event ("after the war") and "who" by a common noun ("the deacons")
     strict_kinds: tuple[str, ...] = ("number",)
+    #: the answer scorer (qa.answer.scorer), each use 0 when off: how far its probability moves a
+    #: passage among the top `scorer_depth` ones, how much it adds to a sentence's score, and the
+    #: confidence below which the assistant abstains. Chosen on the article dev set and held-out
+    #: training documents (eval/scorer_ablation.py): only the answer use helps both, so only it is on
+    scorer_rerank: float = 0.0
+    scorer_answer: float = 0.1
+    scorer_abstain: float = 0.0
+    scorer_depth: int = 5
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class Answer:
     text: str
     citation: Citation
     score: float
+    #: the scorer's calibrated probability that the quote answers the question (None without it)
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,8 @@ class Result:
             "query": self.query,
             "answer": None
             if self.answer is None
-            else {"text": self.answer.text, "citation": self.answer.citation.to_json(), "score": round(self.answer.score, 4)},
+            else {"text": self.answer.text, "citation": self.answer.citation.to_json(), "score": round(self.answer.score, 4)}
+            | ({} if self.answer.confidence is None else {"confidence": round(self.answer.confidence, 4)}),
             "reason": self.reason,
             "passages": [h.to_json() for h in self.hits],
         }
@@ -175,10 +186,25 @@ def compose(
     candidates: list[Candidate],
     k: int,
     rules: Rules | None = None,
+    scorer: judge.Judge | None = None,
 ) -> Result:
-    """Ranks sentences inside the top passages, picks the answer (or abstains) and cites it."""
+    """Ranks sentences inside the top passages, picks the answer (or abstains) and cites it.
+
+    With a `scorer`, the sentences of the top `rules.scorer_depth` passages get its probability,
+    used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence."""
     rules = rules or Rules()
-    chosen = _distinct(candidates, index.passages, k)
+    probs: list[np.ndarray] = []
+    if scorer is None:
+        chosen = _distinct(candidates, index.passages, k)
+    else:
+        depth = rules.scorer_depth if rules.scorer_rerank else min(rules.scorer_depth, rules.answer_depth)
+        chosen = _distinct(candidates, index.passages, max(k, depth))
+        probs = judge.probabilities(scorer, question, [index.passages[c.row] for c in chosen[:depth]])
+        if rules.scorer_rerank:
+            order = judge.rerank_order([c.score for c in chosen[: len(probs)]], probs, rules.scorer_rerank)
+            chosen = [chosen[i] for i in order] + chosen[len(probs) :]
+            probs = [probs[i] for i in order]
+        chosen = chosen[:k]
     focus = set(tokens(question))
     earlier = set(tokens(query)) - focus
     wanted = answertype.kind(question)
@@ -187,6 +213,8 @@ def compose(
     for rank, c in enumerate(chosen):
         if rank < rules.answer_depth:
             scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
+            if rank < len(probs) and rules.scorer_answer:
+                scores = scores + rules.scorer_answer * probs[rank]
         else:  # only highlighted: its own evidence is enough
             scores = np.asarray(c.sentences or (c.score,), dtype=np.float32)
         i = int(np.argmax(scores))
@@ -194,6 +222,7 @@ def compose(
         all_scores.append(scores)
 
     answer_rank, answer_span = -1, (0, 0)
+    confidence: float | None = None
     reason: str | None = NOTHING_ABOUT_IT
     if chosen:
         rank, i, _score = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
@@ -202,6 +231,9 @@ def compose(
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
         reason = _unanswered(chosen[0], wanted, typed, query, rules)
+        confidence = float(probs[rank][span[0] : span[1] + 1].max()) if rank < len(probs) else None
+        if reason is None and confidence is not None and confidence < rules.scorer_abstain:
+            reason = NOT_ANSWERED
         if reason is None:
             answer_rank, answer_span = rank, span
 
@@ -224,7 +256,7 @@ def compose(
         s, e = p.sentences[first], p.sentences[last]
         citation = Citation(hit.rank, p.doc, p.title, p.paragraph, s.raw_start, e.raw_end, p.id,
                             p.page_at(s.raw_start), p.section)
-        answer = Answer(p.text[s.start : e.end], citation, best_sentence[answer_rank][2])
+        answer = Answer(p.text[s.start : e.end], citation, best_sentence[answer_rank][2], confidence)
     return Result(question, query, answer, tuple(hits), reason)
 
 
@@ -241,6 +273,7 @@ def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, in
 
 #: why there is no answer, in the reader's words
 NOTHING_ABOUT_IT = "Nothing in them seems to be about this question."
+NOT_ANSWERED = "The closest sentences do not seem to answer it."
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name"}
 
 

@@ -136,6 +136,7 @@ def run_article(
             out["latency"]["bare_dense"] = latency_figures(bare)
             b50 = out["latency"]["bare_dense"]["p50_ms"]
             out["latency"]["ratio_p50"] = out["latency"]["system"]["p50_ms"] / b50 if b50 else 0.0
+    out["per_kind"] = per_kind(rows)
     out["misses"] = [r["id"] for r in rows if (r["rank"] is None or r["rank"] > 3 or not r["correct"])
                      and r["kind"] != "unanswerable"]
     out["wrongly_answered"] = [r["id"] for r in rows if r["kind"] == "unanswerable" and r["answered"]]
@@ -164,6 +165,22 @@ def _figures(rows: list[dict[str, Any]], words: list[int]) -> dict[str, Any]:
     return out
 
 
+def per_kind(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """hit@1, hit@3 and answer@1 per kind of question; for the unanswerable, how many abstained."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        if kind == "unanswerable":
+            out[kind] = {"n": len(mine), "abstained": sum(1 for r in mine if not r["answered"]) / len(mine)}
+            continue
+        ranks = ranking_figures([r["rank"] for r in mine])
+        out[kind] = {"n": len(mine), "hit@1": ranks["hit@1"], "hit@3": ranks["hit@3"],
+                     "answer@1": sum(1 for r in mine if r["correct"]) / len(mine)}
+    return out
+
+
 def _pollution(questions: Sequence[Question]) -> int:
     """Self-contained questions whose searched query changes when asked after another question."""
     from qa.answer.followup import resolve
@@ -178,6 +195,7 @@ def _pollution(questions: Sequence[Question]) -> int:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.answer.scorer import Scorer
     from qa.index.embeddings import MiniLM
 
     limit = getattr(args, "limit", None)
@@ -189,16 +207,29 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
     if not documents:
         raise InputError(f"no documents in {settings.corpus_dir} to evaluate against")
-    engine = Engine.of(system_index(documents, settings.max_words, embedder), fusion, rules)
+    scorer = Scorer(threads=settings.torch_threads) if settings.scorer else None
+    index = system_index(documents, settings.max_words, embedder)
+    engine = Engine.of(index, fusion, rules, scorer)
     base = Engine.of(baseline_index(documents, embedder))
     report: dict[str, Any] = {
-        "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules)},
+        "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules),
+                     "scorer": scorer is not None},
         "article": run_article(questions, engine, embedder, base),
     }
+    if scorer is not None:  # today's system without the scorer, in the same run
+        report["article_without_scorer"] = run_article(questions, Engine.of(index, fusion, rules), embedder)
     if args.squad:
-        from qa.eval.squad import run_squad
+        from qa.eval.squad import load_documents, load_squad, run_squad
 
-        report["squad"] = run_squad(Path(args.squad), settings, embedder, fusion, rules, limit=limit)
+        folder = Path(args.squad)
+        squad = load_squad(folder, limit)
+        docs = load_documents(folder, [q.doc_id for q in squad], settings)
+        for key, together in (("squad_together", True), ("squad", False)):
+            report[key] = run_squad(folder, settings, embedder, fusion, rules, documents=docs, together=together,
+                                    questions=squad, scorer=scorer)
+            if scorer is not None:
+                report[key + "_without_scorer"] = run_squad(folder, settings, embedder, fusion, rules, documents=docs,
+                                                            together=together, questions=squad, baseline=False)
     embedder.save()
     report = round_all(report)
     if args.json:
@@ -219,19 +250,29 @@ def render(report: dict[str, Any]) -> str:
     """The readable form: one table per question set, system next to baseline."""
     lines = []
     a = report["article"]
+    bare = report.get("article_without_scorer", {})
     lines.append(f"Article dev set: {a['questions']} questions")
-    lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {})))
+    lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {}), bare.get("system")))
     lines.append(f"  {'self-contained rewritten':<28}{a['system']['self_contained_rewritten']:>10}")
     if "latency" in a:
         lines.append(_latency(a["latency"]))
+    if "latency" in bare:
+        lines.append(f"  {'without the scorer p50 / p95':<28}{bare['latency']['system']['p50_ms']:>5.1f} /"
+                     f"{bare['latency']['system']['p95_ms']:>5.1f}")
+    for kind, f in a.get("per_kind", {}).items():
+        figures = ", ".join(f"{k} {_fmt(v)}" for k, v in f.items() if k != "n")
+        lines.append(f"  {kind} ({f['n']}): {figures}")
     for key in ("misses", "wrongly_answered", "false_abstentions"):
         if a.get(key):
             lines.append(f"  {key.replace('_', ' ')}: {', '.join(a[key])}")
-    if "squad" in report:
-        q = report["squad"]
+    for key in ("squad_together", "squad"):
+        if key not in report:
+            continue
+        q, without = report[key], report.get(key + "_without_scorer", {})
         lines.append("")
-        lines.append(f"SQuAD v1.1 dev sample: {q['questions']} questions in {q['documents']} documents (strict hits)")
-        lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {})))
+        lines.append(f"SQuAD v1.1 dev: {q['questions']} questions, {q['documents']} documents, {q['setting']} "
+                     "(strict hits)")
+        lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {}), without.get("system")))
         if "latency" in q:
             lines.append(_latency(q["latency"]))
     return "\n".join(lines)
@@ -244,11 +285,14 @@ def _latency(latency: dict[str, Any]) -> str:
     return line + (f"   ratio {latency['ratio_p50']:.2f}" if "ratio_p50" in latency else "")
 
 
-def _table(keys: Sequence[str], system: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
-    lines = [f"  {'':<28}{'system':>10}{'baseline':>10}"]
+def _table(keys: Sequence[str], system: dict[str, Any], baseline: dict[str, Any],
+           without: dict[str, Any] | None = None) -> list[str]:
+    """System next to the baseline (and, when measured, the system without the scorer)."""
+    head = f"  {'':<28}{'system':>10}" + (f"{'no scorer':>11}" if without else "") + f"{'baseline':>10}"
+    lines = [head]
     for key in keys:
-        s, b = system.get(key), baseline.get(key)
-        lines.append(f"  {key:<28}{_fmt(s):>10}{_fmt(b):>10}")
+        middle = f"{_fmt(without.get(key)):>11}" if without else ""
+        lines.append(f"  {key:<28}{_fmt(system.get(key)):>10}{middle}{_fmt(baseline.get(key)):>10}")
     return lines
 
 

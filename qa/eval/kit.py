@@ -20,6 +20,7 @@ import numpy as np
 
 from qa.answer import followup
 from qa.answer.compose import Result, Rules, compose
+from qa.answer.judge import Judge
 from qa.index import lexical
 from qa.index.embeddings import Embedder
 from qa.index.indexer import unique_passages
@@ -136,10 +137,12 @@ class Engine:
     index: Index
     retriever: Retriever
     rules: Rules
+    scorer: Judge | None = None
 
     @classmethod
-    def of(cls, index: Index, fusion: Fusion | None = None, rules: Rules | None = None) -> Engine:
-        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules())
+    def of(cls, index: Index, fusion: Fusion | None = None, rules: Rules | None = None,
+           scorer: Judge | None = None) -> Engine:
+        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules(), scorer)
 
 
 def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str] = (), k: int = 10,
@@ -149,7 +152,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     query = followup.resolve(question, list(history)[-5:])
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
-    result = compose(question, query, engine.index, candidates, k, engine.rules)
+    result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer)
     return replace(result, timings={"total": time.perf_counter() - t0})
 
 

@@ -1,7 +1,10 @@
-"""The SQuAD v1.1 dev sample: per-document retrieval with strict span hits (see its SOURCE.md).
+"""The SQuAD v1.1 evaluation documents: retrieval with strict span hits (see its SOURCE.md).
 
-Each of the 48 documents is its own corpus. A passage is a strict hit when its raw span covers one
-of the question's `answer_char_spans`; an answer sentence is right when its raw span does.
+The eight evaluation documents' questions (`questions_eval_docs.jsonl`, else the older sample
+`questions.jsonl`), in two settings: each document its own corpus, or all of them indexed together
+(one library). A passage is a strict hit when it comes from the question's document and its raw
+span covers one of the question's `answer_char_spans`; an answer sentence is right when its raw
+span does.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer.compose import Rules
+from qa.answer.judge import Judge
 from qa.config import Settings
 from qa.errors import InputError
 from qa.eval.kit import (
@@ -30,6 +34,7 @@ from qa.eval.kit import (
     two_sentence_share,
     two_sentences,
 )
+from qa.index.embeddings import Embedder
 from qa.ingest.documents import Document, load_corpus
 from qa.search.retrieval import Fusion
 
@@ -42,8 +47,14 @@ class SquadQuestion:
     spans: tuple[tuple[int, int], ...]
 
 
-def load_squad(folder: Path, limit: int | None = None) -> list[SquadQuestion]:
-    path = folder / "questions.jsonl"
+EVAL_QUESTIONS = "questions_eval_docs.jsonl"
+
+
+def load_squad(folder: Path, limit: int | None = None, name: str | None = None,
+               doc_ids: Sequence[str] | None = None) -> list[SquadQuestion]:
+    """The questions of `name` (default: the evaluation documents' file when there is one),
+    optionally only those about `doc_ids`."""
+    path = folder / (name or (EVAL_QUESTIONS if (folder / EVAL_QUESTIONS).is_file() else "questions.jsonl"))
     if not path.is_file():
         raise InputError(f"no SQuAD sample at {folder} (expected questions.jsonl and docs/; give --squad DIR)")
     out = []
@@ -51,7 +62,8 @@ def load_squad(folder: Path, limit: int | None = None) -> list[SquadQuestion]:
         if line.strip():
             r = json.loads(line)
             spans = tuple((int(a), int(b)) for a, b in r["answer_char_spans"])
-            out.append(SquadQuestion(r["id"], r["doc_id"], r["question"], spans))
+            if doc_ids is None or r["doc_id"] in doc_ids:
+                out.append(SquadQuestion(r["id"], r["doc_id"], r["question"], spans))
     return out[:limit] if limit else out
 
 
@@ -85,29 +97,41 @@ def run_squad(
     mode: str = "hybrid",
     max_words: int | None = None,
     documents: dict[str, Document] | None = None,
+    together: bool = False,
+    questions: Sequence[SquadQuestion] | None = None,
+    scorer: Judge | None = None,
+    question_embedder: Embedder | None = None,
 ) -> dict[str, Any]:
-    """R@1, R@5, MRR@10 and answer-sentence@1 over the sample, for the system and the baseline."""
-    questions = load_squad(folder, limit)
+    """R@1, R@5, MRR@10 and answer-sentence@1 over the questions, for the system and the baseline;
+    each document its own corpus, or (`together`) all of them one corpus."""
+    questions = list(questions) if questions is not None else load_squad(folder, limit)
     docs = documents or load_documents(folder, [q.doc_id for q in questions], settings)
     rows: list[dict[str, Any]] = []
     timed: list[float] = []
     bare: list[float] = []
     words: list[int] = []
-    for doc_id, doc in docs.items():
-        mine = [q for q in questions if q.doc_id == doc_id]
+    groups = [list(docs)] if together else [[d] for d in docs]
+    for group in groups:
+        mine = [q for q in questions if q.doc_id in group]
         if not mine:
             continue
-        engine = Engine.of(system_index([doc], max_words or settings.max_words, embedder), fusion, rules)
+        corpus = [docs[d] for d in group]
+        engine = Engine.of(system_index(corpus, max_words or settings.max_words, embedder), fusion, rules, scorer)
         words.extend(p.n_words for p in engine.index.passages)
-        base = Engine.of(baseline_index([doc], embedder)) if baseline else None
+        base = Engine.of(baseline_index(corpus, embedder)) if baseline else None
         for q in mine:
-            result = ask(engine, embedder, q.question, mode=mode)
+            where = docs[q.doc_id].doc
+
+            def hit(p: Any, start: int, end: int, q: SquadQuestion = q, where: str = where) -> bool:
+                return bool(p.doc == where and covers(start, end, q.spans))
+
+            result = ask(engine, question_embedder or embedder, q.question, mode=mode)
             timed.append(result.timings["total"])
             a = result.answer
             row: dict[str, Any] = {
-                "rank": first_rank([covers(h.passage.start, h.passage.end, q.spans) for h in result.hits]),
+                "rank": first_rank([hit(h.passage, h.passage.start, h.passage.end) for h in result.hits]),
                 "answered": a is not None,
-                "correct": a is not None and covers(a.citation.start, a.citation.end, q.spans),
+                "correct": a is not None and hit(result.hits[a.citation.id - 1].passage, a.citation.start, a.citation.end),
                 "pair": a is not None and two_sentences(result),
             }
             if base is not None:
@@ -115,13 +139,14 @@ def run_squad(
                 bare.append(b.seconds)
                 ps = base.index.passages
                 p, s = ps[b.answer[0]], ps[b.answer[0]].sentences[b.answer[1]]
-                row["base_rank"] = first_rank([covers(ps[r].start, ps[r].end, q.spans) for r in b.rows])
-                row["base_correct"] = covers(s.raw_start, s.raw_end, q.spans)
+                row["base_rank"] = first_rank([hit(ps[r], ps[r].start, ps[r].end) for r in b.rows])
+                row["base_correct"] = hit(p, s.raw_start, s.raw_end)
                 row["base_words"] = p.n_words
             rows.append(row)
     out: dict[str, Any] = {
         "questions": len(rows),
         "documents": len({q.doc_id for q in questions}),
+        "setting": "all documents together" if together else "each document its own corpus",
         "system": _figures(rows, "rank", "correct", words),
     }
     out["system"]["false_abstention_rate"] = sum(1 for r in rows if not r["answered"]) / max(1, len(rows))

@@ -1,0 +1,109 @@
+"""The answer scorer's uses, one by one, on the article dev set and on held-out TRAINING documents.
+
+    QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python eval/scorer_ablation.py [--squad ../shared/benchmarks/squad-v1.1-dev]
+
+Settings are chosen here, never on the SQuAD evaluation documents: the held-out documents are the
+training documents that scripts/train_scorer.py kept out of training (recorded in the model's
+scorer.json), with their questions from the sample's `questions.jsonl`. Prints one Markdown table:
+scorer off / rerank only / answer only / abstain only / all, at a few weights each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qa.answer.compose import Rules  # noqa: E402
+from qa.answer.scorer import Scorer  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.eval.evaluate import DEFAULT_SET, load_set, run_article  # noqa: E402
+from qa.eval.kit import CachedEmbedder, Engine, system_index  # noqa: E402
+from qa.eval.squad import load_documents, load_squad, run_squad  # noqa: E402
+from qa.index.embeddings import MiniLM  # noqa: E402
+from qa.ingest.documents import load_corpus  # noqa: E402
+from qa.search.retrieval import Fusion  # noqa: E402
+
+
+class _Remembering:
+    """Remembers every vector it computes, questions included: settings differ only after
+    retrieval, so each question is encoded once for the whole grid (no latency is measured here)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.memo = inner, {}
+        self.name, self.dim = getattr(inner, "name", "scorer"), getattr(inner, "dim", 384)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if todo:
+            self.memo.update(zip(todo, self.inner.encode(todo), strict=True))
+        return np.vstack([self.memo[t] for t in texts]) if texts else self.inner.encode([])
+
+    # the scorer's side (qa.answer.judge.Judge)
+    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+        return np.asarray(self.inner.sentence_vectors(sentences) @ self.encode([question])[0])
+
+    def probability(self, cosines: np.ndarray) -> np.ndarray:
+        return np.asarray(self.inner.probability(cosines))
+
+
+OFF = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, scorer_abstain=0.0)
+GRID = (
+    [("scorer off", OFF)]
+    + [(f"rerank only, {w}", replace(OFF, scorer_rerank=w)) for w in (0.1, 0.2, 0.4, 0.8)]
+    + [(f"answer only, {w}", replace(OFF, scorer_answer=w)) for w in (0.1, 0.2, 0.4, 0.8)]
+    + [(f"abstain only, below {t}", replace(OFF, scorer_abstain=t)) for t in (0.02, 0.05, 0.1, 0.2)]
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--squad", default=str(ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"))
+    p.add_argument("--extra", action="append", default=[],
+                   help="another setting, NAME:rerank,answer,abstain (e.g. all:0.2,0.4,0.05)")
+    p.add_argument("--only-extra", action="store_true", help="run the --extra settings (and scorer off) only")
+    args = p.parse_args(argv)
+    settings = Settings()
+    embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
+    scorer = Scorer(threads=settings.torch_threads)
+    scorer.warm_up()
+    # the sample's doc_id is the title without punctuation ("Jacksonville,_Florida" -> "Jacksonville_Florida")
+    held = [re.sub(r"\W", "", t) for t in scorer.card["training"]["held_out_documents"]]
+    judge_memo = _Remembering(scorer)
+    folder = Path(args.squad)
+    questions = load_squad(folder, name="questions.jsonl", doc_ids=held)
+    docs = load_documents(folder, held, settings)
+    article = load_set(DEFAULT_SET)
+    index = system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words, embedder)
+    questions_memo = _Remembering(embedder)
+    grid = list(GRID[:1] if args.only_extra else GRID)
+    for extra in args.extra:
+        name, weights = extra.split(":")
+        r, a, t = (float(x) for x in weights.split(","))
+        grid.append((name, replace(OFF, scorer_rerank=r, scorer_answer=a, scorer_abstain=t)))
+    print(f"held-out training documents: {', '.join(held)} ({len(questions)} questions)\n")
+    print("| setting | art. hit@1 | hit@3 | answer@1 | abst. recall | false abst. | follow-up hit@3 "
+          "| held-out R@1 | R@3 | answer@1 | false abst. |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rules in grid:
+        judge = None if rules == OFF else judge_memo
+        a = run_article(article, Engine.of(index, Fusion(), rules, judge), questions_memo, latency=False)["system"]
+        s = run_squad(folder, settings, embedder, Fusion(), rules, documents=docs, questions=questions,
+                      baseline=False, scorer=judge, question_embedder=questions_memo)["system"]
+        print(f"| {name} | {a['hit@1']:.3f} | {a['hit@3']:.3f} | {a['answer@1']:.3f} | {a['abstention_recall']:.3f} "
+              f"| {a['false_abstentions']} | {a['followup_hit@3']:.3f} | {s['R@1']:.3f} | {s['R@3']:.3f} "
+              f"| {s['answer@1']:.3f} | {s['false_abstention_rate']:.3f} |", flush=True)
+    embedder.save()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

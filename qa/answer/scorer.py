@@ -1,0 +1,150 @@
+"""The answer scorer: does this sentence answer the question? A calibrated probability, 0..1.
+
+A copy of the bundled all-MiniLM-L6-v2 fine-tuned in this project on SQuAD training questions
+(`scripts/train_scorer.py`, which writes `scorer_model/`: the int8 ONNX weights, the tokenizer, a
+model card and `scorer.json` with the SHA-256 of each file, a canary and the calibration). It
+reads the question and each candidate sentence separately (a bi-encoder), so a sentence's vector is
+computed once and remembered, and a question costs one short forward pass. It runs on onnxruntime
+and never imports torch. Loaded once, lazily, and checked like the embedder: a missing or damaged
+file is refused with one line, never replaced by a silent fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import ModelError
+from qa.index.embeddings import _sha256 as sha256
+
+MODEL_FOLDER = Path(__file__).with_name("scorer_model")
+CHECK_FILE = "scorer.json"
+RESTORE = "restore qa/answer/scorer_model (git checkout -- qa/answer/scorer_model) or rerun scripts/train_scorer.py"
+#: environment variable naming another scorer folder (tests, relocated installs)
+SCORER_DIR_ENV = "QA_SCORER_DIR"
+#: sentence vectors remembered per process (a sentence of 384 float32 costs 1.5 kB)
+CACHE_SIZE = 50_000
+
+
+def logistic(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(a * x + b)))
+
+
+class Scorer:
+    """The shipped scorer (or another folder written by scripts/train_scorer.py)."""
+
+    def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
+        self.folder = Path(folder or os.environ.get(SCORER_DIR_ENV) or MODEL_FOLDER).absolute()
+        self.threads = threads
+        self.verify = verify
+        self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self.card: dict[str, Any] = {}
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Loads and checks the model (once); later calls return at once."""
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is None:
+                self._load()
+
+    def _refuse(self, what: str) -> ModelError:
+        return ModelError(f"the answer scorer in {self.folder} {what}; {RESTORE}")
+
+    def _load(self) -> None:
+        check = self.folder / CHECK_FILE
+        try:
+            card = json.loads(check.read_text(encoding="utf-8"))
+            files = dict(card["files"])
+            a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])
+            canary = card["canary"]
+        except FileNotFoundError:
+            raise self._refuse(f"is missing ({CHECK_FILE} not found)") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
+        for name, expected in files.items():
+            path = self.folder / name
+            if not path.is_file():
+                raise self._refuse(f"is missing a file ({name})")
+            if self.verify and sha256(path) != expected:
+                raise self._refuse(f"has changed or damaged files ({name})")
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tokenizer.enable_truncation(int(card.get("max_seq_length", 128)))
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # any loader failure means damaged files
+            raise self._refuse(f"could not be loaded ({type(e).__name__})") from None
+        self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
+        self._session, self.card, self._ab = session, card, (a, b)
+        if self.verify:
+            got = float(self._encode([canary["question"]])[0] @ self._encode([canary["sentence"]])[0])
+            if not abs(got - float(canary["cosine"])) <= 1e-3:  # also catches NaN
+                self._session = None
+                raise self._refuse(f"failed its self-check (canary cosine {got:.4f}, expected {canary['cosine']:.4f})")
+
+    # -- scoring -----------------------------------------------------------------------------------
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised vectors (the question side: never cached)."""
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return self._encode(texts)
+
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """The vectors of candidate sentences, each computed once per process (batched)."""
+        self.warm_up()
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            fresh = self._encode(missing)
+            with self._cache_lock:
+                self._cache.update(zip(missing, fresh, strict=True))
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        with self._cache_lock:
+            found = {t: self._cache.get(t) for t in texts}
+        rows = [v if v is not None else self._encode([t])[0] for t, v in found.items()]
+        lookup = dict(zip(found, rows, strict=True))
+        return np.vstack([lookup[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+        q = self.encode([question])[0]
+        return self.sentence_vectors(sentences) @ q
+
+    def probability(self, cosines: np.ndarray) -> np.ndarray:
+        """Calibrated P(the sentence answers the question), from held-out training questions."""
+        self.warm_up()
+        a, b = self._ab
+        return logistic(np.asarray(cosines, dtype=np.float32), a, b)

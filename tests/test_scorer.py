@@ -1,0 +1,187 @@
+"""The answer scorer: the shipped model's hashes and canary, refusals of a damaged copy, the
+torch-free query path, its uses in the answer, and the training script (a tiny run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.answer import judge
+from qa.answer.scorer import MODEL_FOLDER, RESTORE, Scorer, sha256
+from qa.errors import ModelError
+
+from .conftest import ROOT, SHARED, TREATY
+
+DATA = SHARED / "training" / "qa_train.jsonl"
+DATA_SHA256 = "f8ea62bb3171fba70bd702fe53374b0c7226fdd1f9f5b0b4bfcc79f00db43132"  # ../shared/training/README.md
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    s = Scorer()
+    s.warm_up()
+    return s
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "scorer_model"
+    shutil.copytree(MODEL_FOLDER, folder)
+    return folder
+
+
+def refused(folder: Path, *fragments: str) -> str:
+    with pytest.raises(ModelError) as info:
+        Scorer(folder).warm_up()
+    message = str(info.value)
+    assert str(folder) in message and RESTORE in message and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_shipped_model_matches_its_hashes_and_canary(scorer):
+    card = json.loads((MODEL_FOLDER / "scorer.json").read_text())
+    assert {n: sha256(MODEL_FOLDER / n) for n in card["files"]} == card["files"]
+    c = card["canary"]
+    got = float(scorer.encode([c["question"]])[0] @ scorer.encode([c["sentence"]])[0])
+    assert abs(got - c["cosine"]) < 1e-3
+    assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
+    assert card["training"]["data_sha256"] == DATA_SHA256 and card["training"]["limit"] is None
+    assert (MODEL_FOLDER / "MODEL_CARD.md").is_file()
+
+
+def test_scores_are_probabilities_and_prefer_the_answer(scorer):
+    question = "When did North Korea conduct its first nuclear test?"
+    sentences = ["North Korea conducted its first nuclear test in October 2006.",
+                 "The capital of France is Paris, on the Seine."]
+    p = scorer.probability(scorer.cosines(question, sentences))
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1)) and p[0] > p[1]
+    again = scorer.sentence_vectors(sentences)  # remembered, identical
+    assert np.array_equal(again, scorer.sentence_vectors(sentences))
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "scorer.json"])
+def test_a_missing_file_is_refused(copy, name):
+    (copy / name).unlink()
+    refused(copy, "missing")
+
+
+def test_a_changed_weight_byte_is_refused_by_its_hash(copy):
+    path = copy / "model.onnx"
+    with path.open("r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    refused(copy, "changed or damaged", "model.onnx")
+
+
+def test_a_garbled_check_file_is_refused(copy):
+    (copy / "scorer.json").write_text("{not json")
+    refused(copy, "damaged")
+
+
+def test_the_canary_catches_weights_whose_hash_was_rewritten(copy):
+    card = json.loads((copy / "scorer.json").read_text())
+    card["canary"]["cosine"] = card["canary"]["cosine"] - 0.2  # as if the weights behind it had changed
+    (copy / "scorer.json").write_text(json.dumps(card))
+    refused(copy, "self-check", "canary")
+
+
+def test_cli_with_a_damaged_scorer_exits_with_one_line(copy, tmp_path, article_assistant):
+    index = tmp_path / "index"
+    shutil.copytree(article_assistant.settings.index_dir, index)
+    (copy / "tokenizer.json").write_text("{}")
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "--corpus", str(article_assistant.settings.corpus_dir),
+         "--index", str(index), TREATY],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "QA_SCORER_DIR": str(copy)},
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qa: error: ") and str(copy) in lines[0], done.stderr
+
+
+def test_the_query_path_never_imports_torch():
+    code = ("import sys; from qa.answer.scorer import Scorer; s = Scorer(); "
+            "p = s.probability(s.cosines('Who signed it?', ['China signed it.'])); "
+            "assert 0 <= float(p[0]) <= 1; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_answer_carries_its_confidence(article_assistant):
+    result = article_assistant.ask(TREATY)
+    assert article_assistant.scorer is not None and result.answer is not None
+    c = result.to_json()["answer"]["confidence"]
+    assert 0.0 <= c <= 1.0
+
+
+class _Fixed:
+    """A judge whose cosines are given per sentence text (for the rules, not the model)."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+
+    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+        return np.array([self.table.get(s, 0.0) for s in sentences], dtype=np.float32)
+
+    def probability(self, cosines: np.ndarray) -> np.ndarray:
+        return cosines
+
+
+def test_rerank_moves_a_passage_whose_sentence_answers_up():
+    probs = [np.array([0.1, 0.2]), np.array([0.9]), np.array([0.0])]
+    assert judge.rerank_order([0.8, 0.7, 0.6], probs, weight=0.5) == [1, 0, 2]
+    assert judge.rerank_order([0.8, 0.7, 0.6], probs, weight=0.0) == [0, 1, 2]
+
+
+def test_probabilities_follow_each_passages_sentences(article_assistant):
+    passages = list(article_assistant.index.passages[:3])
+    texts = [p.sentence_text(i) for p in passages for i in range(len(p.sentences))]
+    table = {t: n / 100 for n, t in enumerate(texts)}
+    got = judge.probabilities(_Fixed(table), "q", passages)
+    assert [len(g) for g in got] == [len(p.sentences) for p in passages]
+    assert np.allclose(np.concatenate(got), [table[t] for t in texts])
+
+
+def test_training_script_refuses_evaluation_material(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_scorer
+
+    row = {"id": "x", "source": "squad-v1.1-dev", "title": "Warsaw", "context": "Warsaw is a city.",
+           "question": "What is Warsaw?", "answers": ["a city"], "answer_starts": [10], "is_impossible": False}
+    data = tmp_path / "leak.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    with pytest.raises(AssertionError, match="evaluation documents"):
+        train_scorer.main(["--data", str(data), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
+    out = tmp_path / "scorer"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_scorer.py"), "--limit", "16", "--steps", "2", "--batch", "4",
+         "--held-out-limit", "8", "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((out / "scorer.json").read_text())
+    assert card["training"]["steps"] == 2 and len(card["training"]["loss_log"]) == 2
+    assert card["training"]["data_sha256"] == sha256(DATA)
+    assert card["training"]["excluded_and_checked"]["titles"]
+    assert "## Held-out figures" in (out / "MODEL_CARD.md").read_text()
+    s = Scorer(out)
+    s.warm_up()  # what the script writes passes the loader's own checks
+    assert s.probability(s.cosines("Who?", ["Somebody."])).shape == (1,)

@@ -173,7 +173,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=corpus.picked(a, docs)).to_json()
         results = (results + [result])[-MAX_TURNS:]
         turn = len(results) - 1
-        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT,
+        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT, "",
                 *exports.buttons(results))
 
     @_safe
@@ -184,8 +184,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
             raise InputError("Pick a message of the conversation.")
         turn = index // 2
         if turn == shown:  # a click in the turn already shown (selecting text, say) keeps its context open
-            return turn, gr.skip(), gr.skip()
-        return turn, render.sources(results[turn], turn), CONTEXT_HINT
+            return turn, gr.skip(), gr.skip(), gr.skip()
+        return turn, render.sources(results[turn], turn), CONTEXT_HINT, ""
 
     @_safe
     def show_context(choice: Any, state: Any, shown: Any) -> tuple[Any, ...]:
@@ -199,12 +199,12 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         hit, answer = hits[rank], results[turn].get("answer") or {}
         quoted = bool(answer) and int(answer["citation"]["id"]) == int(hit["rank"])  # highlight its sentence
         shown_ctx = a.context(answer["citation"] if quoted else hit["citation"])
-        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted),
+        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted), render.document_view(shown_ctx),
                 render.sources(results[turn], turn, opened=int(hit["rank"])), turn)
 
     @_safe
     def clear() -> tuple[Any, ...]:
-        return ([], [], None, render.sources(None), CONTEXT_HINT, *exports.buttons([]))
+        return ([], [], None, render.sources(None), CONTEXT_HINT, "", *exports.buttons([]))
 
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
@@ -249,6 +249,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                                           sanitize_html=True, latex_delimiters=[])
                     ctx = gr.Markdown(CONTEXT_HINT, elem_id="qa-context", elem_classes="qa-panel",
                                       sanitize_html=True, latex_delimiters=[])
+                    docview = gr.Markdown("", elem_id="qa-document", elem_classes="qa-panel", sanitize_html=True,
+                                          latex_delimiters=[])  # the cited page and the document, scrolled to it
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
                     corpus_md = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
                                          sanitize_html=True, latex_delimiters=[])
@@ -265,15 +267,15 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
 
         # -- events --------------------------------------------------------------------------------
         private: dict[str, Any] = {"api_visibility": "private"}
-        answer_out = [question, chat, state, shown, sources, ctx, md_btn, js_btn]
+        answer_out = [question, chat, state, shown, sources, ctx, docview, md_btn, js_btn]
         asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
         for asked in (ask.click(**asking), question.submit(**asking), ex.load_input_event.then(**asking)):
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
-        chat.select(select_turn, [state, shown], [shown, sources, ctx], **private)
-        pick.change(show_context, [pick, state, shown], [ctx, sources, shown], show_progress="minimal",
+        chat.select(select_turn, [state, shown], [shown, sources, ctx, docview], **private)
+        pick.change(show_context, [pick, state, shown], [ctx, docview, sources, shown], show_progress="minimal",
                     **private).then(None, js=REVEAL_JS, **private)
-        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, md_btn, js_btn], **private)
+        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, docview, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
         corpus_out = [status, corpus_md, picker, doomed]
         upload.upload(_adder(a, temp_root, upload_bytes), [upload], [*corpus_out, upload], concurrency_id="index_writer",

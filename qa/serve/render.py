@@ -6,8 +6,9 @@ out of a document: `<`, `>` and `&` become entities, the characters that make in
 e-mail addresses are broken so they are not turned into links, and a leading list or heading
 marker is escaped. Whitespace is collapsed, so no block structure survives. Other punctuation is
 left alone so that the text stays readable (Gradio also copies it into aria-labels). The only
-markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, and `<span>`s
-for the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
+markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, `<div>`s with
+fixed classes around a neighbouring paragraph and the page and document views, and `<span>`s for
+the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from qa.index.store import Index
 from qa.ingest import library
 from qa.ingest.documents import Document, Skip, doc_name, read_document
 from qa.search.retrieval import Fusion, Retriever
-from qa.text import clean_question, clean_text
+from qa.text import clean_question, clean_text, text_window
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,12 @@ class Assistant:
         before_paragraph and after_paragraph (their numbers), highlight ([start, end) inside text),
         start and end (raw offsets of the cited range), page (of a PDF, else None) and section (the
         heading path, else None); for a PDF also page_text (the cited page's whole extracted text)
-        and page_highlight ([start, end) of the cited range inside it).
+        and page_highlight ([start, end) of the cited range inside it); for every format
+        document_text (the extracted text around the citation: all of it, or `VIEW_PARAGRAPHS`
+        paragraphs either side, at most 100,000 characters, for a long document),
+        document_offset (where document_text begins in the extracted text), document_highlight
+        (the cited range inside document_text), document_paragraphs ([first, last, total] of the
+        paragraphs shown) and document_whole (whether document_text is the whole text).
         """
         from bisect import bisect_left, bisect_right
 
@@ -284,6 +289,7 @@ class Assistant:
             "page": document.page_at(start),
             "section": p.section,
             **_page_view(document, start, end),
+            **text_window(document.raw, start, end),
         }
 
 
@@ -296,3 +302,4 @@ def _page_view(document: Document, start: int, end: int) -> dict[str, Any]:
     a = starts[page - 1]
     b = starts[page] if page < len(starts) else len(document.raw)
     return {"page_text": document.raw[a:b].rstrip("\n"), "page_highlight": [start - a, min(end, b) - a]}
+

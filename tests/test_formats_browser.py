@@ -1,13 +1,19 @@
 """The page with the reader's own documents, in a real Chromium: several files uploaded at once (a
-PDF with running headers among them), a question about the PDF answered with its page, the
-document picker limiting the search, and a document removed."""
+PDF with running headers among them), a question about the PDF answered with its page, its [1]
+opening the cited page as text with the sentence highlighted, the document view scrolled to the
+cited place, the document picker limiting the search, and a document removed.
+
+Screenshots go to $QA_SCREENSHOTS when it is set (else the test's temporary folder)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.fixtures_formats import make_docx, make_pdf
-from tests.test_ui_browser import WAIT, ask, browser, page  # noqa: F401  (fixtures)
+from tests.test_ui_browser import WAIT, _flat, ask, browser, page, upload  # noqa: F401  (fixtures)
 from tests.uiserver import Server, start, stop
 
 pytestmark = pytest.mark.browser
@@ -35,6 +41,19 @@ def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F
     text = reply.inner_text()
     assert "eleven metres" in text and "page 2" in text, text
 
+    # its [1] opens the cited page as text, the quoted sentence highlighted, and the document view
+    quote = _flat(reply.locator("blockquote mark").inner_text()).strip("“”")
+    reply.locator("blockquote .qa-cite").click()
+    p.wait_for_function("document.querySelector('#qa-document .qa-page mark') !== null", timeout=WAIT)
+    view = p.locator("#qa-document")
+    assert "Page 2 as text" in _flat(view.inner_text())
+    assert _flat(view.locator(".qa-page mark").inner_text()) == quote
+    assert "grain ships" in view.locator(".qa-page").inner_text()  # the rest of page 2, as text
+    assert "Ilse Marrow" not in view.locator(".qa-page").inner_text()  # page 3 is not on it
+    assert _flat(view.locator(".qa-doc mark").inner_text()) == quote and "the whole text" in view.inner_text()
+    view.scroll_into_view_if_needed()
+    p.screenshot(path=str(_shots(tmp_path) / "pdf-page-view.png"))
+
     # the picker limits the next question to the Word document
     p.locator("#qa-docs input").click()
     p.get_by_role("option", name="Kessel Parish Council minutes · council-minutes.docx").click()
@@ -43,6 +62,10 @@ def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F
     text = reply.inner_text()
     assert "three million crowns" in text and "Results > Costs" in text, text
     assert "Varrow" not in text
+    reply.locator(".qa-cite").first.click()  # a Word document has no pages; its document view
+    p.wait_for_function("document.querySelector('#qa-document .qa-doc mark')?.innerText.includes('crowns')",
+                        timeout=WAIT)
+    assert p.locator("#qa-document .qa-page").count() == 0
 
     # and a document is removed from the Corpus tab
     p.get_by_role("tab", name="Corpus").click()
@@ -51,3 +74,48 @@ def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F
     p.locator("#qa-remove").click()
     p.wait_for_function("document.querySelector('#qa-status').innerText.includes('Removed')", timeout=WAIT)
     assert "council-minutes.docx" not in p.locator("#qa-corpus").inner_text()
+
+
+def _shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("QA_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+#: the highlight inside the document view's box, which has been scrolled to it
+SCROLLED = """() => {
+    const view = document.querySelector('#qa-document .qa-doc'), mark = view && view.querySelector('mark');
+    if (!mark) return false;
+    const m = mark.getBoundingClientRect(), v = view.getBoundingClientRect();
+    return view.scrollTop > 0 && m.top >= v.top && m.bottom <= v.bottom;
+}"""
+
+
+def test_the_document_view_scrolls_to_the_cited_place(page, tmp_path):  # noqa: F811  (the fixture)
+    notes = [f"Note {i}. The survey of field {i} counted {i + 3} hedges and a stone wall on its north side."
+             for i in range(160)]
+    notes[120] = "The Zorbleck granary was painted violet in 1893 by the miller Oskar Brandt."
+    status, _ = upload(page, "field-notes.txt", "Field survey notes\n\n" + "\n\n".join(notes) + "\n")
+    assert "Field survey notes" in status
+    assert "TXT · " in page.page.locator("#qa-corpus").inner_text()  # the corpus lists the format
+    assert "PDF, 3 pages" in page.page.locator("#qa-corpus").inner_text()
+    reply = ask(page, "Who painted the Zorbleck granary violet?")
+    assert "Oskar Brandt" in reply.inner_text()
+    reply.locator("blockquote .qa-cite").click()
+    p = page.page
+    p.wait_for_function(SCROLLED, timeout=WAIT)
+    view = p.locator("#qa-document")
+    assert "Oskar Brandt" in view.locator(".qa-doc mark").inner_text()
+    # 161 paragraphs: a window of them around the citation, and the view says so
+    assert "paragraphs 82–161 of 161, around the citation (the document is long" in _flat(view.inner_text())
+    assert view.locator(".qa-page").count() == 0
+    view.scroll_into_view_if_needed()
+    p.screenshot(path=str(_shots(tmp_path) / "document-view.png"))
+    # another citation of the same reply scrolls the box to its own place
+    reply.get_by_text("Other top passages").click()
+    other = reply.locator("details .qa-cite").first
+    other.click()
+    p.wait_for_function("() => !document.querySelector('#qa-document .qa-doc mark')?.innerText.includes('Oskar')",
+                        timeout=WAIT)
+    p.wait_for_function(SCROLLED.replace("view.scrollTop > 0 && ", ""), timeout=WAIT)
+    assert page.errors == []

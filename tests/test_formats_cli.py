@@ -113,7 +113,11 @@ def test_the_python_api_cites_pages_and_sections(library, embedder):
     assert "Petra Lund" in r.answer.text and r.answer.citation.section == "Next steps"
     assert "Next steps" in r.answer.citation.label()
     ctx = a.context(r.answer.citation)
-    assert ctx["section"] == "Next steps" and ctx["page"] is None
+    assert ctx["section"] == "Next steps" and ctx["page"] is None and "page_text" not in ctx
+    # the document view: the extracted text `qa show` prints (all of it, short as it is), cited range inside
+    (d0, d1), raw = ctx["document_highlight"], a.document("council-minutes.docx").raw
+    assert ctx["document_whole"] and ctx["document_text"] == raw[ctx["document_offset"]:][: len(ctx["document_text"])]
+    assert ctx["document_text"][d0:d1] == r.answer.text
 
 
 def test_remove_and_show_errors(library, tmp_path):

@@ -163,6 +163,45 @@ def test_sources_and_context_panels():
     assert "Cited <mark>text</mark> here." in out and "after:" not in out
 
 
+def test_the_cited_page_and_the_document_are_shown_as_text_with_the_range_marked():
+    page = "Header line <b>\n\nThe pump [x](javascript:1) failed.\n\n# Not a heading"
+    at = page.index("failed")
+    ctx = {"doc": "corpus/r.pdf", "page": 3, "page_text": page, "page_highlight": [at, at + 6],
+           "document_text": "Intro.\n\n" + page, "document_highlight": [8 + at, 8 + at + 6],
+           "document_paragraphs": [1, 4, 4], "document_whole": True}
+    out = render.document_view(ctx)
+    assert "**Page 3** as text" in out and "**The document** (corpus/r.pdf), the whole text:" in out
+    assert out.count("The pump \\[x\\](javascript:1) <mark>failed</mark>.") == 2  # page and document
+    assert "Header line &lt;b&gt;" in out and "\\# Not a heading" in out and "<b>" not in out
+    assert '<div class="qa-page qa-view">' in out and '<div class="qa-doc qa-view">' in out
+    # a long document: a window around the citation, and the view says so; no page outside a PDF
+    long = render.document_view({**ctx, "page": None, "page_text": None, "document_paragraphs": [41, 121, 900],
+                                 "document_whole": False})
+    assert "paragraphs 41–121 of 900, around the citation (the document is long" in long and "Page" not in long
+    # a highlight across paragraphs marks its part of each
+    both = render.document_view({"doc": "corpus/a.md", "document_text": "One two.\n\nThree four.",
+                                 "document_highlight": [4, 15], "document_paragraphs": [1, 2, 2],
+                                 "document_whole": True})
+    assert "One <mark>two.</mark>\n\n<mark>Three</mark> four." in both
+
+
+def test_the_document_window_is_bounded_around_the_citation(monkeypatch):
+    from qa import text as qtext
+
+    body = "\n\n".join(f"Paragraph {i} of the report." for i in range(1000))
+    at = body.index("Paragraph 500 ")
+    w = qtext.text_window(body, at, at + 13)
+    first, last, total = w["document_paragraphs"]
+    assert (first, last, total) == (501 - qtext.WINDOW_PARAGRAPHS, 501 + qtext.WINDOW_PARAGRAPHS, 1000)
+    assert not w["document_whole"]
+    a, b = w["document_highlight"]
+    assert w["document_text"][a:b] == "Paragraph 500" and body.index(w["document_text"]) == w["document_offset"]
+    monkeypatch.setattr(qtext, "WINDOW_CHARS", 50)  # one huge paragraph: a window of characters
+    w = qtext.text_window("x" * 1000, 900, 910)
+    assert len(w["document_text"]) == 50 and w["document_highlight"] == [900 - w["document_offset"], 910 - w["document_offset"]]
+    assert qtext.text_window("Short.", 0, 5)["document_whole"]
+
+
 def test_a_clicked_citation_names_a_turn_and_a_rank():
     assert check.citation("3:2:17", None, 5) == (3, "2")
     assert check.citation("0:1", 4, 5) == (0, "1")
@@ -175,7 +214,10 @@ def test_a_clicked_citation_names_a_turn_and_a_rank():
 
 def test_corpus_panel():
     out = render.corpus([{"doc": "corpus/<x>.txt", "title": "X [y](z)", "characters": 12345, "passages": 7}])
-    assert "12,345 characters · 7 passages" in out and "&lt;x&gt;" in out and "\\[y\\]" in out
+    assert "** · TXT · 12,345 characters · 7 passages" in out and "&lt;x&gt;" in out and "\\[y\\]" in out
+    pdf = render.corpus([{"doc": "corpus/r.pdf", "title": "R", "format": "pdf", "pages": 3, "characters": 9,
+                          "passages": 2}, {"doc": "corpus/one.pdf", "title": "O", "format": "pdf", "pages": 1}])
+    assert "**R** · PDF, 3 pages · 9 characters" in pdf and "**O** · PDF, 1 page · " in pdf
     assert render.corpus([]) == "*No documents are indexed.*"
 
 

@@ -251,6 +251,7 @@ def test_a_narrow_window_stacks_the_sources_and_nothing_overflows(browser, serve
         reply = ask(p, TREATY)
         reply.locator("blockquote .qa-cite").click()
         wait_context(p, int(reply.locator("blockquote .qa-cite").inner_text().strip("[]")))
+        p.page.wait_for_selector("#qa-document .qa-doc mark")  # the document view is open too
         reply.get_by_text("Other top passages").click()
         sizes = p.page.evaluate("""() => {
             const box = s => document.querySelector(s).getBoundingClientRect();

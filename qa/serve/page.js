@@ -37,6 +37,23 @@
     open(el);
   }, true);
 
+  // The cited page and the document (`<div class="qa-view">`, under the context) each scroll their
+  // own box to the highlight, whenever the server writes a new one: only scrollTop is set.
+  const scrollViews = () => {
+    for (const view of document.querySelectorAll("#qa-document .qa-view")) {
+      const mark = view.querySelector("mark");
+      if (!mark) continue;
+      const offset = mark.getBoundingClientRect().top - view.getBoundingClientRect().top;
+      view.scrollTop += offset - view.clientHeight / 3;
+    }
+  };
+  const watch = () => {
+    const panel = document.querySelector("#qa-document");
+    if (!panel) return setTimeout(watch, 200);
+    new MutationObserver(() => requestAnimationFrame(scrollViews)).observe(panel, { subtree: true, childList: true });
+  };
+  watch();
+
   // Called after an answer and after a citation opens (see qa/serve/ui.py).
   window.qaFocusQuestion = () => document.querySelector("#qa-question textarea")?.focus();
   window.qaRevealContext = () => {
@@ -44,5 +61,6 @@
     if (!ctx) return;
     const box = ctx.getBoundingClientRect();
     if (box.top < 0 || box.top > window.innerHeight - 80) ctx.scrollIntoView({ block: "start", behavior: "smooth" });
+    requestAnimationFrame(scrollViews);
   };
 }

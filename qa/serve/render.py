@@ -6,8 +6,9 @@ out of a document: `<`, `>` and `&` become entities, the characters that make in
 e-mail addresses are broken so they are not turned into links, and a leading list or heading
 marker is escaped. Whitespace is collapsed, so no block structure survives. Other punctuation is
 left alone so that the text stays readable (Gradio also copies it into aria-labels). The only
-markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, and `<span>`s
-for the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
+markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, `<div>`s with
+fixed classes around a neighbouring paragraph and the page and document views, and `<span>`s for
+the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import json
 import re
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
-from qa.text import is_invisible
+from qa.text import blocks, is_invisible
 
 _TABLE = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;",
                         **{ch: "\\" + ch for ch in "\\`*_[]!~$|"}})
@@ -199,19 +201,48 @@ def context(ctx: dict[str, Any], number: int, quoted: bool = False) -> str:
     return "\n\n".join(parts)
 
 
+def _blocks(s: str, highlight: Sequence[int]) -> str:
+    """`s` escaped paragraph by paragraph (its blank-line blocks), the range `highlight` marked."""
+    a, b = int(highlight[0]), int(highlight[1])
+    return "\n\n".join(marked(s[x:y], [(a - x, b - x)] if a < y and b > x else []) for x, y in blocks(s))
+
+
+def document_view(ctx: dict[str, Any]) -> str:
+    """Under the context: the cited page of a PDF as text, then the document's extracted text (as
+    `qa show` prints it), each with the cited range highlighted, in a box the page's script scrolls
+    to it. A long document shows a window of paragraphs around the citation, and says so."""
+    parts = []
+    if isinstance(ctx.get("page_text"), str) and isinstance(ctx.get("page"), int):
+        parts.append(f"**Page {int(ctx['page'])}** as text, the cited range highlighted:")
+        parts.append(f'<div class="qa-page qa-view">\n\n{_blocks(ctx["page_text"], ctx["page_highlight"])}\n\n</div>')
+    if isinstance(ctx.get("document_text"), str):
+        first, last, total = (int(n) for n in ctx["document_paragraphs"])
+        scope = ("the whole text" if ctx.get("document_whole") else
+                 f"paragraphs {first}–{last} of {total}, around the citation (the document is long; "
+                 "`qa show` prints all of it)")
+        parts.append(f"**The document** ({text(str(ctx['doc']))}), {scope}:")
+        parts.append(f'<div class="qa-doc qa-view">\n\n{_blocks(ctx["document_text"], ctx["document_highlight"])}'
+                     "\n\n</div>")
+    return "\n\n".join(parts)
+
+
 def _around(markdown: str) -> str:
     """A neighbouring paragraph, set in a muted style (the blank lines keep its Markdown parsed)."""
     return f'<div class="qa-around">\n\n{markdown}\n\n</div>'
 
 
 def corpus(documents: list[dict[str, Any]]) -> str:
-    """The corpus panel: what is indexed (title, file, size, passages)."""
+    """The corpus panel: what is indexed (title, format, pages, size, passages, file)."""
     if not documents:
         return "*No documents are indexed.*"
     total = sum(int(d.get("passages", 0)) for d in documents)
     lines = [f"**{len(documents)} document(s), {total} passages**", ""]
     for d in documents:
-        lines.append(f"- **{text(str(d.get('title', '')))}** · {int(d.get('characters', 0)):,} characters · "
+        pages = d.get("pages")
+        kind = str(d.get("format") or PurePosixPath(str(d.get("doc", ""))).suffix.lstrip(".")).upper()
+        kind += f", {int(pages)} page{'s' if pages != 1 else ''}" if isinstance(pages, int) else ""
+        lines.append(f"- **{text(str(d.get('title', '')))}** · {text(kind) + ' · ' if kind else ''}"
+                     f"{int(d.get('characters', 0)):,} characters · "
                      f"{int(d.get('passages', 0))} passages  \n  {text(str(d.get('doc', '')))}")
     return "\n".join(lines)
 

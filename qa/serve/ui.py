@@ -3,7 +3,8 @@
 The only module that imports gradio. It is a thin layer over `Assistant`: each handler checks its
 own input (a private endpoint can still be called by a raw request; the checks are in
 `qa.serve.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.serve.render`,
-which escapes all document and user text. Serving (environment, launch, guards) is `qa.serve.server`.
+which escapes all document and user text. Serving (environment, launch, guards) is `qa.serve.server`;
+the corpus's upload, removal and document picker are `qa.serve.corpus`.
 The page's one script, `page.js`, opens a clicked citation in context.
 """
 
@@ -31,8 +32,8 @@ from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import SUFFIXES  # noqa: E402
+from qa.serve import corpus, render, rest, server  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
-from qa.serve import render, rest, server  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -122,78 +123,26 @@ class _Page(gr.Blocks):
         super().validate_inputs(block_fn, inputs)
 
 
-def _index_line(a: Assistant) -> str:
-    """The server log's line for the index being served."""
-    return f"index {a.index.path}: {len(a.index.passages)} passages from {len(a.documents())} document(s)"
-
-
 async def _no_such_endpoint(_request: Request, _exc: Exception) -> JSONResponse:
     """`POST /gradio_api/call/<unknown>`: Gradio raises, which would be a 500 (CASES.md 19)."""
     return JSONResponse({"detail": "No such API endpoint; see /gradio_api/info."}, status_code=404)
 
 
-# -- the corpus: upload of several files, removal, and the document picker ---------------------------
-
-#: files one upload may carry (Gradio's own cap is 1,000)
-MAX_UPLOAD_FILES = 20
-
-
-_LOOKALIKE = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
-
-
-def _doc_choices(a: Assistant) -> list[tuple[str, str]]:
-    """(label, key) for each document: shown as plain text, with no markup character, and keyed by
-    the document's SHA-256 so no name travels back and forth (CASES.md 12)."""
-    return [(f"{d['title']} · {str(d['doc']).rsplit('/', 1)[-1]}".translate(_LOOKALIKE), str(d["sha256"]))
-            for d in a.documents()]
-
-
-def _doc_of(a: Assistant, key: Any) -> str | None:
-    """The cited name of the document a picker key stands for."""
-    return next((str(d["doc"]) for d in a.documents() if isinstance(key, str) and d.get("sha256") == key), None)
+# -- the corpus (qa.serve.corpus): its panel, upload and removal, and the document picker ------------
 
 
 def _corpus_views(a: Assistant) -> tuple[Any, ...]:
     """The corpus panel, the document picker and the remove list, after the corpus changed."""
-    choices = _doc_choices(a)
+    choices = corpus.choices(a)
     return (render.corpus(a.documents()), gr.Dropdown(choices=choices, value=[], multiselect=True),
             gr.Dropdown(choices=choices, value=None))
-
-
-def _picked(a: Assistant, docs: Any) -> list[str] | None:
-    """The documents the picker limits a question to (None: all); checked, as any input."""
-    if docs in (None, "", []):
-        return None
-    picked = [_doc_of(a, key) for key in docs] if isinstance(docs, list) and len(docs) <= 1000 else [None]
-    if None in picked:
-        raise InputError("Pick documents from the list.")
-    return [doc for doc in picked if doc]
 
 
 def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., Any]:
     @_safe
     def ingest(files: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        paths = files if isinstance(files, list) else [files]
-        if not paths or len(paths) > MAX_UPLOAD_FILES or not all(
-                isinstance(f, str) and Path(f).resolve().is_relative_to(temp_root) and Path(f).is_file() for f in paths):
-            raise InputError(f"Choose a file to add ({', '.join(SUFFIXES)}); up to {MAX_UPLOAD_FILES} at once.")
-        try:
-            small = [Path(f) for f in paths if Path(f).stat().st_size <= upload_bytes]
-            refused = [f"skipped {Path(f).name}: too large (the limit is {upload_bytes:,} bytes)"
-                       for f in paths if Path(f) not in small]
-            progress(0.0, desc="Checking the files")
-            done = a.add([(f, f.name) for f in small], progress=lambda fraction, message: progress(fraction, desc=message))
-        finally:
-            for f in paths:
-                check.discard_upload(Path(f), temp_root)
-        refused += done.refused
-        if not done.added:
-            raise InputError(" ".join(refused) or "Nothing was added.")
-        lines = [f"Added **{render.text(str(d['title']))}** ({render.text(str(d['doc']))}): "
-                 f"{int(d['passages'])} passages." for d in done.added]
-        lines += [render.text(line) for line in refused]
-        log.info("added %s to the corpus; %s", ", ".join(str(d["doc"]) for d in done.added), _index_line(a))
-        return ("\n\n".join(lines + ["Ask about it in the chat."]), *_corpus_views(a), None)
+        status = corpus.add(a, files, temp_root, upload_bytes, lambda fraction, message: progress(fraction, desc=message))
+        return (status, *_corpus_views(a), None)
 
     return ingest
 
@@ -201,12 +150,7 @@ def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., An
 def _remover(a: Assistant) -> Callable[..., Any]:
     @_safe
     def remove(key: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        doc = _doc_of(a, key)
-        if doc is None:
-            raise InputError("Pick the document to remove.")
-        gone = a.remove(doc, progress=lambda fraction, message: progress(fraction, desc=message))
-        log.info("removed %s from the corpus; %s", doc, _index_line(a))
-        return (f"Removed **{render.text(str(gone['title']))}** ({render.text(doc)}).", *_corpus_views(a))
+        return (corpus.remove(a, key, lambda fraction, message: progress(fraction, desc=message)), *_corpus_views(a))
 
     return remove
 
@@ -226,10 +170,10 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
     def respond(question: Any, k: Any, state: Any, docs: Any = None) -> tuple[Any, ...]:
         results = check.results(state)
         history = [r["question"] for r in results][-check.MAX_HISTORY:]
-        result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=_picked(a, docs)).to_json()
+        result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=corpus.picked(a, docs)).to_json()
         results = (results + [result])[-MAX_TURNS:]
         turn = len(results) - 1
-        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT,
+        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT, "",
                 *exports.buttons(results))
 
     @_safe
@@ -240,8 +184,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
             raise InputError("Pick a message of the conversation.")
         turn = index // 2
         if turn == shown:  # a click in the turn already shown (selecting text, say) keeps its context open
-            return turn, gr.skip(), gr.skip()
-        return turn, render.sources(results[turn], turn), CONTEXT_HINT
+            return turn, gr.skip(), gr.skip(), gr.skip()
+        return turn, render.sources(results[turn], turn), CONTEXT_HINT, ""
 
     @_safe
     def show_context(choice: Any, state: Any, shown: Any) -> tuple[Any, ...]:
@@ -255,12 +199,12 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         hit, answer = hits[rank], results[turn].get("answer") or {}
         quoted = bool(answer) and int(answer["citation"]["id"]) == int(hit["rank"])  # highlight its sentence
         shown_ctx = a.context(answer["citation"] if quoted else hit["citation"])
-        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted),
+        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted), render.document_view(shown_ctx),
                 render.sources(results[turn], turn, opened=int(hit["rank"])), turn)
 
     @_safe
     def clear() -> tuple[Any, ...]:
-        return ([], [], None, render.sources(None), CONTEXT_HINT, *exports.buttons([]))
+        return ([], [], None, render.sources(None), CONTEXT_HINT, "", *exports.buttons([]))
 
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
@@ -287,7 +231,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                     question = gr.Textbox(label="Question", placeholder="Ask about the documents…", elem_id="qa-question",
                                           max_length=max_chars, lines=1, scale=8, autofocus=True)
                     ask = gr.Button("Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80)
-                picker = gr.Dropdown(_doc_choices(a), value=[], multiselect=True, label="Ask only these documents "
+                picker = gr.Dropdown(corpus.choices(a), value=[], multiselect=True, label="Ask only these documents "
                                      "(none picked: all)", elem_id="qa-docs")
                 ex = gr.Examples([[q] for q in examples], inputs=[question], label="Example questions",
                                  cache_examples=False, api_visibility="private", examples_per_page=8)
@@ -305,14 +249,16 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                                           sanitize_html=True, latex_delimiters=[])
                     ctx = gr.Markdown(CONTEXT_HINT, elem_id="qa-context", elem_classes="qa-panel",
                                       sanitize_html=True, latex_delimiters=[])
+                    docview = gr.Markdown("", elem_id="qa-document", elem_classes="qa-panel", sanitize_html=True,
+                                          latex_delimiters=[])  # the cited page and the document, scrolled to it
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
-                    corpus = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
+                    corpus_md = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
                                          sanitize_html=True, latex_delimiters=[])
                     upload = gr.File(label=f"Add documents ({', '.join(SUFFIXES)})", file_count="multiple",
                                      file_types=list(SUFFIXES), type="filepath", elem_id="qa-upload")
                     status = gr.Markdown("", elem_id="qa-status", sanitize_html=True, latex_delimiters=[])
                     with gr.Row():
-                        doomed = gr.Dropdown(_doc_choices(a), value=None, label="Document to remove",
+                        doomed = gr.Dropdown(corpus.choices(a), value=None, label="Document to remove",
                                              elem_id="qa-remove-doc", scale=3)
                         remove_btn = gr.Button("Remove", elem_id="qa-remove", variant="stop", scale=1, min_width=90)
 
@@ -321,22 +267,22 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
 
         # -- events --------------------------------------------------------------------------------
         private: dict[str, Any] = {"api_visibility": "private"}
-        answer_out = [question, chat, state, shown, sources, ctx, md_btn, js_btn]
+        answer_out = [question, chat, state, shown, sources, ctx, docview, md_btn, js_btn]
         asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
         for asked in (ask.click(**asking), question.submit(**asking), ex.load_input_event.then(**asking)):
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
-        chat.select(select_turn, [state, shown], [shown, sources, ctx], **private)
-        pick.change(show_context, [pick, state, shown], [ctx, sources, shown], show_progress="minimal",
+        chat.select(select_turn, [state, shown], [shown, sources, ctx, docview], **private)
+        pick.change(show_context, [pick, state, shown], [ctx, docview, sources, shown], show_progress="minimal",
                     **private).then(None, js=REVEAL_JS, **private)
-        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, md_btn, js_btn], **private)
+        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, docview, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
-        corpus_out = [status, corpus, picker, doomed]
+        corpus_out = [status, corpus_md, picker, doomed]
         upload.upload(_adder(a, temp_root, upload_bytes), [upload], [*corpus_out, upload], concurrency_id="index_writer",
                       concurrency_limit=1, show_progress="full", show_progress_on=[status], **private)
         remove_btn.click(_remover(a), [doomed], corpus_out, concurrency_id="index_writer", concurrency_limit=1,
                          show_progress="full", show_progress_on=[status], **private)
-        demo.load(_safe(lambda: _corpus_views(a)), None, [corpus, picker, doomed], **private)  # other sessions' uploads
+        demo.load(_safe(lambda: _corpus_views(a)), None, [corpus_md, picker, doomed], **private)  # other sessions' uploads
         gr.api(_safe(ask_api), api_name="ask", concurrency_id="ask", concurrency_limit=1, api_visibility="public")
     return demo
 
@@ -352,7 +298,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
-    log.info("%s", _index_line(a))
+    log.info("%s", corpus.index_line(a))
     demo = build(a, warnings=warnings)
     api = rest.RestApi(a, login, threads=threads, waiting=waiting)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]

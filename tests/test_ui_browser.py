@@ -172,7 +172,9 @@ def test_one_label_per_source_and_no_raw_scores(page):
     label = next(line for line in labels if line.startswith(f"[{number}] "))
     assert re.search(r"characters \d+–\d+, quoted sentence \d+–\d+$", label), label
     assert "score" not in reply.inner_text() and "score" not in page.page.locator("#qa-sources").inner_text()
-    assert reply.locator(".qa-confidence").count() == 0  # no calibrated confidence yet: nothing shown
+    confidence = reply.locator(".qa-confidence")  # the scorer's calibrated confidence, in words
+    assert confidence.count() == 1 and re.fullmatch(r"Confidence: (high|medium|low)", confidence.inner_text())
+    assert re.match(r"confidence 0\.\d\d: ", confidence.get_attribute("title"))  # the number on hover
 
 
 def test_clicking_a_marker_opens_its_context_at_once(page):

@@ -105,7 +105,13 @@ class Scorer:
     # -- scoring -----------------------------------------------------------------------------------
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        encoded = self._tokenizer.encode_batch(texts)
+        """Each text on its own: the int8 model quantises its activations per run, so a text encoded
+        in a batch would depend on the others in it (and on padding); alone, a sentence always gets
+        the same vector, whatever was asked before, and it is no slower (no padding)."""
+        return np.vstack([self._encode_one(t) for t in texts])
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        encoded = self._tokenizer.encode_batch([text])
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -135,7 +141,7 @@ class Scorer:
                     self._cache.popitem(last=False)
         with self._cache_lock:
             found = {t: self._cache.get(t) for t in texts}
-        rows = [v if v is not None else self._encode([t])[0] for t, v in found.items()]
+        rows = [v if v is not None else self._encode_one(t)[0] for t, v in found.items()]
         lookup = dict(zip(found, rows, strict=True))
         return np.vstack([lookup[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.middleware import Middleware
 
+from qa.config import home
 from qa.errors import InputError, QAError
 from qa.serve import tempdir
 from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard, Hosts
@@ -48,9 +49,11 @@ _UNSAFE_EXTRA = ("SPACE_ID", "SYSTEM")
 _QUIET_QUEUE = {"GRADIO_ANALYTICS_MAX_EVENTS": "1", "GRADIO_ANALYTICS_CACHE_FREQUENCY": str(10**12)}
 _OURS = ("GRADIO_ANALYTICS_ENABLED", "GRADIO_TEMP_DIR", *_QUIET_QUEUE)
 
+
 def data_dir() -> Path:
-    """Where the app keeps its own files ($QA_HOME, by default ~/.qa)."""
-    return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().resolve()
+    """Where the app keeps its own files (`qa.config.home()`), symlinks resolved: uploads are
+    checked against the real path of its temp folder."""
+    return home().resolve()
 
 
 def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:

@@ -143,10 +143,7 @@ class Assistant:
     def remove(self, name: str, progress: indexer.Progress | None = None) -> dict[str, Any]:
         """Takes one document out of the corpus and the index; on failure both stay as they were."""
         doc = next(iter(library.resolve([name], self.documents())))
-        root = self.settings.corpus_dir.resolve()
-        path = root.joinpath(*PurePosixPath(doc).parts[1:])
-        if not path.resolve().is_relative_to(root) or not path.is_file():
-            raise CorpusError(f"{doc} is no longer in the corpus folder; re-index with `qa index`.")
+        path = self._path_of(doc)
         entry = next(d for d in self.documents() if d.get("doc") == doc)
         aside = library.remove(path)
         try:
@@ -166,15 +163,21 @@ class Assistant:
 
     def _read(self, doc: str) -> Document:
         """The indexed document `doc` read afresh from the corpus folder."""
-        root = self.settings.corpus_dir.resolve()
-        path = root.joinpath(*PurePosixPath(doc).parts[1:]).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise CorpusError(f"{doc} is no longer in the corpus; re-index with `qa index`.")
+        path = self._path_of(doc)
         try:
             document, _note = read_document(path, doc, self.settings.max_file_bytes)
         except Skip as err:
             raise CorpusError(f"cannot show {doc}: {err}") from None
         return document
+
+    def _path_of(self, doc: str) -> Path:
+        """The file of the cited document `doc` ("corpus/report.pdf"), which must still be inside
+        the corpus folder."""
+        root = self.settings.corpus_dir.resolve()
+        path = root.joinpath(*PurePosixPath(doc).parts[1:])
+        if not path.resolve().is_relative_to(root) or not path.is_file():
+            raise CorpusError(f"{doc} is no longer in the corpus; re-index with `qa index`.")
+        return path
 
     def _doc_of(self, path: Path) -> str:
         corpus_dir = self.settings.corpus_dir

@@ -206,6 +206,8 @@ class Assistant:
             raise InputError("the assistant has no index loaded")
         only = library.passage_rows(live.index.passages, library.resolve(docs, self.documents())) if docs else None
         t0 = time.perf_counter()
+        if self.scorer is not None:  # the scorer's question vector, computed beside the embedder's
+            self.scorer.begin(q)
         query = self.query_for(q, history)
         qvec = self.embedder.encode([query])[0]
         t1 = time.perf_counter()

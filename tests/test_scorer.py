@@ -68,6 +68,18 @@ def test_scores_are_probabilities_and_prefer_the_answer(scorer):
     assert np.array_equal(again, scorer.sentence_vectors(sentences))
 
 
+def test_a_question_begun_ahead_scores_as_one_computed_on_the_spot(scorer):
+    question, sentences = "Who signed the treaty?", ["The treaty was signed by Zhou Enlai and Kim Il-sung."]
+    now = scorer.cosines(question, sentences)
+    scorer.begin(question)
+    scorer.begin(question)  # begun twice: one vector in flight
+    assert np.array_equal(scorer.cosines(question, sentences), now)
+    assert question not in scorer._pending  # used once, then forgotten
+    for n in range(100):  # begun and never used: the oldest are dropped, never piled up
+        scorer.begin(f"question {n}?")
+    assert len(scorer._pending) <= 64
+
+
 @pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "scorer.json"])
 def test_a_missing_file_is_refused(copy, name):
     (copy / name).unlink()

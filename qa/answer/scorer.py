@@ -15,6 +15,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ RESTORE = "restore qa/answer/scorer_model (git checkout -- qa/answer/scorer_mode
 SCORER_DIR_ENV = "QA_SCORER_DIR"
 #: sentence vectors remembered per process (a sentence of 384 float32 costs 1.5 kB)
 CACHE_SIZE = 50_000
+#: questions whose vectors are being computed ahead (`begin`) and not yet used
+PENDING_SIZE = 64
 
 
 def logistic(x: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -48,6 +51,8 @@ class Scorer:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
         self.card: dict[str, Any] = {}
 
     # -- loading -----------------------------------------------------------------------------------
@@ -145,8 +150,27 @@ class Scorer:
         lookup = dict(zip(found, rows, strict=True))
         return np.vstack([lookup[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
+    def begin(self, question: str) -> None:
+        """Starts computing `question`'s vector on a worker thread, so that it runs beside the
+        retrieval embedder's encode (onnxruntime releases the GIL); `cosines` picks it up."""
+        self.warm_up()
+        with self._cache_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-scorer")
+            if question in self._pending:
+                return
+            self._pending[question] = self._pool.submit(lambda: self._encode([question])[0])
+            while len(self._pending) > PENDING_SIZE:  # begun and never asked for: forget the oldest
+                self._pending.popitem(last=False)
+
+    def question_vector(self, question: str) -> np.ndarray:
+        """The question's vector: the one `begin` started, else computed now."""
+        with self._cache_lock:
+            ahead = self._pending.pop(question, None)
+        return ahead.result() if ahead is not None else self.encode([question])[0]
+
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
-        q = self.encode([question])[0]
+        q = self.question_vector(question)
         return self.sentence_vectors(sentences) @ q
 
     def probability(self, cosines: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ class _Remembering:
         return np.asarray(self.inner.probability(cosines))
 
 
-OFF = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, scorer_abstain=0.0)
+OFF = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, scorer_abstain=0.0, scorer_reads_query=False)
 GRID = (
     [("scorer off", OFF)]
     + [(f"rerank only, {w}", replace(OFF, scorer_rerank=w)) for w in (0.1, 0.2, 0.4, 0.8)]
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--squad", default=str(ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"))
     p.add_argument("--extra", action="append", default=[],
-                   help="another setting, NAME:rerank,answer,abstain (e.g. all:0.2,0.4,0.05)")
+                   help="another setting, NAME:rerank,answer,abstain[,query] (e.g. all:0.2,0.4,0.05; query: the scorer reads the searched text, a follow-up joined to its question)")
     p.add_argument("--only-extra", action="store_true", help="run the --extra settings (and scorer off) only")
     args = p.parse_args(argv)
     settings = Settings()
@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     grid = list(GRID[:1] if args.only_extra else GRID)
     for extra in args.extra:
         name, weights = extra.split(":")
-        r, a, t = (float(x) for x in weights.split(","))
-        grid.append((name, replace(OFF, scorer_rerank=r, scorer_answer=a, scorer_abstain=t)))
+        values = weights.split(",")
+        r, a, t = (float(x) for x in values[:3])
+        grid.append((name, replace(OFF, scorer_rerank=r, scorer_answer=a, scorer_abstain=t,
+                                   scorer_reads_query=values[3:] == ["query"])))
     print(f"held-out training documents: {', '.join(held)} ({len(questions)} questions)\n")
     print("| setting | art. hit@1 | hit@3 | answer@1 | abst. recall | false abst. | follow-up hit@3 "
           "| held-out R@1 | R@3 | answer@1 | false abst. |")

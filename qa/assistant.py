@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,11 +83,14 @@ class Assistant:
 
         The model is loaded and self-checked first, so a damaged model fails before any other work.
         """
-        warm_up = getattr(self.embedder, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
-        if self.scorer is not None:
-            self.scorer.warm_up()
+        # the scorer's files are hashed and its session built on a second thread, beside the embedder's
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load") as pool:
+            scorer = pool.submit(self.scorer.warm_up) if self.scorer is not None else None
+            warm_up = getattr(self.embedder, "warm_up", None)
+            if warm_up is not None:
+                warm_up()
+            if scorer is not None:
+                scorer.result()  # its refusal, if any, before any other work
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
                                    progress=progress or indexer._no_progress)
         return self._swap(index)
@@ -206,9 +210,9 @@ class Assistant:
             raise InputError("the assistant has no index loaded")
         only = library.passage_rows(live.index.passages, library.resolve(docs, self.documents())) if docs else None
         t0 = time.perf_counter()
-        if self.scorer is not None:  # the scorer's question vector, computed beside the embedder's
-            self.scorer.begin(q)
         query = self.query_for(q, history)
+        if self.scorer is not None:  # the scorer's question vector, computed beside the embedder's
+            self.scorer.begin(query if self.rules.scorer_reads_query else q)
         qvec = self.embedder.encode([query])[0]
         t1 = time.perf_counter()
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)

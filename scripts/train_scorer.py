@@ -66,7 +66,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "scorer_model")
-    ap.add_argument("--steps", type=int, default=60, help="optimiser steps (batch --batch)")
+    ap.add_argument("--steps", type=int, default=380, help="optimiser steps (batch --batch); 380 x 32 is one pass over the triplets")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--max-seq-length", type=int, default=64)

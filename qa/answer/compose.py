@@ -199,6 +199,7 @@ def compose(
     used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence."""
     rules = rules or Rules()
     probs: list[np.ndarray] = []
+    bonus: list[float] = []  # what reranking added to each of the top passages' scores
     if scorer is None:
         chosen = _distinct(candidates, index.passages, k)
     else:
@@ -210,6 +211,7 @@ def compose(
             order = judge.rerank_order([c.score for c in chosen[: len(probs)]], probs, rules.scorer_rerank)
             chosen = [chosen[i] for i in order] + chosen[len(probs) :]
             probs = [probs[i] for i in order]
+            bonus = [rules.scorer_rerank * (float(p.max()) if len(p) else 0.0) for p in probs]
         chosen = chosen[:k]
     focus = set(tokens(question))
     earlier = set(tokens(query)) - focus
@@ -252,7 +254,8 @@ def compose(
             first = last = best_sentence[rank][1]
         s, e = p.sentences[first], p.sentences[last]
         citation = Citation(rank + 1, p.doc, p.title, p.paragraph, p.start, p.end, p.id, p.page, p.section)
-        hits.append(Hit(rank + 1, c.score, c.dense, c.lexical, p, ((s.start, e.end),), citation))
+        shown = c.score + (bonus[rank] if rank < len(bonus) else 0.0)  # the score the passages are ordered by
+        hits.append(Hit(rank + 1, shown, c.dense, c.lexical, p, ((s.start, e.end),), citation))
 
     answer = None
     if answer_rank >= 0:

@@ -15,16 +15,16 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "Assistant": "qa.assistant",
     "Settings": "qa.config",
-    "Result": "qa.answer.compose",
-    "Answer": "qa.answer.compose",
-    "Hit": "qa.answer.compose",
-    "Citation": "qa.answer.compose",
+    "Result": "qa.answer.result",
+    "Answer": "qa.answer.result",
+    "Hit": "qa.answer.result",
+    "Citation": "qa.answer.result",
     "Passage": "qa.ingest.chunks",
 }
 __all__ = ["Answer", "Assistant", "Citation", "Hit", "Passage", "Result", "Settings", "__version__"]
 
 if TYPE_CHECKING:
-    from qa.answer.compose import Answer, Citation, Hit, Result
+    from qa.answer.result import Answer, Citation, Hit, Result
     from qa.assistant import Assistant
     from qa.config import Settings
     from qa.ingest.chunks import Passage

@@ -11,7 +11,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from qa.answer import followup
-from qa.answer.compose import Result, Rules, compose
+from qa.answer.compose import Rules, compose
+from qa.answer.result import Result
 from qa.answer.scorer import Scorer
 from qa.config import Settings
 from qa.errors import CorpusError, InputError

@@ -85,7 +85,7 @@ def test_only_the_ui_module_imports_gradio():
 
 def test_public_api_is_stable():
     import qa
-    from qa.answer.compose import Citation, Hit, Result
+    from qa.answer.result import Citation, Hit, Result
 
     assert set(qa.__all__) == {*qa._PUBLIC, "__version__"}
     assert {"Assistant", "Settings"} <= set(qa.__all__)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.answer import answertype, judge
+from qa.answer.result import Answer, Citation, Hit, Result
 from qa.index.lexical import tokens
 from qa.index.store import Index
 from qa.ingest.chunks import Passage
@@ -59,92 +59,6 @@ class Rules:
     #: the scorer reads the searched text (a follow-up joined to the question it leans on) instead of
     #: the question as typed
     scorer_reads_query: bool = True
-
-
-@dataclass(frozen=True)
-class Citation:
-    id: int  # the number shown as [n]; equals the rank of the passage it points into
-    doc: str
-    title: str
-    paragraph: int
-    start: int  # raw [start, end) in the document as read from disk
-    end: int
-    passage_id: int
-    #: the page of a PDF the cited text begins on; None for other formats
-    page: int | None = None
-    #: the heading path the cited text stands under ("Results > Costs"); None where there is none
-    section: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "doc": self.doc,
-            "title": self.title,
-            "paragraph": self.paragraph,
-            "start": self.start,
-            "end": self.end,
-            "passage_id": self.passage_id,
-            "page": self.page,
-            "section": self.section,
-        }
-
-    def label(self) -> str:
-        where = "".join(f"{part}, " for part in (f"page {self.page}" if self.page else None, self.section) if part)
-        return f"{self.title}, {where}paragraph {self.paragraph}, characters {self.start}-{self.end} of {self.doc}"
-
-
-@dataclass(frozen=True)
-class Hit:
-    rank: int
-    score: float
-    dense: float
-    lexical: float
-    passage: Passage
-    highlight: tuple[tuple[int, int], ...]
-    citation: Citation
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "score": round(self.score, 4),
-            "dense": round(self.dense, 4),
-            "lexical": round(self.lexical, 4),
-            "text": self.passage.text,
-            "highlight": [list(h) for h in self.highlight],
-            "citation": self.citation.to_json(),
-        }
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    citation: Citation
-    score: float
-    #: the scorer's calibrated probability that the quote answers the question (None without it)
-    confidence: float | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    question: str
-    query: str
-    answer: Answer | None
-    hits: tuple[Hit, ...]
-    #: why there is no answer (one sentence for the reader), None when there is one
-    reason: str | None = None
-    timings: dict[str, float] = field(default_factory=dict, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "query": self.query,
-            "answer": None
-            if self.answer is None
-            else {"text": self.answer.text, "citation": self.answer.citation.to_json(), "score": round(self.answer.score, 4)}
-            | ({} if self.answer.confidence is None else {"confidence": round(self.answer.confidence, 4)}),
-            "reason": self.reason,
-            "passages": [h.to_json() for h in self.hits],
-        }
 
 
 def _distinct(candidates: list[Candidate], passages: tuple[Passage, ...], k: int) -> list[Candidate]:

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from qa.answer import followup
-from qa.answer.compose import Result, Rules, compose
+from qa.answer.compose import Rules, compose
 from qa.answer.judge import Judge
+from qa.answer.result import Result
 from qa.index import lexical
 from qa.index.embeddings import Embedder
 from qa.index.indexer import unique_passages

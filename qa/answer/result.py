@@ -4,7 +4,7 @@ return is `Result.to_json()`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.ingest.chunks import Passage
@@ -25,17 +25,7 @@ class Citation:
     section: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "doc": self.doc,
-            "title": self.title,
-            "paragraph": self.paragraph,
-            "start": self.start,
-            "end": self.end,
-            "passage_id": self.passage_id,
-            "page": self.page,
-            "section": self.section,
-        }
+        return asdict(self)  # its fields, in order: the JSON's CITATION (README)
 
     def label(self) -> str:
         where = "".join(f"{part}, " for part in (f"page {self.page}" if self.page else None, self.section) if part)

@@ -159,7 +159,7 @@ def test_indexing_shows_a_progress_bar_only_on_a_terminal_and_only_after_a_momen
         assert show is None
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf"])
+@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf_hnsw"])
 def test_a_search_within_some_documents_is_exact_whatever_the_index(kind):
     import types
 
@@ -173,10 +173,15 @@ def test_a_search_within_some_documents_is_exact_whatever_the_index(kind):
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     if kind == "flat":
         index = faiss.IndexFlatIP(16)
+    elif kind == "ivf_hnsw":
+        from qa.index import vectors as vector_index
+
+        index = vector_index.build(x, 16, vector_index.plan(len(x), 0))
     else:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(16), 16, 8, faiss.METRIC_INNER_PRODUCT)
         index.train(x)
-    index.add(x)
+    if kind != "ivf_hnsw":
+        index.add(x)
     if kind == "ivf":
         index.make_direct_map()
     retriever = Retriever.__new__(Retriever)

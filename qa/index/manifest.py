@@ -69,6 +69,10 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return manifest
 
 
+#: the vector index kinds a manifest may record and their positive integer parameters ("ivf": before 4 sqrt(N) lists)
+VECTOR_PARAMETERS = {"flat": (), "ivf": ("nlist", "nprobe"), "ivf_hnsw": ("nlist", "nprobe", "m", "ef_search")}
+
+
 def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -87,9 +91,8 @@ def _manifest_problem(m: dict[str, Any]) -> str | None:
     if not isinstance(m.get("chunking"), dict):
         return "no chunking settings"
     how = m.get("vector_index")
-    if not isinstance(how, dict) or not (
-        how.get("kind") == "flat"
-        or (how.get("kind") == "ivf" and all(_is_int(how.get(k)) and how[k] > 0 for k in ("nlist", "nprobe")))
+    if not isinstance(how, dict) or how.get("kind") not in VECTOR_PARAMETERS or not all(
+        _is_int(how.get(k)) and how[k] > 0 for k in VECTOR_PARAMETERS[how["kind"]]
     ):
         return "no valid vector index kind"
     documents = m.get("documents", [])

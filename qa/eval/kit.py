@@ -151,6 +151,9 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     """What `Assistant.ask` does, on an in-memory engine (the question is assumed clean)."""
     t0 = time.perf_counter()
     query = followup.resolve(question, list(history)[-5:])
+    begin = getattr(engine.scorer, "begin", None)  # the scorer's question vector, beside the embedder's
+    if begin is not None:
+        begin(query if engine.rules.scorer_reads_query else question)
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
     result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer)

@@ -87,8 +87,9 @@ class Assistant:
             warm_up()
         if self.scorer is not None:
             self.scorer.warm_up()
+        live = self._live  # lends its unchanged passages and vectors to a refresh, never read again
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
-                                   progress=progress or indexer._no_progress)
+                                   progress=progress or indexer._no_progress, current=live.index if live else None)
         return self._swap(index)
 
     @property

@@ -84,6 +84,40 @@ def test_adding_a_document_embeds_only_its_passages(wider, corpus, fake_embedder
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
 
 
+def test_assistant_add_refreshes_from_the_generation_it_holds(wider, corpus, fake_embedder, tmp_path, monkeypatch):
+    """Assistant.add hands the generation it serves to the indexer: nothing is read back from disk,
+    and the result is a full rebuild's, answers included."""
+    counting = Counting(fake_embedder)
+    a = Assistant(wider, embedder=counting)
+    counting.texts.clear()
+    loads: list[Path] = []
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda gen, manifest: loads.append(gen) or real_load(gen, manifest))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / NEW[0]).write_text(NEW[1], encoding="utf-8")
+    added = a.add([(incoming / NEW[0], NEW[0])])
+    assert [d["doc"] for d in added.added] == ["corpus/" + NEW[0]] and loads == []
+    assert Counter(counting.texts) == Counter(_texts_of(a.index, "corpus/" + NEW[0]))
+    monkeypatch.undo()
+    _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
+
+
+def test_loading_parses_no_passage_record(wider, fake_embedder, monkeypatch):
+    """Load checks every file's SHA-256 and the record count but parses records only when used."""
+    from qa.ingest.chunks import Passage
+
+    Assistant(wider, embedder=fake_embedder)
+    parsed: list[int] = []
+    real = Passage.from_record.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Passage, "from_record", classmethod(lambda cls, r: parsed.append(r["id"]) or real(cls, r)))
+    a = Assistant(wider, embedder=fake_embedder)
+    assert parsed == [] and len(a.index.passages) > 3
+    assert a.index.passages[3].id == 3 and parsed == [3]
+    a.index.passages[3]
+    assert parsed == [3]  # parsed once, then kept
+
+
 def test_removing_a_document_drops_its_passages_and_embeds_nothing(wider, corpus, fake_embedder, tmp_path):
     counting = Counting(fake_embedder)
     before = Assistant(wider, embedder=counting).index

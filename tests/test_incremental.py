@@ -13,6 +13,7 @@ from qa import Assistant
 from qa.index import store
 from qa.index.lexical import Lexical, sentence_tokens
 from qa.index.vectors import all_vectors
+from qa.ingest import documents
 from tests.conftest import ARTICLE
 
 QUESTIONS = ["When was the treaty renewed?", "Where do the cranes nest?", "Who built the lighthouse at Dalian?",
@@ -147,15 +148,26 @@ def test_a_changed_document_is_embedded_again_where_it_changed(wider, corpus, fa
 
 
 def test_a_document_before_the_others_and_a_repeated_passage_match_a_full_rebuild(wider, corpus, fake_embedder,
-                                                                                    tmp_path):
+                                                                                    tmp_path, monkeypatch):
     """A new first document that repeats another's paragraph takes it over, as a full rebuild does."""
     counting = Counting(fake_embedder)
     Assistant(wider, embedder=counting)
     (corpus / "aaa.txt").write_text("Notes\n\nA Danish engineer built the lighthouse at Dalian in 1893.\n")
     a = Assistant(wider, embedder=counting)
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
+    assert any(p.doc == "corpus/aaa.txt" for p in a.index.passages)
+    # the lighthouse document, one passage short now, is not read again: its repeat is kept aside
+    reads: list[str] = []
+    real_read = documents.read_document
+    monkeypatch.setattr(documents, "read_document", lambda path, *args: reads.append(path.name) or real_read(path, *args))
+    (corpus / "zzz.txt").write_text("Later\n\nThe ferry sailed on.\n", encoding="utf-8")
+    a = Assistant(wider, embedder=counting)
+    assert reads == ["zzz.txt"]
+    monkeypatch.undo()
+    _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
     (corpus / "aaa.txt").unlink()  # the lighthouse passage goes back to its own document
     a = Assistant(wider, embedder=counting)
+    assert any(p.doc == "corpus/lighthouse.txt" and "Danish engineer" in p.text for p in a.index.passages)
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
 
 

@@ -135,7 +135,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
                   keep=previous.unchanged(sources) if previous else None)
     progress(0.05, f"read the corpus: {read.summary()}" + (f", {len(read.kept)} unchanged" if read.kept else ""))
     entries, cut = _documents(read, previous, settings.max_words, list(sources))
-    passages = unique_passages(cut)
+    passages, repeats = unique_and_repeats(cut)
     if not passages:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
     vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
@@ -157,7 +157,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     }
     progress(0.95, "saving the index")
     index = store.save(settings.index_dir, manifest, passages, vector_index.build(vectors, embedder.dim, how),
-                       sentence_vectors, tables, per_sentence)
+                       sentence_vectors, tables, per_sentence, repeats)
     progress(1.0, f"indexed {len(passages)} passages from {len(entries)} documents "
                   f"in {time.perf_counter() - started:.1f} s")
     return index
@@ -246,15 +246,26 @@ def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previou
 def unique_passages(passages: list[Passage]) -> list[Passage]:
     """The passages without repeats (a boilerplate paragraph, a copied section): the first one stays,
     so a search never returns two identical passages. Ids are renumbered 0..n-1."""
+    return unique_and_repeats(passages)[0]
+
+
+def unique_and_repeats(passages: list[Passage]) -> tuple[list[Passage], list[tuple[int, Passage]]]:
+    """`unique_passages`, and the repeats it dropped, each with its place among its document's
+    passages (kept with the generation, so the next build need not read that document again)."""
     seen: set[str] = set()
     out: list[Passage] = []
+    repeats: list[tuple[int, Passage]] = []
+    place: Counter[str] = Counter()
     for p in passages:
+        at = place[p.doc]
+        place[p.doc] += 1
         key = " ".join(unicodedata.normalize("NFC", p.search_text()).split())
         if key in seen:
+            repeats.append((at, p))
             continue
         seen.add(key)
         out.append(p if p.id == len(out) else dataclasses.replace(p, id=len(out)))
-    return out
+    return out, repeats
 
 
 def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:

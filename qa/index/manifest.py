@@ -13,14 +13,14 @@ from typing import Any
 from qa.errors import StoreError
 
 #: 2: the lexical index, the sentence vectors (.npy) and the token lists are stored, not rebuilt;
-#: 3: sentence_rows.npy, so that passage records are parsed on first use, not at load
+#: 3: sentence_rows.npy, so that passage records are parsed on first use, not at load; repeats.jsonl
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 #: bm25s's own files, in each of passages.bm25/ and sentences.bm25/
 BM25_FILES = ("params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy",
               "indptr.csc.index.npy")
 LEXICAL = ("passages.bm25", "sentences.bm25")
-FILES = ("passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy", "tokens.jsonl",
+FILES = ("passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy", "tokens.jsonl", "repeats.jsonl",
          *(f"{folder}/{name}" for folder in LEXICAL for name in BM25_FILES))
 REBUILD = "rebuild it with `qa index --force`"
 

@@ -117,11 +117,14 @@ def save(
     sentence_vectors: np.ndarray,
     tables: tuple[Lexical, Lexical],
     tokens: list[list[list[str]]],
+    repeats: Sequence[tuple[int, Passage]] = (),
 ) -> Index:
     """Writes a new generation and points CURRENT at it; the previous one stays until collected.
 
     `vectors` is the passages' FAISS index (see `qa.index.vectors`), `tables` the passages' and
-    the sentences' BM25, `tokens` each passage's sentences' token lists (kept for the next build).
+    the sentences' BM25, `tokens` each passage's sentences' token lists, `repeats` the passages
+    dropped as repeats of earlier ones with their place in their document (both kept for the next
+    build, never read to answer).
     """
     faiss = _faiss()
     held = Passages.held(passages)
@@ -132,12 +135,15 @@ def save(
             gen.mkdir()
             lines = "".join(json.dumps(p.to_record(), ensure_ascii=False) + "\n" for p in passages)
             token_lines = "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tokens)
+            repeat_lines = "".join(json.dumps({"at": at, "passage": p.to_record()}, ensure_ascii=False) + "\n"
+                                   for at, p in repeats)
             files = {
                 "passages.jsonl": _write(gen / "passages.jsonl", lines.encode()),
                 "sentence_rows.npy": _write(gen / "sentence_rows.npy", _npy(held.rows, np.int64)),
                 "passages.faiss": _write(gen / "passages.faiss", faiss.serialize_index(vectors).tobytes()),
                 "sentences.npy": _write(gen / "sentences.npy", _npy(sentence_vectors)),
                 "tokens.jsonl": _write(gen / "tokens.jsonl", token_lines.encode()),
+                "repeats.jsonl": _write(gen / "repeats.jsonl", repeat_lines.encode()),
             }
             for folder, table in zip(LEXICAL, tables, strict=True):
                 for path in table.save(gen / folder):
@@ -221,6 +227,20 @@ def read_tokens(index: Index) -> list[list[list[str]]]:
     per_passage = np.diff(index.sentence_rows).tolist()
     if len(out) != len(per_passage) or any(len(t) != n for t, n in zip(out, per_passage, strict=True)):
         raise StoreError(f"index file {path} does not match its passages; {REBUILD}")
+    return out
+
+
+def read_repeats(index: Index) -> list[tuple[int, Passage]]:
+    """The passages the build dropped as repeats, each with its place among its document's passages."""
+    path = index.path / "repeats.jsonl"
+    data = checked(index.path, index.manifest["files"], "repeats.jsonl")
+    try:
+        out = []
+        for line in data.decode("utf-8").splitlines():
+            r = json.loads(line)
+            out.append((int(r["at"]), Passage.from_record(r["passage"])))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise StoreError(f"index file {path} is not valid repeat records; {REBUILD}") from e
     return out
 
 

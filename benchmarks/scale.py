@@ -84,10 +84,12 @@ def _rss_mib() -> float:
 
 
 def _add_one(assistant: Any, folder: Path, copy: int) -> tuple[float, float, int]:
-    """Wall and CPU seconds of `Assistant.add` for one new varied copy of the article (the index is
-    refreshed from the generation the assistant holds), and the texts it embedded."""
+    """Wall and CPU seconds of `Assistant.add` for one new document, a varied copy of the article
+    (the index is refreshed from the generation the assistant holds), and the texts it embedded."""
     src = folder / f"new-{copy}.txt"
-    src.write_text(varied(ARTICLE.read_text(encoding="utf-8"), copy), encoding="utf-8")
+    # every paragraph marked, so no passage repeats one of the corpus's copies (repeats are indexed once)
+    paragraphs = varied(ARTICLE.read_text(encoding="utf-8"), copy).split("\n\n")
+    src.write_text("\n\n".join(f"Addendum {copy}.{i}: {p}" for i, p in enumerate(paragraphs)), encoding="utf-8")
     t, c = time.perf_counter(), time.process_time()
     assistant.add([(src, src.name)])
     wall, cpu = time.perf_counter() - t, time.process_time() - c

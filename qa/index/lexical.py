@@ -181,10 +181,11 @@ def _index(bm25: Any, corpus: list[list[str]]) -> dict[str, int]:
     same cast), the same CSC layout; only the term ids differ (bm25s numbers them in set order).
     Returns each term's document frequency. `tests/test_incremental.py` compares it with bm25s."""
     bm25s = _bm25s()
-    flat = [t for doc in corpus for t in doc]
-    terms, ids = np.unique(np.array(flat, dtype=str), return_inverse=True)
-    vocab = len(terms)
+    vocab_dict: dict[str, int] = {}  # terms numbered in order of first use
     lengths = np.array([len(doc) for doc in corpus], dtype=np.int64)
+    ids = np.fromiter((vocab_dict.setdefault(t, len(vocab_dict)) for doc in corpus for t in doc), dtype=np.int64,
+                      count=int(lengths.sum()))
+    vocab = len(vocab_dict)
     pairs, tf = np.unique(np.repeat(np.arange(len(corpus), dtype=np.int64), lengths) * vocab + ids, return_counts=True)
     docs, cols = pairs // vocab, pairs % vocab
     df = np.bincount(cols, minlength=vocab)
@@ -196,7 +197,6 @@ def _index(bm25: Any, corpus: list[list[str]]) -> dict[str, int]:
     int_dtype = np.dtype(bm25.int_dtype)
     data, indices, indptr = bm25s.scoring._np_csc_python(scores, docs.astype(int_dtype), cols.astype(int_dtype),
                                                          (n, vocab))
-    vocab_dict = {str(t): i for i, t in enumerate(terms.tolist())}
     if "" not in vocab_dict:
         vocab_dict[""] = vocab  # as bm25s does: an id past the matrix, never scored
     bm25.scores = {"data": data.astype(bm25.dtype), "indices": indices, "indptr": indptr, "num_docs": n}

@@ -7,6 +7,7 @@ a query whose words the corpus lacks scores low everywhere instead of 1.0 at its
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -181,10 +182,10 @@ def _index(bm25: Any, corpus: list[list[str]]) -> dict[str, int]:
     same cast), the same CSC layout; only the term ids differ (bm25s numbers them in set order).
     Returns each term's document frequency. `tests/test_incremental.py` compares it with bm25s."""
     bm25s = _bm25s()
-    vocab_dict: dict[str, int] = {}  # terms numbered in order of first use
+    flat = list(itertools.chain.from_iterable(corpus))
+    vocab_dict = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # terms numbered in order of first use
     lengths = np.array([len(doc) for doc in corpus], dtype=np.int64)
-    ids = np.fromiter((vocab_dict.setdefault(t, len(vocab_dict)) for doc in corpus for t in doc), dtype=np.int64,
-                      count=int(lengths.sum()))
+    ids = np.fromiter(map(vocab_dict.__getitem__, flat), dtype=np.int64, count=len(flat))
     vocab = len(vocab_dict)
     pairs, tf = np.unique(np.repeat(np.arange(len(corpus), dtype=np.int64), lengths) * vocab + ids, return_counts=True)
     docs, cols = pairs // vocab, pairs % vocab

@@ -98,7 +98,10 @@ CORRUPTIONS = {
 def test_corrupt_index_file_is_refused_before_faiss_reads_it(built, settings, fake_embedder, monkeypatch, name, corruption):
     gen = gen_of(settings)
     path = gen / name
-    path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
+    data = path.read_bytes()
+    if CORRUPTIONS[corruption](data) == data:
+        pytest.skip(f"{name} is empty for the article (no repeated passage): that corruption changes nothing")
+    path.write_bytes(CORRUPTIONS[corruption](data))
     calls: list[str] = []
     import faiss
 

@@ -36,10 +36,12 @@ def varied(text: str, copy: int) -> str:
     return f"Copy {copy} of this document, variant {copy * 7919 % 1000}.\n\n{shifted}"
 
 
-def make_corpus(folder: Path, copies: int | None = None, characters: int | None = None) -> int:
-    """Writes `copies` copies of every source (or as many as reach `characters`); returns the size."""
+def make_corpus(folder: Path, copies: int | None = None, characters: int | None = None,
+                only: list[Path] | None = None) -> int:
+    """Writes `copies` copies of every source (or of `only`), or as many as reach `characters`;
+    returns the size."""
     folder.mkdir(parents=True)
-    texts = [(src, src.read_text(encoding="utf-8")) for src in sources()]
+    texts = [(src, src.read_text(encoding="utf-8")) for src in (only or sources())]
     size, c = 0, 0
     while (copies is not None and c < copies) or (copies is None and size < (characters or 0)):
         for src, text in texts:

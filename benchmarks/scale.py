@@ -1,10 +1,13 @@
 """Scale: a corpus of ~1000x the article, and synthetic passage vector sets of 100k and 1M.
 
-    .venv/bin/python -m benchmarks.scale [--scale 1000] [--vectors 100000,1000000] [--threshold] [--json]
+    .venv/bin/python -m benchmarks.scale [--scale 1000] [--real 10] [--vectors 100000,1000000] [--threshold] [--json]
 
-corpus    build (full), load, question p50, adding one document (incremental) against a full rebuild.
-          Embeds with the hash-based FakeEmbedder (the real model would take hours on two cores);
-          the real model's cost per text is measured on a sample and the full build extrapolated.
+corpus    build (full), load, open, question p50, adding one document (`Assistant.add`, incremental)
+          against a full rebuild. Embeds with the hash-based FakeEmbedder (the real model would take
+          hours on two cores); the real model's cost per text is measured on a sample and the full
+          build extrapolated.
+real      the real model end to end on N copies of the article: full build and adding one document,
+          measured, with the extrapolation checked against the measured build.
 threshold exact (IndexFlatIP) search p50 for growing N, one thread: where exact stops being cheap.
 vectors   per size: exact build and p50 (the baseline), the planned index's build (IVF, HNSW
           coarse quantizer), p50 and recall@10 against exact over 200 queries, memory; nprobe swept
@@ -81,7 +84,27 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Path) -> dict[str, Any]:
+def _add_one(assistant: Any, folder: Path, copy: int) -> tuple[float, float, int]:
+    """Wall and CPU seconds of `Assistant.add` for one new document, a varied copy of the article
+    (the index is refreshed from the generation the assistant holds), and the texts it embedded."""
+    src = folder / f"new-{copy}.txt"
+    # every paragraph marked, so no passage repeats one of the corpus's copies (repeats are indexed once)
+    paragraphs = varied(ARTICLE.read_text(encoding="utf-8"), copy).split("\n\n")
+    src.write_text("\n\n".join(f"Addendum {copy}.{i}: {p}" for i, p in enumerate(paragraphs)), encoding="utf-8")
+    t, c = time.perf_counter(), time.process_time()
+    assistant.add([(src, src.name)])
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    new = [p for p in assistant.index.passages if p.doc == f"corpus/{src.name}"]
+    return wall, cpu, len(new) + sum(len(p.sentences) for p in new if len(p.sentences) > 1)
+
+
+def _texts(index: Any) -> int:
+    """What a full build embeds: every passage, and every sentence of a passage of several."""
+    return len(index.passages) + sum(int(n) for n in np.diff(index.sentence_rows) if n > 1)
+
+
+def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Path,
+                   retokenise: bool = False) -> dict[str, Any]:
     from qa import Assistant, Settings
     from qa.index import indexer, lexical, store
     from qa.index.embeddings import MiniLM
@@ -91,6 +114,7 @@ def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Pa
     settings = Settings(corpus_dir=tmp / "corpus", index_dir=tmp / "index")
     build_cpu: list[float] = []
     build_s, index = _median_time(lambda: indexer.build(settings, fake, reuse=False), builds, build_cpu)
+    print(f"full build {build_s:.1f} s, load {os.getloadavg()}", file=sys.stderr, flush=True)
     n_sentences = len(index.sentence_vectors)
     disk = sum(f.stat().st_size for f in index.path.rglob("*") if f.is_file())
 
@@ -98,24 +122,23 @@ def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Pa
     assert gen is not None
     load_s, _ = _median_time(lambda: store.load(gen, store.read_manifest(gen)), 5)
     open_s, assistant = _median_time(lambda: Assistant(settings, embedder=fake), 5)
-    # what every load paid before: tokenise every passage and sentence, index both BM25 tables
-    retokenise_s, _ = _median_time(
-        lambda: lexical.tables(index.passages, [lexical.sentence_tokens(p) for p in index.passages]), 1)
+    out: dict[str, Any] = {}
+    if retokenise:  # what every load paid before format 2: tokenise everything, index both BM25 tables
+        old_s, _ = _median_time(
+            lambda: lexical.tables(index.passages, [lexical.sentence_tokens(p) for p in index.passages]), 1)
+        out["retokenise_s (what load paid before format 2)"] = round(old_s, 2)
 
     bare, full = ask_times(assistant, fake, questions(n_questions))
+    print(f"load {load_s:.2f} s, open {open_s:.2f} s, asked; load {os.getloadavg()}", file=sys.stderr, flush=True)
 
-    add_times, add_cpu, embedded, add_texts = [], [], 0, 0
-    text = ARTICLE.read_text(encoding="utf-8")
-    for i in range(adds):
-        (settings.corpus_dir / f"new-{i}.txt").write_text(varied(text, 900 + i), encoding="utf-8")
-        t, c = time.perf_counter(), time.process_time()
-        added = Assistant(settings, embedder=fake).index
-        add_times.append(time.perf_counter() - t)
-        add_cpu.append(time.process_time() - c)
-        new = [p for p in added.passages if p.doc == f"corpus/new-{i}.txt"]
-        embedded = len(new)
-        add_texts = len(new) + sum(len(p.sentences) for p in new if len(p.sentences) > 1)
-    add_s = statistics.median(add_times)
+    incoming = tmp / "incoming"
+    incoming.mkdir()
+    adds_ = [_add_one(assistant, incoming, 900 + i) for i in range(adds)]
+    add_s, add_cpu = statistics.median(a[0] for a in adds_), statistics.median(a[1] for a in adds_)
+    add_texts = adds_[-1][2]
+    # the same change seen by a fresh process: the previous generation is read from disk
+    (settings.corpus_dir / "fresh.txt").write_text(varied(ARTICLE.read_text(encoding="utf-8"), 990), encoding="utf-8")
+    fresh_s, _ = _median_time(lambda: Assistant(settings, embedder=fake), 1)
 
     model = MiniLM()
     model.warm_up()
@@ -125,35 +148,72 @@ def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Pa
         model.encode(sample[:16])
         real_s, _ = _median_time(lambda: model.encode(sample), 2)
     per_text = real_s / len(sample)
-    texts = len(index.passages) + sum(len(p.sentences) for p in index.passages if len(p.sentences) > 1)
+    texts = _texts(index)
     return {
         "corpus_characters": chars,
-        "times_the_article": round(chars / len(text), 1),
+        "times_the_article": round(chars / len(ARTICLE.read_text(encoding="utf-8")), 1),
         "documents": len(index.manifest["documents"]),
         "passages": len(index.passages),
         "sentences": n_sentences,
+        "vector_index": index.manifest["vector_index"],
         "index_mib_on_disk": round(disk / 2**20, 1),
         "embedder": "FakeEmbedder (hash bag of words) for build, load and incremental timing",
         "full_build_s": round(build_s, 2),
         "full_build_cpu_s": round(statistics.median(build_cpu), 2),
         "load_s (store.load)": round(load_s, 3),
         "open_s (Assistant: hash corpus + load)": round(open_s, 3),
-        "retokenise_s (what load used to add)": round(retokenise_s, 2),
-        "open_over_old_open": round(open_s / (open_s + retokenise_s), 3),
+        **out,
         "bare_p50_ms (fake encode + FAISS)": round(1000 * statistics.median(bare), 2),
         "ask_p50_ms": round(1000 * statistics.median(full), 2),
         "ask_p95_ms": round(1000 * pct(full, 0.95), 2),
         "ask_over_bare_p50": round(statistics.median(full) / statistics.median(bare), 2),
-        "add_one_document_s (incremental)": round(add_s, 2),
-        "add_one_document_passages": embedded,
-        "add_one_document_cpu_s": round(statistics.median(add_cpu), 2),
+        "add_one_document_s (Assistant.add, incremental)": round(add_s, 2),
+        "add_one_document_cpu_s": round(add_cpu, 2),
+        "add_one_document_texts_embedded": add_texts,
         "add_over_full_build": round(add_s / build_s, 4),
-        "add_over_full_build_cpu": round(statistics.median(add_cpu) / statistics.median(build_cpu), 4),
+        "add_over_full_build_cpu": round(add_cpu / statistics.median(build_cpu), 4),
+        "add_one_document_fresh_process_s (previous read from disk)": round(fresh_s, 2),
         "real_model_ms_per_text (bulk, all cores)": round(1000 * per_text, 2),
         "texts_embedded_by_a_full_build": texts,
         "real_full_build_s (extrapolated)": round(build_s + texts * per_text, 0),
         "real_add_over_full_build (extrapolated)": round(
             (add_s + add_texts * per_text) / (build_s + texts * per_text), 5),
+        "load_average": os.getloadavg(),
+    }
+
+
+def real_figures(copies: int, tmp: Path) -> dict[str, Any]:
+    """End to end with the real model on `copies` varied copies of the article: a full build and
+    one document added, measured, against the extrapolation the corpus figures use."""
+    from qa import Assistant, Settings
+    from qa.index import indexer
+    from qa.index.embeddings import MiniLM
+
+    folder = tmp / "real"
+    make_corpus(folder / "corpus", copies=copies, only=[ARTICLE])
+    settings = Settings(corpus_dir=folder / "corpus", index_dir=folder / "index")
+    model = MiniLM()
+    model.warm_up()
+    build_s, index = _median_time(lambda: indexer.build(settings, model, reuse=False), 1)
+    fake = FastFake()
+    fake_s, _ = _median_time(lambda: indexer.build(Settings(corpus_dir=folder / "corpus",
+                                                            index_dir=folder / "fake"), fake, reuse=False), 1)
+    assistant = Assistant(settings, embedder=model)
+    (folder / "incoming").mkdir()
+    add_s, _add_cpu, add_texts = _add_one(assistant, folder / "incoming", 900)
+    sample = [p.search_text() for p in index.passages[:64]]
+    with model.bulk():
+        per_text, _ = _median_time(lambda: model.encode(sample), 2)
+    per_text /= len(sample)
+    texts = _texts(index)
+    return {
+        "copies_of_the_article": copies, "passages": len(index.passages), "texts_embedded": texts,
+        "real_full_build_s (measured)": round(build_s, 1),
+        "real_full_build_s (extrapolated: fake build + texts x ms per text)": round(fake_s + texts * per_text, 1),
+        "real_model_ms_per_text": round(1000 * per_text, 2),
+        "real_add_one_document_s (measured)": round(add_s, 2), "add_texts_embedded": add_texts,
+        "real_add_over_full_build (measured)": round(add_s / build_s, 4),
+        "load_average": os.getloadavg(),
     }
 
 
@@ -252,7 +312,10 @@ def vector_figures(n: int, kind: str, exact_limit: int) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=int, default=1000, help="corpus size in articles (0: skip the corpus)")
-    ap.add_argument("--builds", type=int, default=2, help="full builds timed (median)")
+    ap.add_argument("--builds", type=int, default=1, help="full builds timed (median)")
+    ap.add_argument("--retokenise", action="store_true", help="also time what load paid before format 2")
+    ap.add_argument("--real", type=int, default=0, help="copies of the article for an end-to-end real-model "
+                                                        "build and add-one (0: skip)")
     ap.add_argument("--adds", type=int, default=3, help="one-document additions timed (median)")
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--threshold", action="store_true", help="exact search p50 by size")
@@ -267,7 +330,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="qa-scale-"))
     try:
         if args.scale:
-            report["corpus"] = corpus_figures(args.scale, args.builds, args.adds, args.questions, tmp)
+            report["corpus"] = corpus_figures(args.scale, args.builds, args.adds, args.questions, tmp,
+                                              args.retokenise)
+            print(json.dumps({"corpus": report["corpus"]}), file=sys.stderr, flush=True)
+        if args.real:
+            report["real model"] = real_figures(args.real, tmp)
         if args.threshold:
             report["threshold"] = threshold_figures([10_000, 25_000, 50_000, 100_000, 200_000])
         for n in [int(s) for s in args.vectors.split(",") if s]:

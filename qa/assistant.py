@@ -92,8 +92,9 @@ class Assistant:
                 warm_up()
             if scorer is not None:
                 scorer.result()  # its refusal, if any, before any other work
+        live = self._live  # lends its unchanged passages and vectors to a refresh, never read again
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
-                                   progress=progress or indexer._no_progress)
+                                   progress=progress or indexer._no_progress, current=live.index if live else None)
         return self._swap(index)
 
     @property

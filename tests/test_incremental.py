@@ -13,7 +13,8 @@ from qa import Assistant
 from qa.index import store
 from qa.index.lexical import Lexical, sentence_tokens
 from qa.index.vectors import all_vectors
-from tests.conftest import ARTICLE
+from qa.ingest import documents
+from tests.conftest import ARTICLE, ROOT
 
 QUESTIONS = ["When was the treaty renewed?", "Where do the cranes nest?", "Who built the lighthouse at Dalian?",
              "What did the ferry carry across the strait?"]
@@ -84,6 +85,40 @@ def test_adding_a_document_embeds_only_its_passages(wider, corpus, fake_embedder
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
 
 
+def test_assistant_add_refreshes_from_the_generation_it_holds(wider, corpus, fake_embedder, tmp_path, monkeypatch):
+    """Assistant.add hands the generation it serves to the indexer: nothing is read back from disk,
+    and the result is a full rebuild's, answers included."""
+    counting = Counting(fake_embedder)
+    a = Assistant(wider, embedder=counting)
+    counting.texts.clear()
+    loads: list[Path] = []
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda gen, manifest: loads.append(gen) or real_load(gen, manifest))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / NEW[0]).write_text(NEW[1], encoding="utf-8")
+    added = a.add([(incoming / NEW[0], NEW[0])])
+    assert [d["doc"] for d in added.added] == ["corpus/" + NEW[0]] and loads == []
+    assert Counter(counting.texts) == Counter(_texts_of(a.index, "corpus/" + NEW[0]))
+    monkeypatch.undo()
+    _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
+
+
+def test_loading_parses_no_passage_record(wider, fake_embedder, monkeypatch):
+    """Load checks every file's SHA-256 and the record count but parses records only when used."""
+    from qa.ingest.chunks import Passage
+
+    Assistant(wider, embedder=fake_embedder)
+    parsed: list[int] = []
+    real = Passage.from_record.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Passage, "from_record", classmethod(lambda cls, r: parsed.append(r["id"]) or real(cls, r)))
+    a = Assistant(wider, embedder=fake_embedder)
+    assert parsed == [] and len(a.index.passages) > 3
+    assert a.index.passages[3].id == 3 and parsed == [3]
+    a.index.passages[3]
+    assert parsed == [3]  # parsed once, then kept
+
+
 def test_removing_a_document_drops_its_passages_and_embeds_nothing(wider, corpus, fake_embedder, tmp_path):
     counting = Counting(fake_embedder)
     before = Assistant(wider, embedder=counting).index
@@ -113,15 +148,26 @@ def test_a_changed_document_is_embedded_again_where_it_changed(wider, corpus, fa
 
 
 def test_a_document_before_the_others_and_a_repeated_passage_match_a_full_rebuild(wider, corpus, fake_embedder,
-                                                                                    tmp_path):
+                                                                                    tmp_path, monkeypatch):
     """A new first document that repeats another's paragraph takes it over, as a full rebuild does."""
     counting = Counting(fake_embedder)
     Assistant(wider, embedder=counting)
     (corpus / "aaa.txt").write_text("Notes\n\nA Danish engineer built the lighthouse at Dalian in 1893.\n")
     a = Assistant(wider, embedder=counting)
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
+    assert any(p.doc == "corpus/aaa.txt" for p in a.index.passages)
+    # the lighthouse document, one passage short now, is not read again: its repeat is kept aside
+    reads: list[str] = []
+    real_read = documents.read_document
+    monkeypatch.setattr(documents, "read_document", lambda path, *args: reads.append(path.name) or real_read(path, *args))
+    (corpus / "zzz.txt").write_text("Later\n\nThe ferry sailed on.\n", encoding="utf-8")
+    a = Assistant(wider, embedder=counting)
+    assert reads == ["zzz.txt"]
+    monkeypatch.undo()
+    _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
     (corpus / "aaa.txt").unlink()  # the lighthouse passage goes back to its own document
     a = Assistant(wider, embedder=counting)
+    assert any(p.doc == "corpus/lighthouse.txt" and "Danish engineer" in p.text for p in a.index.passages)
     _same_as_full_rebuild(a, wider, fake_embedder, tmp_path)
 
 
@@ -164,3 +210,35 @@ def test_the_stored_lexical_index_equals_one_built_from_the_text(settings, fake_
     for q in ["treaty renewed 1961", "Kim Jong-un Beijing visit", "sanctions coal"]:
         np.testing.assert_allclose(index.sentence_lexical.scores(q), sentences.scores(q), rtol=1e-6)
     assert ARTICLE.name in index.passages[0].doc
+
+
+def test_the_lexical_index_is_bm25s_own_bit_for_bit(settings, fake_embedder):
+    """`qa.index.lexical._index` gives bm25s's scores exactly (every term's column, every document),
+    on the article's sentences and passages and on a corpus of the SQuAD documents with empty texts."""
+    import bm25s
+
+    from qa.index.lexical import K1, B, tables, tokens
+
+    index = Assistant(settings, embedder=fake_embedder).index
+    per_sentence = [sentence_tokens(p) for p in index.passages]
+    squad = sorted((ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "docs").glob("*.txt"))[:6]
+    other = [tokens(para) for doc in squad for para in doc.read_text(encoding="utf-8").split("\n")] + [[], ["x"]]
+    corpora = [[s for sents in per_sentence for s in sents], [t for sents in per_sentence for t in sents[:1]], other]
+    corpora += [[[t for s in sents for t in s] for sents in per_sentence]]
+    for corpus in corpora:
+        mine = Lexical(tokenized=corpus)._bm25
+        theirs = bm25s.BM25(k1=K1, b=B, csc_backend="numpy")
+        theirs.index([doc or [""] for doc in corpus], show_progress=False)
+        assert set(mine.vocab_dict) == set(theirs.vocab_dict) and mine.scores["num_docs"] == theirs.scores["num_docs"]
+        for term, col in theirs.vocab_dict.items():
+            if col >= len(theirs.scores["indptr"]) - 1:
+                continue  # bm25s's "" past the matrix
+            a, b = (slice(s["indptr"][c], s["indptr"][c + 1]) for s, c in
+                    ((mine.scores, mine.vocab_dict[term]), (theirs.scores, col)))
+            np.testing.assert_array_equal(mine.scores["indices"][a], theirs.scores["indices"][b])
+            assert mine.scores["data"][a].tobytes() == theirs.scores["data"][b].tobytes(), term
+        assert mine.scores["data"].dtype == theirs.scores["data"].dtype
+        assert mine.scores["indices"].dtype == theirs.scores["indices"].dtype
+    passages, sentences = tables(index.passages, per_sentence)
+    assert sentences.df == Lexical(tokenized=corpora[0]).df
+    assert all(v > 0 for v in passages.df.values()) and "" not in passages.df

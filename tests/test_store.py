@@ -33,17 +33,18 @@ def test_build_writes_open_formats_and_a_manifest(settings, fake_embedder):
     _assistant(settings, fake_embedder)
     gen = _gen(settings)
     assert sorted(f.name for f in gen.iterdir()) == [
-        "manifest.json", "passages.bm25", "passages.faiss", "passages.jsonl", "sentences.bm25", "sentences.npy",
-        "tokens.jsonl"]
+        "manifest.json", "passages.bm25", "passages.faiss", "passages.jsonl", "repeats.jsonl", "sentence_rows.npy",
+        "sentences.bm25", "sentences.npy", "tokens.jsonl"]
     manifest = json.loads((gen / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["vector_index"] == {"kind": "flat"}
     assert manifest["model"]["name"] == "fake-hash-embedder" and manifest["model"]["dim"] == 384
     assert manifest["chunking"]["max_words"] == 120
     assert set(manifest["sources"]) == {"corpus/" + ARTICLE.name}
     assert len(manifest["sources"]["corpus/" + ARTICLE.name]) == 64
     bm25 = {"params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"}
-    assert set(manifest["files"]) == {"passages.jsonl", "passages.faiss", "sentences.npy", "tokens.jsonl",
+    assert set(manifest["files"]) == {"passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy",
+                                      "tokens.jsonl", "repeats.jsonl",
                                       *(f"{d}/{n}" for d in ("passages.bm25", "sentences.bm25") for n in bm25)}
     for name, digest in manifest["files"].items():  # every file is listed with its SHA-256
         assert hashlib.sha256((gen / name).read_bytes()).hexdigest() == digest
@@ -108,7 +109,7 @@ def test_other_chunking_or_model_triggers_a_rebuild(settings, fake_embedder, emb
     assert a.index.manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.mark.parametrize("version", [3, 0, "2", None])
+@pytest.mark.parametrize("version", [4, 0, "3", None])
 def test_unknown_format_version_is_refused(settings, fake_embedder, version):
     _assistant(settings, fake_embedder)
     path = _gen(settings) / "manifest.json"
@@ -128,8 +129,8 @@ def test_an_older_format_is_rebuilt_or_refused_without_a_corpus(settings, fake_e
         _assistant(settings.with_(corpus_dir=settings.corpus_dir.parent / "gone"), fake_embedder)
     messages: list[str] = []
     rebuilt = _assistant(settings, fake_embedder, messages)
-    assert messages == ["the index is out of date (it was written in format 1, this qa writes 2); rebuilding"]
-    assert rebuilt.index.manifest["format_version"] == 2 and rebuilt.index.path != path.parent
+    assert messages == ["the index is out of date (it was written in format 1, this qa writes 3); rebuilding"]
+    assert rebuilt.index.manifest["format_version"] == 3 and rebuilt.index.path != path.parent
 
 
 def test_tampered_files_are_refused(settings, fake_embedder):

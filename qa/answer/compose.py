@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,7 @@ class Rules:
     scorer_reads_query: bool = True
 
 
-def _distinct(candidates: list[Candidate], passages: tuple[Passage, ...], k: int) -> list[Candidate]:
+def _distinct(candidates: list[Candidate], passages: Sequence[Passage], k: int) -> list[Candidate]:
     """Drops candidates that repeat an earlier one's text or overlap its span by more than half."""
     kept: list[Candidate] = []
     seen: set[str] = set()

@@ -118,22 +118,24 @@ def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedde
 
 
 def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress: Progress = _no_progress,
-          reuse: bool = True) -> store.Index:
+          reuse: bool = True, current: store.Index | None = None) -> store.Index:
     """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation.
 
     With `reuse` (the default) the previous generation, when it was built with the same model and
     chunking, lends what is unchanged (`qa.index.reuse`): unchanged documents are not read again
     and only new or changed passages are embedded. The result is what a full rebuild gives.
+    `current`: the generation the caller holds in memory (an Assistant's), used instead of reading
+    it again when it is still the current one.
     """
     started = time.perf_counter()
     progress(0.0, "reading documents")
     sources = source_hashes(settings.corpus_dir, settings.max_file_bytes)
-    previous = _previous(settings, embedder, warn) if reuse else None
+    previous = _previous(settings, embedder, warn, current) if reuse else None
     read = ingest(settings.corpus_dir, settings.max_file_bytes, warn,
                   keep=previous.unchanged(sources) if previous else None)
     progress(0.05, f"read the corpus: {read.summary()}" + (f", {len(read.kept)} unchanged" if read.kept else ""))
     entries, cut = _documents(read, previous, settings.max_words, list(sources))
-    passages = unique_passages(cut)
+    passages, repeats = unique_and_repeats(cut)
     if not passages:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
     vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
@@ -155,18 +157,24 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     }
     progress(0.95, "saving the index")
     index = store.save(settings.index_dir, manifest, passages, vector_index.build(vectors, embedder.dim, how),
-                       sentence_vectors, tables, per_sentence)
+                       sentence_vectors, tables, per_sentence, repeats)
     progress(1.0, f"indexed {len(passages)} passages from {len(entries)} documents "
                   f"in {time.perf_counter() - started:.1f} s")
     return index
 
 
-def _previous(settings: Settings, embedder: Embedder, warn: Warn) -> reuse_.Previous | None:
-    """The current generation, opened for reuse when it was built with this model and chunking."""
+def _previous(settings: Settings, embedder: Embedder, warn: Warn,
+              current: store.Index | None = None) -> reuse_.Previous | None:
+    """The current generation, opened for reuse when it was built with this model and chunking
+    (`current` when it is that generation, already in memory; else read from disk)."""
     try:
         gen = store.current_generation(settings.index_dir)
         if gen is None:
             return None
+        if current is not None and current.path == gen:
+            if settings_mismatch(current.manifest, settings, embedder):
+                return None
+            return reuse_.Previous.of(current)
         manifest = store.read_manifest(gen)
         if settings_mismatch(manifest, settings, embedder):
             return None
@@ -238,15 +246,26 @@ def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previou
 def unique_passages(passages: list[Passage]) -> list[Passage]:
     """The passages without repeats (a boilerplate paragraph, a copied section): the first one stays,
     so a search never returns two identical passages. Ids are renumbered 0..n-1."""
+    return unique_and_repeats(passages)[0]
+
+
+def unique_and_repeats(passages: list[Passage]) -> tuple[list[Passage], list[tuple[int, Passage]]]:
+    """`unique_passages`, and the repeats it dropped, each with its place among its document's
+    passages (kept with the generation, so the next build need not read that document again)."""
     seen: set[str] = set()
     out: list[Passage] = []
+    repeats: list[tuple[int, Passage]] = []
+    place: Counter[str] = Counter()
     for p in passages:
+        at = place[p.doc]
+        place[p.doc] += 1
         key = " ".join(unicodedata.normalize("NFC", p.search_text()).split())
         if key in seen:
+            repeats.append((at, p))
             continue
         seen.add(key)
         out.append(p if p.id == len(out) else dataclasses.replace(p, id=len(out)))
-    return out
+    return out, repeats
 
 
 def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:
@@ -264,10 +283,13 @@ def open_index(
     warn: Warn = _quiet,
     force: bool = False,
     progress: Progress = _no_progress,
+    current: store.Index | None = None,
 ) -> store.Index:
     """The index for these settings: loaded and checked, or (re)built when absent, stale or forced.
 
     A corrupt or foreign-format index is refused (StoreError) rather than silently replaced.
+    `current` (the generation the caller serves) lends what is unchanged to a refresh without
+    being read again; an index that is not refreshed is always loaded and checked afresh.
     """
     index_dir = settings.index_dir
     if force:  # from scratch: nothing is taken from the previous generation
@@ -295,7 +317,7 @@ def open_index(
             reason = stale_reason(manifest, settings, embedder)
             if reason:
                 warn(f"the index is out of date ({reason}); rebuilding")
-                return build(settings, embedder, warn, progress)
+                return build(settings, embedder, warn, progress, current=current)
             return store.load(gen, manifest)
         except store.OldFormat as e:
             if not settings.corpus_dir.is_dir():

@@ -1,4 +1,4 @@
-"""What a generation must hold, and the checks that its manifest and passage records pass before use.
+"""What a generation must hold, and the checks that its manifest passes before use.
 
 Every file is listed in the manifest with its SHA-256; `checked` refuses one whose bytes differ.
 """
@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import StoreError
-from qa.ingest.chunks import Passage
 
-#: 2: the lexical index, the sentence vectors (.npy) and the token lists are stored, not rebuilt
-FORMAT_VERSION = 2
+#: 2: the lexical index, the sentence vectors (.npy) and the token lists are stored, not rebuilt;
+#: 3: sentence_rows.npy, so that passage records are parsed on first use, not at load; repeats.jsonl
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 #: bm25s's own files, in each of passages.bm25/ and sentences.bm25/
 BM25_FILES = ("params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy",
               "indptr.csc.index.npy")
 LEXICAL = ("passages.bm25", "sentences.bm25")
-FILES = ("passages.jsonl", "passages.faiss", "sentences.npy", "tokens.jsonl",
+FILES = ("passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy", "tokens.jsonl", "repeats.jsonl",
          *(f"{folder}/{name}" for folder in LEXICAL for name in BM25_FILES))
 REBUILD = "rebuild it with `qa index --force`"
 
@@ -110,28 +110,16 @@ def _manifest_problem(m: dict[str, Any]) -> str | None:
     return None
 
 
-def passages_of_file(path: Path, data: bytes) -> tuple[Passage, ...]:
-    """The passage records of passages.jsonl, each checked so no query can index out of range."""
+def verified(gen: Path, files: dict[str, Any], name: str) -> None:
+    """Refuses a generation file whose SHA-256 is not the manifest's, reading it in blocks."""
+    path = gen / name
     try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise StoreError(f"index file {path} is not UTF-8; {REBUILD}") from e
-    out = []
-    for n, line in enumerate(lines, 1):
-        try:
-            p = Passage.from_record(json.loads(line))
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise StoreError(f"index file {path} line {n} is not a valid passage record; {REBUILD}") from e
-        ok = (
-            p.id == n - 1
-            and 0 <= p.start < p.end
-            and p.sentences
-            and all(0 <= s.start < s.end <= len(p.text) and p.start <= s.raw_start < s.raw_end <= p.end for s in p.sentences)
-        )
-        if not ok:
-            raise StoreError(f"index file {path} line {n} has out-of-range ids or offsets; {REBUILD}")
-        out.append(p)
-    return tuple(out)
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        raise StoreError(f"index file {path} is missing or unreadable; {REBUILD}") from e
+    if digest != files.get(name):
+        raise StoreError(f"index corrupt (checksum mismatch in {path}); {REBUILD}")
 
 
 def checked(gen: Path, files: dict[str, Any], name: str) -> bytes:

@@ -1,7 +1,8 @@
 """What a new generation takes from the previous one, so a corpus change costs only what changed.
 
 A document whose bytes are unchanged is not read again: its passages come from the previous
-generation. A passage whose text (and sentence split) the previous generation holds keeps its
+generation, with those dropped as repeats of another document's (kept aside in repeats.jsonl), so
+they come back if that other document goes. A passage whose text (and sentence split) the previous generation holds keeps its
 vectors and token lists; only new or changed text is embedded and tokenised. A removed document
 simply has no passages any more. The previous generation is used only when it was built with the
 same model, chunking and format (the indexer checks); the result is then what a full rebuild
@@ -44,17 +45,17 @@ class Previous:
         for p in index.passages:
             rows.setdefault(key(p), p.id)
             by_doc.setdefault(p.doc, []).append(p)
+        for at, p in store.read_repeats(index):  # back in its place, in the order the build cut them
+            by_doc.setdefault(p.doc, []).insert(at, p)
         return cls(index, vector_index.all_vectors(index.vectors), store.read_tokens(index), rows, by_doc)
 
     def unchanged(self, sources: dict[str, str]) -> dict[str, str]:
-        """Documents whose bytes are those the previous build read and all of whose passages it
-        holds (none dropped as a repeat of another document's): doc -> content hash."""
+        """Documents whose bytes are those the previous build read: doc -> content hash."""
         have = self.index.manifest.get("sources") or {}
         out = {}
         for d in self.index.manifest.get("documents", []):
             doc, content = d["doc"], d.get("content_sha256")
-            if (isinstance(content, str) and sources.get(doc) == have.get(doc) == d.get("sha256")
-                    and d.get("cut") == d["passages"]):
+            if isinstance(content, str) and sources.get(doc) == have.get(doc) == d.get("sha256"):
                 out[doc] = content
         return out
 

@@ -2,12 +2,13 @@
 
     index/
       CURRENT              names the generation in use (replaced atomically)
-      gen-<time>-<rand>/   manifest.json, passages.jsonl, passages.faiss, sentences.npy,
-                           tokens.jsonl, passages.bm25/, sentences.bm25/
+      gen-<time>-<rand>/   manifest.json, passages.jsonl, sentence_rows.npy, passages.faiss,
+                           sentences.npy, tokens.jsonl, passages.bm25/, sentences.bm25/
 
 A generation is written completely (each file fsynced) before CURRENT points at it, so a crash at
 any moment leaves the previous index usable. It holds everything a question needs, so loading
-reads and checks files and never tokenises or embeds. The manifest records the format version, the
+reads and checks files and never tokenises, embeds or parses a passage record (`qa.index.records`:
+each is parsed on first use). The manifest records the format version, the
 model, the chunking settings, the FAISS index kind, the SHA-256 of every source document and of
 every index file; loading checks all of it before FAISS, numpy or bm25s reads a byte.
 """
@@ -24,7 +25,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,12 @@ import numpy as np
 from qa.errors import StoreError
 from qa.index import vectors as vector_index
 from qa.index.lexical import Lexical
-from qa.index.manifest import FILES, FORMAT_VERSION, LEXICAL, checked
+from qa.index.manifest import FILES, FORMAT_VERSION, LEXICAL, checked, verified
 from qa.index.manifest import MANIFEST as MANIFEST  # re-exported: callers name them as store.X
 from qa.index.manifest import REBUILD as REBUILD
 from qa.index.manifest import OldFormat as OldFormat
-from qa.index.manifest import passages_of_file as _passages
 from qa.index.manifest import read_manifest as read_manifest
+from qa.index.records import Passages
 from qa.ingest.chunks import Passage
 
 CURRENT = "CURRENT"
@@ -52,7 +53,7 @@ class Index:
 
     path: Path
     manifest: dict[str, Any]
-    passages: tuple[Passage, ...]
+    passages: Sequence[Passage]  # a `records.Passages`: each record parsed on first use
     vectors: Any  # FAISS index over the passages' vectors (flat or IVF: manifest["vector_index"])
     sentence_vectors: np.ndarray  # one row per sentence, passages in order (memory-mapped)
     sentence_rows: np.ndarray  # passage i's sentences are rows sentence_rows[i]:sentence_rows[i+1]
@@ -84,9 +85,9 @@ def _fsync_file(path: Path) -> str:
     return digest
 
 
-def _npy(array: np.ndarray) -> bytes:
+def _npy(array: np.ndarray, dtype: type = np.float32) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    np.save(buffer, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -116,13 +117,17 @@ def save(
     sentence_vectors: np.ndarray,
     tables: tuple[Lexical, Lexical],
     tokens: list[list[list[str]]],
+    repeats: Sequence[tuple[int, Passage]] = (),
 ) -> Index:
     """Writes a new generation and points CURRENT at it; the previous one stays until collected.
 
     `vectors` is the passages' FAISS index (see `qa.index.vectors`), `tables` the passages' and
-    the sentences' BM25, `tokens` each passage's sentences' token lists (kept for the next build).
+    the sentences' BM25, `tokens` each passage's sentences' token lists, `repeats` the passages
+    dropped as repeats of earlier ones with their place in their document (both kept for the next
+    build, never read to answer).
     """
     faiss = _faiss()
+    held = Passages.held(passages)
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
     committed = False
     try:
@@ -130,11 +135,15 @@ def save(
             gen.mkdir()
             lines = "".join(json.dumps(p.to_record(), ensure_ascii=False) + "\n" for p in passages)
             token_lines = "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tokens)
+            repeat_lines = "".join(json.dumps({"at": at, "passage": p.to_record()}, ensure_ascii=False) + "\n"
+                                   for at, p in repeats)
             files = {
                 "passages.jsonl": _write(gen / "passages.jsonl", lines.encode()),
+                "sentence_rows.npy": _write(gen / "sentence_rows.npy", _npy(held.rows, np.int64)),
                 "passages.faiss": _write(gen / "passages.faiss", faiss.serialize_index(vectors).tobytes()),
                 "sentences.npy": _write(gen / "sentences.npy", _npy(sentence_vectors)),
                 "tokens.jsonl": _write(gen / "tokens.jsonl", token_lines.encode()),
+                "repeats.jsonl": _write(gen / "repeats.jsonl", repeat_lines.encode()),
             }
             for folder, table in zip(LEXICAL, tables, strict=True):
                 for path in table.save(gen / folder):
@@ -157,7 +166,7 @@ def save(
             (index_dir / f"{CURRENT}.tmp").unlink()
         raise StoreError(f"could not save the index in {index_dir}: {e.strerror or e}") from e
     sentences = np.load(gen / "sentences.npy", mmap_mode="r")
-    return _assemble(gen, manifest, passages, vectors, sentences, tables)
+    return _assemble(gen, manifest, held, vectors, sentences, tables)
 
 
 def _collect(index_dir: Path, keep: str) -> None:
@@ -215,24 +224,44 @@ def read_tokens(index: Index) -> list[list[list[str]]]:
         out = [json.loads(line) for line in data.decode("utf-8").splitlines()]
     except ValueError as e:
         raise StoreError(f"index file {path} is not valid JSON lines; {REBUILD}") from e
-    if len(out) != len(index.passages) or any(len(t) != len(p.sentences) for t, p in zip(out, index.passages, strict=True)):
+    per_passage = np.diff(index.sentence_rows).tolist()
+    if len(out) != len(per_passage) or any(len(t) != n for t, n in zip(out, per_passage, strict=True)):
         raise StoreError(f"index file {path} does not match its passages; {REBUILD}")
+    return out
+
+
+def read_repeats(index: Index) -> list[tuple[int, Passage]]:
+    """The passages the build dropped as repeats, each with its place among its document's passages."""
+    path = index.path / "repeats.jsonl"
+    data = checked(index.path, index.manifest["files"], "repeats.jsonl")
+    try:
+        out = []
+        for line in data.decode("utf-8").splitlines():
+            r = json.loads(line)
+            out.append((int(r["at"]), Passage.from_record(r["passage"])))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise StoreError(f"index file {path} is not valid repeat records; {REBUILD}") from e
     return out
 
 
 def load(gen: Path, manifest: dict[str, Any]) -> Index:
     """Reads a generation after checking every file against the manifest's SHA-256 (the manifest
     comes from `read_manifest`, which has checked its shape). The sentence vectors and the BM25
-    matrices are memory-mapped once checked; nothing is tokenised or embedded."""
+    matrices are memory-mapped once checked; nothing is tokenised or embedded, and no passage
+    record is parsed (each is, and is checked, on first use: `qa.index.records`)."""
     faiss = _faiss()
     files, counts, dim = manifest["files"], manifest["counts"], int(manifest["model"]["dim"])
-    data = {name: checked(gen, files, name) for name in FILES}
-    passages = _passages(gen / "passages.jsonl", data["passages.jsonl"])
-    if len(passages) != counts["passages"]:
-        raise StoreError(
-            f"index file {gen / 'passages.jsonl'} does not match its manifest ({len(passages)} passages, "
-            f"the manifest says {counts['passages']}); {REBUILD}"
-        )
+    read = ("passages.jsonl", "sentence_rows.npy", "passages.faiss")
+    data = {name: checked(gen, files, name) for name in read}
+    for name in FILES:  # the others are read by numpy, bm25s or the next build: checked, not kept
+        if name not in read:
+            verified(gen, files, name)
+    try:
+        rows = np.load(io.BytesIO(data["sentence_rows.npy"]), allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"index file {gen / 'sentence_rows.npy'} is not an array; {REBUILD}") from e
+    passages = Passages.of_file(gen / "passages.jsonl", data["passages.jsonl"], rows, counts["passages"],
+                                counts["sentences"])
     name = "passages.faiss"
     try:
         # never let a damaged header make FAISS allocate more than the manifest promises; the
@@ -258,13 +287,12 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
             tables.append(Lexical.load(gen / folder, n))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"index files in {gen / folder} cannot be read as its manifest says; {REBUILD}") from e
-    return _assemble(gen, manifest, list(passages), index, sentences, (tables[0], tables[1]))
+    return _assemble(gen, manifest, passages, index, sentences, (tables[0], tables[1]))
 
 
-def _assemble(gen: Path, manifest: dict[str, Any], passages: list[Passage], pindex: Any, svecs: np.ndarray,
+def _assemble(gen: Path, manifest: dict[str, Any], passages: Passages, pindex: Any, svecs: np.ndarray,
               tables: tuple[Lexical, Lexical]) -> Index:
-    rows = np.zeros(len(passages) + 1, dtype=np.int64)
-    rows[1:] = np.cumsum([len(p.sentences) for p in passages])
+    rows = passages.rows
     if int(rows[-1]) != len(svecs):
         raise StoreError(f"index in {gen} has {len(svecs)} sentence vectors for {int(rows[-1])} sentences; {REBUILD}")
-    return Index(gen, manifest, tuple(passages), pindex, svecs, rows, tables[0], tables[1])
+    return Index(gen, manifest, passages, pindex, svecs, rows, tables[0], tables[1])

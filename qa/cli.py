@@ -211,6 +211,9 @@ def render_text(result: Any, color: bool = False) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.serve.server import lean_imports
+
+    lean_imports()  # before qa.serve.ui imports gradio
     from qa.serve.ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"))

@@ -197,3 +197,20 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     s = Scorer(out)
     s.warm_up()  # what the script writes passes the loader's own checks
     assert s.probability(s.cosines("Who?", ["Somebody."])).shape == (1,)
+
+
+def test_a_title_the_scorer_likes_never_moves_passages_or_answers(article_assistant):
+    """The scorer was trained on body text: a title or byline repeats the question's names and scores
+    high without answering, so its probability moves nothing (it may still be shown as a confidence)."""
+    from qa.answer.compose import Rules, compose
+
+    a, rules = article_assistant, Rules(scorer_rerank=0.8, scorer_answer=1.6)
+    question = "Who wrote this article?"
+    candidates = a._live.retriever.search(question, a.embedder.encode([question])[0], k=15)
+    plain = compose(question, question, a.index, candidates, 5, rules, None)
+    below = [h.passage for h in plain.hits[1:] if h.passage.role != "body"]  # could be lifted to the top
+    assert below, [h.passage.role for h in plain.hits]
+    liked = {p.sentence_text(i): 1.0 for p in below for i in range(len(p.sentences))}
+    judged = compose(question, question, a.index, candidates, 5, rules, _Fixed(liked))
+    assert [h.passage.id for h in judged.hits] == [h.passage.id for h in plain.hits]
+    assert judged.answer is not None and plain.answer is not None and judged.answer.text == plain.answer.text

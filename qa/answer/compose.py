@@ -113,7 +113,8 @@ def compose(
     With a `scorer`, the sentences of the top `rules.scorer_depth` passages get its probability,
     used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence."""
     rules = rules or Rules()
-    probs: list[np.ndarray] = []
+    probs: list[np.ndarray] = []  # the scorer's probability for each sentence of the top passages
+    weighed: list[np.ndarray] = []  # the part of it that may move passages and answers (body text)
     bonus: list[float] = []  # what reranking added to each of the top passages' scores
     if scorer is None:
         chosen = _distinct(candidates, index.passages, k)
@@ -121,12 +122,17 @@ def compose(
         depth = rules.scorer_depth if rules.scorer_rerank else min(rules.scorer_depth, rules.answer_depth)
         chosen = _distinct(candidates, index.passages, max(k, depth))
         asked = query if rules.scorer_reads_query else question
-        probs = judge.probabilities(scorer, asked, [index.passages[c.row] for c in chosen[:depth]])
+        judged = [index.passages[c.row] for c in chosen[:depth]]
+        probs = judge.probabilities(scorer, asked, judged)
+        # what the scorer may move: body text, the kind it was trained on. A title or a byline is
+        # short and repeats the question's names, so its cosine is high without answering anything
+        # ("Who painted the lighthouse?" against the title "The Lighthouse")
+        weighed = [pr if p.role == "body" else np.zeros_like(pr) for p, pr in zip(judged, probs, strict=True)]
         if rules.scorer_rerank:
-            order = judge.rerank_order([c.score for c in chosen[: len(probs)]], probs, rules.scorer_rerank)
+            order = judge.rerank_order([c.score for c in chosen[: len(probs)]], weighed, rules.scorer_rerank)
             chosen = [chosen[i] for i in order] + chosen[len(probs) :]
-            probs = [probs[i] for i in order]
-            bonus = [rules.scorer_rerank * (float(p.max()) if len(p) else 0.0) for p in probs]
+            probs, weighed = [probs[i] for i in order], [weighed[i] for i in order]
+            bonus = [rules.scorer_rerank * (float(w.max()) if len(w) else 0.0) for w in weighed]
         chosen = chosen[:k]
     focus = set(tokens(question))
     earlier = set(tokens(query)) - focus
@@ -136,8 +142,8 @@ def compose(
     for rank, c in enumerate(chosen):
         if rank < rules.answer_depth:
             scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
-            if rank < len(probs) and rules.scorer_answer:
-                scores = scores + rules.scorer_answer * probs[rank]
+            if rank < len(weighed) and rules.scorer_answer:
+                scores = scores + rules.scorer_answer * weighed[rank]
         else:  # only highlighted: its own evidence is enough
             scores = np.asarray(c.sentences or (c.score,), dtype=np.float32)
         i = int(np.argmax(scores))

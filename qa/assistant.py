@@ -12,6 +12,7 @@ from typing import Any
 
 from qa.answer import followup
 from qa.answer.compose import Rules, compose
+from qa.answer.reader import Reader
 from qa.answer.result import Result
 from qa.answer.scorer import Scorer
 from qa.config import Settings
@@ -58,6 +59,7 @@ class Assistant:
         rules: Rules | None = None,
         load: bool = True,
         scorer: Scorer | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.warn = warn or (lambda _m: None)
@@ -66,6 +68,8 @@ class Assistant:
         self.rules = rules or Rules()
         #: judges the top passages' sentences (None when Settings.scorer is off)
         self.scorer = scorer or (Scorer(threads=self.settings.torch_threads) if self.settings.scorer else None)
+        #: reads the best few sentences again, with the question (None when Settings.reader is off)
+        self.reader = reader or (Reader(threads=self.settings.torch_threads) if self.settings.reader else None)
         self._lock = threading.Lock()
         self._live: _Live | None = None
         if load:
@@ -84,14 +88,15 @@ class Assistant:
 
         The model is loaded and self-checked first, so a damaged model fails before any other work.
         """
-        # the scorer's files are hashed and its session built on a second thread, beside the embedder's
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load") as pool:
-            scorer = pool.submit(self.scorer.warm_up) if self.scorer is not None else None
+        # the scorer's and the reader's files are hashed and their sessions built on other threads,
+        # beside the embedder's
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-load") as pool:
+            judges = [pool.submit(m.warm_up) for m in (self.scorer, self.reader) if m is not None]
             warm_up = getattr(self.embedder, "warm_up", None)
             if warm_up is not None:
                 warm_up()
-            if scorer is not None:
-                scorer.result()  # its refusal, if any, before any other work
+            for judge in judges:
+                judge.result()  # a refusal, if any, before any other work
         live = self._live  # lends its unchanged passages and vectors to a refresh, never read again
         index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
                                    progress=progress or indexer._no_progress, current=live.index if live else None)
@@ -219,7 +224,7 @@ class Assistant:
         t1 = time.perf_counter()
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
         t2 = time.perf_counter()
-        result = compose(q, query, live.index, candidates, k, self.rules, self.scorer)
+        result = compose(q, query, live.index, candidates, k, self.rules, self.scorer, self.reader)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
         return replace(result, timings=timings)

@@ -126,6 +126,9 @@ def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, cap
     assert set(a["system"]) >= ARTICLE_KEYS and set(a["baseline"]) >= ARTICLE_KEYS
     assert {"p50_ms", "p95_ms"} <= set(a["latency"]["system"]) and "ratio_p50" in a["latency"]
     assert a["system"]["abstention_recall"] == 1.0
+    # the same run without the reader, and without either trained model
+    assert set(report["article_without_reader"]["system"]) >= ARTICLE_KEYS
+    assert set(report["article_without_scorer"]["system"]) >= ARTICLE_KEYS
     assert not (tmp_path / "i").exists()  # evaluation never writes an index
     if SQUAD.is_dir():
         q = report["squad"]

@@ -1,5 +1,6 @@
-"""The answer scorer: the shipped model's hashes and canary, refusals of a damaged copy, the
-torch-free query path, its uses in the answer, and the training script (a tiny run)."""
+"""The answer scorer (and, where they share a shape, the answer reader): the shipped models' hashes
+and canaries, refusals of a damaged copy, the torch-free query path, the scorer's uses in the
+answer, and the training script (a tiny run). The reader's own uses: tests/test_reader.py."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.answer import judge
-from qa.answer.scorer import MODEL_FOLDER, RESTORE, Scorer, sha256
+from qa.answer import judge, reader
+from qa.answer.reader import Reader
+from qa.answer.scorer import CANARY_TOLERANCE, MODEL_FOLDER, RESTORE, Scorer, sha256
 from qa.errors import ModelError
 
 from .conftest import ROOT, SHARED, TREATY
@@ -30,18 +32,31 @@ def scorer() -> Scorer:
     return s
 
 
+#: each shipped model: its class, folder, check file, restore hint, environment variable and canary field
+MODELS = {
+    "scorer": (Scorer, MODEL_FOLDER, "scorer.json", RESTORE, "QA_SCORER_DIR", "cosine"),
+    "reader": (Reader, reader.MODEL_FOLDER, reader.CHECK_FILE, reader.RESTORE, reader.READER_DIR_ENV, "logit"),
+}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "scorer_model"
-    shutil.copytree(MODEL_FOLDER, folder)
+def copy(tmp_path: Path, kind: str) -> Path:
+    folder = tmp_path / MODELS[kind][1].name
+    shutil.copytree(MODELS[kind][1], folder)
     return folder
 
 
 def refused(folder: Path, *fragments: str) -> str:
+    model, _, _, restore, _, _ = MODELS["reader" if folder.name == reader.MODEL_FOLDER.name else "scorer"]
     with pytest.raises(ModelError) as info:
-        Scorer(folder).warm_up()
+        model(folder).warm_up()
     message = str(info.value)
-    assert str(folder) in message and RESTORE in message and "\n" not in message, message
+    assert str(folder) in message and restore in message and "\n" not in message, message
     for fragment in fragments:
         assert fragment in message, message
     return message
@@ -52,7 +67,7 @@ def test_shipped_model_matches_its_hashes_and_canary(scorer):
     assert {n: sha256(MODEL_FOLDER / n) for n in card["files"]} == card["files"]
     c = card["canary"]
     got = float(scorer.encode([c["question"]])[0] @ scorer.encode([c["sentence"]])[0])
-    assert abs(got - c["cosine"]) < 1e-3
+    assert abs(got - c["cosine"]) < CANARY_TOLERANCE
     assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
     assert card["training"]["data_sha256"] == DATA_SHA256 and card["training"]["limit"] is None
     assert (MODEL_FOLDER / "MODEL_CARD.md").is_file()
@@ -80,9 +95,9 @@ def test_a_question_begun_ahead_scores_as_one_computed_on_the_spot(scorer):
     assert len(scorer._pending) <= 64
 
 
-@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "scorer.json"])
-def test_a_missing_file_is_refused(copy, name):
-    (copy / name).unlink()
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "check file"])
+def test_a_missing_file_is_refused(copy, kind, name):
+    (copy / (MODELS[kind][2] if name == "check file" else name)).unlink()
     refused(copy, "missing")
 
 
@@ -96,26 +111,27 @@ def test_a_changed_weight_byte_is_refused_by_its_hash(copy):
     refused(copy, "changed or damaged", "model.onnx")
 
 
-def test_a_garbled_check_file_is_refused(copy):
-    (copy / "scorer.json").write_text("{not json")
+def test_a_garbled_check_file_is_refused(copy, kind):
+    (copy / MODELS[kind][2]).write_text("{not json")
     refused(copy, "damaged")
 
 
-def test_the_canary_catches_weights_whose_hash_was_rewritten(copy):
-    card = json.loads((copy / "scorer.json").read_text())
-    card["canary"]["cosine"] = card["canary"]["cosine"] - 0.2  # as if the weights behind it had changed
-    (copy / "scorer.json").write_text(json.dumps(card))
+def test_the_canary_catches_weights_whose_hash_was_rewritten(copy, kind):
+    check, field = copy / MODELS[kind][2], MODELS[kind][5]
+    card = json.loads(check.read_text())
+    card["canary"][field] = card["canary"][field] - 0.2 - abs(card["canary"][field])  # as if the weights had changed
+    check.write_text(json.dumps(card))
     refused(copy, "self-check", "canary")
 
 
-def test_cli_with_a_damaged_scorer_exits_with_one_line(copy, tmp_path, article_assistant):
+def test_cli_with_a_damaged_model_exits_with_one_line(copy, kind, tmp_path, article_assistant):
     index = tmp_path / "index"
     shutil.copytree(article_assistant.settings.index_dir, index)
     (copy / "tokenizer.json").write_text("{}")
     done = subprocess.run(
         [sys.executable, "-m", "qa", "ask", "--corpus", str(article_assistant.settings.corpus_dir),
          "--index", str(index), TREATY],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "QA_SCORER_DIR": str(copy)},
+        capture_output=True, text=True, timeout=300, env={**os.environ, MODELS[kind][4]: str(copy)},
     )
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -123,9 +139,10 @@ def test_cli_with_a_damaged_scorer_exits_with_one_line(copy, tmp_path, article_a
 
 
 def test_the_query_path_never_imports_torch():
-    code = ("import sys; from qa.answer.scorer import Scorer; s = Scorer(); "
+    code = ("import sys; from qa.answer.scorer import Scorer; from qa.answer.reader import Reader; s = Scorer(); "
             "p = s.probability(s.cosines('Who signed it?', ['China signed it.'])); "
-            "assert 0 <= float(p[0]) <= 1; print('torch' in sys.modules)")
+            "r = Reader().probabilities('Who signed it?', ['China signed it.']); "
+            "assert 0 <= float(p[0]) <= 1 and 0 <= float(r[0]) <= 1; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
@@ -153,8 +170,8 @@ class _Fixed:
 
 def test_rerank_moves_a_passage_whose_sentence_answers_up():
     probs = [np.array([0.1, 0.2]), np.array([0.9]), np.array([0.0])]
-    assert judge.rerank_order([0.8, 0.7, 0.6], probs, weight=0.5) == [1, 0, 2]
-    assert judge.rerank_order([0.8, 0.7, 0.6], probs, weight=0.0) == [0, 1, 2]
+    assert judge.rerank_order([0.8, 0.7, 0.6], judge.lift(probs, 0.5)) == [1, 0, 2]
+    assert judge.rerank_order([0.8, 0.7, 0.6], judge.lift(probs, 0.0)) == [0, 1, 2]
 
 
 def test_probabilities_follow_each_passages_sentences(article_assistant):

@@ -60,6 +60,19 @@ class Rules:
     #: the scorer reads the searched text (a follow-up joined to the question it leans on) instead of
     #: the question as typed
     scorer_reads_query: bool = True
+    #: the answer reader (qa.answer.reader), a cross-encoder that reads the question and a sentence
+    #: together: it reads the `reader_candidates` body sentences of the top passages that the answer
+    #: step (with the scorer) ranks best; how far its probability moves those passages, how much it
+    #: adds to a sentence's score, and the best probability below which the assistant abstains (each
+    #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth round): rerank and answer each
+    #: win back article questions and held-out R@1 on a plateau (rerank 0.4-1.2, answer 1-3,
+    #: 5-16 candidates); every abstain threshold refuses many answerable questions, so it stays off;
+    #: reading the searched text instead of the question as typed cost article answers
+    reader_candidates: int = 8
+    reader_rerank: float = 0.8
+    reader_answer: float = 2.0
+    reader_abstain: float = 0.0
+    reader_reads_query: bool = False
 
 
 def _distinct(candidates: list[Candidate], passages: Sequence[Passage], k: int) -> list[Candidate]:
@@ -107,36 +120,54 @@ def compose(
     k: int,
     rules: Rules | None = None,
     scorer: judge.Judge | None = None,
+    reader: judge.Reads | None = None,
 ) -> Result:
     """Ranks sentences inside the top passages, picks the answer (or abstains) and cites it.
 
     With a `scorer`, the sentences of the top `rules.scorer_depth` passages get its probability,
-    used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence."""
+    used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence. With a
+    `reader`, the `rules.reader_candidates` sentences the answer step ranks best are read again,
+    question and sentence together; its probability is used the same way and shown instead."""
     rules = rules or Rules()
-    probs: list[np.ndarray] = []  # the scorer's probability for each sentence of the top passages
-    weighed: list[np.ndarray] = []  # the part of it that may move passages and answers (body text)
-    bonus: list[float] = []  # what reranking added to each of the top passages' scores
-    if scorer is None:
-        chosen = _distinct(candidates, index.passages, k)
-    else:
-        depth = rules.scorer_depth if rules.scorer_rerank else min(rules.scorer_depth, rules.answer_depth)
-        chosen = _distinct(candidates, index.passages, max(k, depth))
-        asked = query if rules.scorer_reads_query else question
-        judged = [index.passages[c.row] for c in chosen[:depth]]
-        probs = judge.probabilities(scorer, asked, judged)
-        # what the scorer may move: body text, the kind it was trained on. A title or a byline is
-        # short and repeats the question's names, so its cosine is high without answering anything
-        # ("Who painted the lighthouse?" against the title "The Lighthouse")
-        weighed = [pr if p.role == "body" else np.zeros_like(pr) for p, pr in zip(judged, probs, strict=True)]
-        if rules.scorer_rerank:
-            order = judge.rerank_order([c.score for c in chosen[: len(probs)]], weighed, rules.scorer_rerank)
-            chosen = [chosen[i] for i in order] + chosen[len(probs) :]
-            probs, weighed = [probs[i] for i in order], [weighed[i] for i in order]
-            bonus = [rules.scorer_rerank * (float(w.max()) if len(w) else 0.0) for w in weighed]
-        chosen = chosen[:k]
     focus = set(tokens(question))
     earlier = set(tokens(query)) - focus
     wanted = answertype.kind(question)
+    probs: list[np.ndarray] = []  # the scorer's probability for each sentence of the top passages
+    weighed: list[np.ndarray] = []  # the part of it that may move passages and answers (body text)
+    reads: list[np.ndarray] = []  # the reader's probability (0 for the sentences it did not read)
+    bonus: list[float] = []  # what reranking added to each of the top passages' scores
+    reading = reader is not None and rules.reader_candidates > 0
+    if scorer is None and not reading:
+        chosen = _distinct(candidates, index.passages, k)
+    else:
+        reranks = bool((scorer is not None and rules.scorer_rerank) or (reading and rules.reader_rerank))
+        depth = rules.scorer_depth if reranks else min(rules.scorer_depth, rules.answer_depth)
+        chosen = _distinct(candidates, index.passages, max(k, depth))
+        judged = [index.passages[c.row] for c in chosen[:depth]]
+        # what the models may move: body text, the kind they were trained on. A title or a byline is
+        # short and repeats the question's names, so it scores high without answering anything
+        # ("Who painted the lighthouse?" against the title "The Lighthouse")
+        body = [p.role == "body" for p in judged]
+        if scorer is not None:
+            probs = judge.probabilities(scorer, query if rules.scorer_reads_query else question, judged)
+            weighed = [pr if b else np.zeros_like(pr) for b, pr in zip(body, probs, strict=True)]
+        if reader is not None and reading:
+            # the reader reads the body sentences the answer step ranks best before it
+            prior = [_sentence_scores(p, c, focus, earlier, wanted, query, rules) for p, c in zip(judged, chosen, strict=False)]
+            if weighed:
+                prior = [pr + rules.scorer_answer * w for pr, w in zip(prior, weighed, strict=True)]
+            prior = [pr if b else np.full_like(pr, -np.inf) for b, pr in zip(body, prior, strict=True)]
+            reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates)
+        if reranks:
+            bonus = [0.0] * len(judged)
+            for use, weight in ((weighed, rules.scorer_rerank), (reads, rules.reader_rerank)):
+                if use and weight:
+                    bonus = [b + x for b, x in zip(bonus, judge.lift(use, weight), strict=True)]
+            order = judge.rerank_order([c.score for c in chosen[: len(judged)]], bonus)
+            chosen = [chosen[i] for i in order] + chosen[len(judged) :]
+            probs, weighed, reads = ([x[i] for i in order] if x else x for x in (probs, weighed, reads))
+            bonus = [bonus[i] for i in order]
+        chosen = chosen[:k]
     best_sentence: list[tuple[int, int, float]] = []  # (rank, sentence, score)
     all_scores: list[np.ndarray] = []
     for rank, c in enumerate(chosen):
@@ -144,6 +175,8 @@ def compose(
             scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
             if rank < len(weighed) and rules.scorer_answer:
                 scores = scores + rules.scorer_answer * weighed[rank]
+            if rank < len(reads) and rules.reader_answer:
+                scores = scores + rules.reader_answer * reads[rank]
         else:  # only highlighted: its own evidence is enough
             scores = np.asarray(c.sentences or (c.score,), dtype=np.float32)
         i = int(np.argmax(scores))
@@ -163,6 +196,11 @@ def compose(
         confidence = float(probs[rank][span[0] : span[1] + 1].max()) if rank < len(probs) else None
         if reason is None and confidence is not None and confidence < rules.scorer_abstain:
             reason = NOT_ANSWERED
+        if reads:  # the reader's word, where it read the quote: it saw the question and the sentence together
+            read = reads[rank][span[0] : span[1] + 1] if rank < len(reads) else np.zeros(0)
+            confidence = float(read.max()) if len(read) and read.max() > 0 else confidence
+            if reason is None and max(float(r.max()) if len(r) else 0.0 for r in reads) < rules.reader_abstain:
+                reason = NOT_ANSWERED
         if reason is None:
             answer_rank, answer_span = rank, span
 

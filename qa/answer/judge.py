@@ -1,5 +1,5 @@
-"""What the answer scorer's probability is used for: reranking the top passages, choosing the
-answer sentence, abstaining, and the confidence shown with an answer. Each use has its own weight
+"""What the answer scorer's and the reader's probabilities are used for: reranking the top
+passages, choosing the answer sentence, abstaining, and the confidence shown with an answer. Each use has its own weight
 in `Rules` (0 turns it off), so each can be measured on its own (docs/quality.md, the ablation)."""
 
 from __future__ import annotations
@@ -19,6 +19,26 @@ class Judge(Protocol):
     def probability(self, cosines: np.ndarray) -> np.ndarray: ...
 
 
+class Reads(Protocol):
+    """What compose needs of a reader (qa.answer.reader.Reader, or a fake in unit tests)."""
+
+    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray: ...
+
+
+def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The reader's probability for the `n` sentences that `prior` (a score per sentence; -inf
+    where it may not read) ranks best across `passages` (ties: the earlier); 0 for every other."""
+    ranked = sorted(((float(pr[i]), -r, -i) for r, pr in enumerate(prior) for i in range(len(pr)) if np.isfinite(pr[i])),
+                    reverse=True)
+    picked = [(-r, -i) for _, r, i in ranked[:n]]
+    out = [np.zeros(len(p.sentences), np.float32) for p in passages]
+    if picked:
+        got = reader.probabilities(question, [passages[r].sentence_text(i) for r, i in picked])
+        for (r, i), value in zip(picked, got, strict=True):
+            out[r][i] = value
+    return out
+
+
 def probabilities(judge: Judge, question: str, passages: list[Passage]) -> list[np.ndarray]:
     """P(this sentence answers the question) for every sentence of each passage, in one batch."""
     texts = [p.sentence_text(i) for p in passages for i in range(len(p.sentences))]
@@ -32,8 +52,13 @@ def probabilities(judge: Judge, question: str, passages: list[Passage]) -> list[
     return out
 
 
-def rerank_order(scores: list[float], probs: list[np.ndarray], weight: float) -> list[int]:
-    """Positions of the passages re-sorted by fused score + weight x their best sentence's
-    probability (a stable sort: ties keep the retrieval order)."""
-    key = [s + weight * (float(p.max()) if len(p) else 0.0) for s, p in zip(scores, probs, strict=True)]
+def lift(probs: list[np.ndarray], weight: float) -> list[float]:
+    """What reranking adds to each passage's score: weight x its best sentence's probability."""
+    return [weight * (float(p.max()) if len(p) else 0.0) for p in probs]
+
+
+def rerank_order(scores: list[float], bonus: list[float]) -> list[int]:
+    """Positions of the passages re-sorted by fused score + bonus (a stable sort: ties keep the
+    retrieval order)."""
+    key = [s + b for s, b in zip(scores, bonus, strict=True)]
     return sorted(range(len(scores)), key=lambda i: (-key[i], i))

@@ -195,6 +195,7 @@ def _pollution(questions: Sequence[Question]) -> int:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.answer.reader import Reader
     from qa.answer.scorer import Scorer
     from qa.index.embeddings import MiniLM
 
@@ -208,15 +209,19 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if not documents:
         raise InputError(f"no documents in {settings.corpus_dir} to evaluate against")
     scorer = Scorer(threads=settings.torch_threads) if settings.scorer else None
+    reader = Reader(threads=settings.torch_threads) if settings.reader else None
     index = system_index(documents, settings.max_words, embedder)
-    engine = Engine.of(index, fusion, rules, scorer)
+    engine = Engine.of(index, fusion, rules, scorer, reader)
     base = Engine.of(baseline_index(documents, embedder))
     report: dict[str, Any] = {
         "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules),
-                     "scorer": scorer is not None},
+                     "scorer": scorer is not None, "reader": reader is not None},
         "article": run_article(questions, engine, embedder, base),
     }
-    if scorer is not None:  # today's system without the scorer, in the same run
+    # the same run without the reader (the scorer alone), and without either trained model
+    if reader is not None and scorer is not None:
+        report["article_without_reader"] = run_article(questions, Engine.of(index, fusion, rules, scorer), embedder)
+    if scorer is not None or reader is not None:
         report["article_without_scorer"] = run_article(questions, Engine.of(index, fusion, rules), embedder)
     if args.squad:
         from qa.eval.squad import load_documents, load_squad, run_squad
@@ -226,8 +231,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         docs = load_documents(folder, [q.doc_id for q in squad], settings)
         for key, together in (("squad_together", True), ("squad", False)):
             report[key] = run_squad(folder, settings, embedder, fusion, rules, documents=docs, together=together,
-                                    questions=squad, scorer=scorer)
-            if scorer is not None:
+                                    questions=squad, scorer=scorer, reader=reader)
+            if reader is not None and scorer is not None:
+                report[key + "_without_reader"] = run_squad(folder, settings, embedder, fusion, rules, documents=docs,
+                                                            together=together, questions=squad, baseline=False, scorer=scorer)
+            if scorer is not None or reader is not None:
                 report[key + "_without_scorer"] = run_squad(folder, settings, embedder, fusion, rules, documents=docs,
                                                             together=together, questions=squad, baseline=False)
     embedder.save()
@@ -250,15 +258,16 @@ def render(report: dict[str, Any]) -> str:
     """The readable form: one table per question set, system next to baseline."""
     lines = []
     a = report["article"]
-    bare = report.get("article_without_scorer", {})
     lines.append(f"Article dev set: {a['questions']} questions")
-    lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {}), bare.get("system")))
+    lines.extend(_table(ARTICLE_ROWS, a["system"], a.get("baseline", {}), _without(report, "article")))
     lines.append(f"  {'self-contained rewritten':<28}{a['system']['self_contained_rewritten']:>10}")
     if "latency" in a:
         lines.append(_latency(a["latency"]))
-    if "latency" in bare:
-        lines.append(f"  {'without the scorer p50 / p95':<28}{bare['latency']['system']['p50_ms']:>5.1f} /"
-                     f"{bare['latency']['system']['p95_ms']:>5.1f}")
+    for what, label in (("reader", "the reader"), ("scorer", "the models")):
+        bare = report.get(f"article_without_{what}", {})
+        if "latency" in bare:
+            lines.append(f"  {f'without {label} p50 / p95':<28}{bare['latency']['system']['p50_ms']:>5.1f} /"
+                         f"{bare['latency']['system']['p95_ms']:>5.1f}")
     for kind, f in a.get("per_kind", {}).items():
         figures = ", ".join(f"{k} {_fmt(v)}" for k, v in f.items() if k != "n")
         lines.append(f"  {kind} ({f['n']}): {figures}")
@@ -268,11 +277,11 @@ def render(report: dict[str, Any]) -> str:
     for key in ("squad_together", "squad"):
         if key not in report:
             continue
-        q, without = report[key], report.get(key + "_without_scorer", {})
+        q = report[key]
         lines.append("")
         lines.append(f"SQuAD v1.1 dev: {q['questions']} questions, {q['documents']} documents, {q['setting']} "
                      "(strict hits)")
-        lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {}), without.get("system")))
+        lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {}), _without(report, key)))
         if "latency" in q:
             lines.append(_latency(q["latency"]))
     return "\n".join(lines)
@@ -285,13 +294,22 @@ def _latency(latency: dict[str, Any]) -> str:
     return line + (f"   ratio {latency['ratio_p50']:.2f}" if "ratio_p50" in latency else "")
 
 
+def _without(report: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """The same run's figures without the reader and without either model, where measured."""
+    names = {"reader": "no reader", "scorer": "no models"}
+    return {label: report[f"{key}_without_{what}"]["system"] for what, label in names.items()
+            if f"{key}_without_{what}" in report}
+
+
 def _table(keys: Sequence[str], system: dict[str, Any], baseline: dict[str, Any],
-           without: dict[str, Any] | None = None) -> list[str]:
-    """System next to the baseline (and, when measured, the system without the scorer)."""
-    head = f"  {'':<28}{'system':>10}" + (f"{'no scorer':>11}" if without else "") + f"{'baseline':>10}"
+           without: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """System next to the baseline (and, when measured, the system without the reader and without
+    either trained model)."""
+    without = without or {}
+    head = f"  {'':<28}{'system':>10}" + "".join(f"{label:>11}" for label in without) + f"{'baseline':>10}"
     lines = [head]
     for key in keys:
-        middle = f"{_fmt(without.get(key)):>11}" if without else ""
+        middle = "".join(f"{_fmt(figures.get(key)):>11}" for figures in without.values())
         lines.append(f"  {key:<28}{_fmt(system.get(key)):>10}{middle}{_fmt(baseline.get(key)):>10}")
     return lines
 

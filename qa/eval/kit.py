@@ -20,7 +20,7 @@ import numpy as np
 
 from qa.answer import followup
 from qa.answer.compose import Rules, compose
-from qa.answer.judge import Judge
+from qa.answer.judge import Judge, Reads
 from qa.answer.result import Result
 from qa.index import lexical
 from qa.index.embeddings import Embedder
@@ -139,11 +139,12 @@ class Engine:
     retriever: Retriever
     rules: Rules
     scorer: Judge | None = None
+    reader: Reads | None = None
 
     @classmethod
     def of(cls, index: Index, fusion: Fusion | None = None, rules: Rules | None = None,
-           scorer: Judge | None = None) -> Engine:
-        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules(), scorer)
+           scorer: Judge | None = None, reader: Reads | None = None) -> Engine:
+        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules(), scorer, reader)
 
 
 def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str] = (), k: int = 10,
@@ -156,7 +157,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
         begin(query if engine.rules.scorer_reads_query else question)
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
-    result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer)
+    result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader)
     return replace(result, timings={"total": time.perf_counter() - t0})
 
 

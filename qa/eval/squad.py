@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer.compose import Rules
-from qa.answer.judge import Judge
+from qa.answer.judge import Judge, Reads
 from qa.config import Settings
 from qa.errors import InputError
 from qa.eval.kit import (
@@ -100,6 +100,7 @@ def run_squad(
     together: bool = False,
     questions: Sequence[SquadQuestion] | None = None,
     scorer: Judge | None = None,
+    reader: Reads | None = None,
     question_embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """R@1, R@5, MRR@10 and answer-sentence@1 over the questions, for the system and the baseline;
@@ -116,7 +117,7 @@ def run_squad(
         if not mine:
             continue
         corpus = [docs[d] for d in group]
-        engine = Engine.of(system_index(corpus, max_words or settings.max_words, embedder), fusion, rules, scorer)
+        engine = Engine.of(system_index(corpus, max_words or settings.max_words, embedder), fusion, rules, scorer, reader)
         words.extend(p.n_words for p in engine.index.passages)
         base = Engine.of(baseline_index(corpus, embedder)) if baseline else None
         for q in mine:

@@ -1,0 +1,116 @@
+"""The answer reader: reads the question and a candidate sentence together and says how likely
+the sentence answers it (a calibrated probability, 0..1).
+
+A cross-encoder cut from the bundled all-MiniLM-L6-v2 and trained in this project on SQuAD training
+questions (`scripts/train_reader.py`, which writes `reader_model/`: the int8 ONNX weights, the
+tokenizer, a model card and `reader.json` with the SHA-256 of each file, a canary and the
+calibration). Unlike the scorer it cannot remember a sentence: each (question, sentence) pair is a
+forward pass, so it is asked only about the few best candidates the scorer and retrieval leave.
+It runs on onnxruntime, never imports torch, is loaded once and lazily, and is checked like the
+embedder: a missing or damaged file is refused with one line, never replaced by a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.answer.scorer import logistic, open_checked
+from qa.errors import ModelError
+
+MODEL_FOLDER = Path(__file__).with_name("reader_model")
+CHECK_FILE = "reader.json"
+RESTORE = "restore qa/answer/reader_model (git checkout -- qa/answer/reader_model) or rerun scripts/train_reader.py"
+#: environment variable naming another reader folder (tests, relocated installs)
+READER_DIR_ENV = "QA_READER_DIR"
+#: how far the canary logit may stray: int8 kernels differ between CPUs (as for the scorer's
+#: cosine, qa.answer.scorer.CANARY_TOLERANCE); damaged or swapped weights move it by whole units
+CANARY_TOLERANCE = 0.1
+
+
+class Reader:
+    """The shipped reader (or another folder written by scripts/train_reader.py)."""
+
+    def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True, remember: int = 0) -> None:
+        """`remember`: (question, sentence) logits kept per process (0, the default: none, so every
+        question pays for its reading and a benchmark measures that; evaluation grids that ask the
+        same questions under many settings remember them)."""
+        self.folder = Path(folder or os.environ.get(READER_DIR_ENV) or MODEL_FOLDER).absolute()
+        self.threads = threads
+        self.verify = verify
+        self.remember = remember
+        self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self.card: dict[str, Any] = {}
+
+    def warm_up(self) -> None:
+        """Loads and checks the model (once); later calls return at once."""
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is None:
+                self._load()
+
+    def _refuse(self, what: str) -> ModelError:
+        return ModelError(f"the answer reader in {self.folder} {what}; {RESTORE}")
+
+    def _load(self) -> None:
+        card, tokenizer, session = open_checked(self.folder, CHECK_FILE, self.threads, self.verify, self._refuse)
+        try:
+            a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])
+            canary = card["canary"]
+            expected = float(canary["logit"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
+        self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
+        self._session, self.card, self._ab = session, card, (a, b)
+        if self.verify:
+            got = self._logit(canary["question"], canary["sentence"])
+            if not abs(got - expected) <= CANARY_TOLERANCE:  # also catches NaN
+                self._session = None
+                raise self._refuse(f"failed its self-check (canary logit {got:.4f}, expected {expected:.4f})")
+
+    def _logit(self, question: str, sentence: str) -> float:
+        """One pair alone: the int8 model quantises its activations per run, so a pair scored in a
+        batch would depend on the others in it; alone, it always gets the same logit."""
+        e = self._tokenizer.encode(question, sentence)
+        ids = np.array([e.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
+        out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        return float(np.asarray(out).reshape(-1)[0])
+
+    def logits(self, question: str, sentences: list[str]) -> np.ndarray:
+        """The raw logit of each (question, sentence) pair."""
+        self.warm_up()
+        out = np.empty(len(sentences), dtype=np.float32)
+        for i, s in enumerate(sentences):
+            key = (question, s)
+            with self._cache_lock:
+                hit = self._cache.get(key)
+            if hit is None:
+                hit = self._logit(question, s)
+                if self.remember:
+                    with self._cache_lock:
+                        self._cache[key] = hit
+                        while len(self._cache) > self.remember:
+                            self._cache.popitem(last=False)
+            out[i] = hit
+        return out
+
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(the sentence answers the question), from held-out training questions."""
+        self.warm_up()
+        a, b = self._ab
+        return logistic(np.asarray(logits, dtype=np.float32), a, b)
+
+    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
+        return self.probability(self.logits(question, sentences))

@@ -1,0 +1,358 @@
+#!/usr/bin/env python
+"""Trains the answer reader (qa/answer/reader.py), a cross-encoder cut from the bundled all-MiniLM-L6-v2, on CPU.
+
+    nice .venv/bin/python scripts/train_reader.py              # the shipped run -> qa/answer/reader_model/
+    .venv/bin/python scripts/train_reader.py --limit 64 --steps 2 --held-out-limit 20 --out /tmp/r   # a smoke run
+
+The scorer (scripts/train_scorer.py) reads the question and the sentence apart; the reader reads them
+together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twice, in 1981 and 2001"
+answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not. It
+costs a forward pass per (question, sentence) pair, so it is cut to the first --layers layers and
+asked only about the few best candidates.
+
+What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
+SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
+the same held-out documents):
+1. builds, per training question, the sentence holding its answer against --negatives hard
+   negatives: the sentences of its paragraph that share most words with it, then the closest
+   sentences of its document's other paragraphs (what retrieval puts beside the answer); the
+   unanswerable questions are all held out, with the held-out documents, to calibrate abstention;
+2. fine-tunes with sentence-transformers' own CrossEncoderTrainer and its
+   MultipleNegativesRankingLoss for cross-encoders (the answer against its hard negatives and one
+   other question's answer): a ranking loss, since a binary loss from these weights stays at its prior;
+3. exports to ONNX with int8 weights and measures the exported model on the held-out questions:
+   the answer sentence first among its paragraph's sentences, and among the scorer's best
+   --candidates sentences of its document (as qa asks it), next to the scorer alone;
+4. fits the calibration P(answers | logit) on one half of the held-out questions (answerable and
+   unanswerable), judges it on the other, and writes model.onnx, tokenizer.json, reader.json and
+   MODEL_CARD.md into --out atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_scorer import (  # noqa: E402
+    CANARY,
+    DATA,
+    SEED,
+    assert_no_evaluation_material,
+    calibrate,
+    held_out_titles,
+    holds_answer,
+    read_rows,
+    sentences_of,
+)
+
+from qa.answer.reader import CHECK_FILE, Reader  # noqa: E402
+from qa.answer.scorer import Scorer, sha256  # noqa: E402
+from qa.config import MODEL_NAME  # noqa: E402
+from qa.index.embeddings import model_dir, offline_env  # noqa: E402
+from qa.index.lexical import tokens  # noqa: E402
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "reader_model")
+    ap.add_argument("--layers", type=int, default=4, help="the first N of the bundled model's six layers")
+    ap.add_argument("--steps", type=int, default=1000, help="optimiser steps: 1000 x 16 is about 1.5 passes over the questions")
+    ap.add_argument("--batch", type=int, default=16, help="questions a step (each with its answer and negatives)")
+    ap.add_argument("--negatives", type=int, default=3, help="hard negatives a question")
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-seq-length", type=int, default=80)
+    ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
+    ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
+    return ap.parse_args(argv)
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def overlap_order(question: str, sentences: list[str]) -> list[int]:
+    """Indices of `sentences`, most words shared with the question first (ties: text order)."""
+    q = set(tokens(question))
+    return sorted(range(len(sentences)), key=lambda j: (-len(q & set(tokens(sentences[j]))), j))
+
+
+def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int, rng: random.Random) -> tuple[list[list[str]], int]:
+    """[question, answer sentence, negative x k] per answerable question (a ranking loss needs an
+    answer, so unanswerable questions only calibrate); and the count of questions skipped."""
+    paragraphs: dict[str, list[str]] = defaultdict(list)  # title -> contexts, in order
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for r in all_rows:
+        if r["context"] not in spans:
+            spans[r["context"]] = sentences_of(r["context"])
+            paragraphs[r["title"]].append(r["context"])
+    out, skipped = [], 0
+    for r in rows:
+        own = [r["context"][s:e] for s, e in spans[r["context"]]]
+        answer = [j for j, span in enumerate(spans[r["context"]]) if holds_answer(span, r)]
+        if r["is_impossible"] or not answer:
+            skipped += 1
+            continue
+        positive = own[answer[0]]
+        inside = [own[j] for j in overlap_order(r["question"], own) if j not in answer]
+        outside = [r2[s:e] for r2 in paragraphs[r["title"]] if r2 != r["context"] for s, e in spans[r2]]
+        outside = [outside[j] for j in overlap_order(r["question"], outside)[: 4 * k]]
+        # the hardest of the paragraph first, then retrieval-like ones from the document, deduplicated
+        pool = list(dict.fromkeys([t for t in inside[: max(1, k - 1)]] + outside[:k] + inside[max(1, k - 1):] + outside[k:]))
+        pool = [t for t in pool if t != positive]
+        if len(pool) < k:
+            skipped += 1
+            continue
+        out.append([r["question"], positive, *pool[:k]])
+    rng.shuffle(out)
+    return out, skipped
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+def train(model: Any, data: list[list[str]], args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+
+    columns = {"question": [d[0] for d in data], "answer": [d[1] for d in data]}
+    columns |= {f"negative_{i}": [d[2 + i] for d in data] for i in range(args.negatives)}
+    settings = CrossEncoderTrainingArguments(
+        output_dir=str(work / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch,
+        learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), lr_scheduler_type="linear",
+        seed=SEED, data_seed=SEED, batch_sampler=BatchSamplers.NO_DUPLICATES, logging_steps=max(1, args.steps // 40),
+        save_strategy="no", report_to="none", use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    )
+    trainer = CrossEncoderTrainer(model=model, args=settings, train_dataset=Dataset.from_dict(columns),
+                                  loss=MultipleNegativesRankingLoss(model, num_negatives=1))
+    t0 = time.time()
+    trainer.train()
+    logs = [{"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h]
+    return {"seconds": round(time.time() - t0, 1), "steps": trainer.state.global_step, "loss": logs}
+
+
+def export_onnx(model: Any, folder: Path) -> None:
+    """The classifier to ONNX (fp32, one logit a pair), then int8 weights (dynamic, per channel)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    network = model[0].model.eval()
+    sample = model.tokenizer([["a question?", "a longer sentence of the text."]], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"logits": {0: "batch"}}
+
+    class Logit(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.network(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    fp32 = folder / "fp32.onnx"
+    with torch.no_grad():
+        torch.onnx.export(Logit(), tuple(sample[n] for n in names), str(fp32), input_names=names,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    quantize_dynamic(str(fp32), str(folder / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+    fp32.unlink()
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Per held-out question: the answer sentence first among its paragraph's sentences by the
+    reader, and among the scorer's best `n` sentences of its document by the scorer alone and by the
+    reader; plus (question, logit of its best candidate, answerable) for the calibration, and every
+    candidate's (question number, logit, holds the answer)."""
+    docs: dict[str, list[tuple[str, tuple[int, int]]]] = defaultdict(list)
+    seen: set[str] = set()
+    titles = {r["title"] for r in rows}
+    for r in all_rows:
+        if r["title"] in titles and r["context"] not in seen:
+            seen.add(r["context"])
+            docs[r["title"]].extend((r["context"], span) for span in sentences_of(r["context"]))
+    hits = {"paragraph@1": 0, "scorer_top@1": 0, "reader_top@1": 0, "in_candidates": 0}
+    pairs: list[tuple[int, float, bool]] = []
+    answerable = 0
+    for q, r in enumerate(rows):
+        sents = docs[r["title"]]
+        texts = [ctx[s:e] for ctx, (s, e) in sents]
+        labels = [ctx == r["context"] and not r["is_impossible"] and holds_answer(span, r) for ctx, span in sents]
+        top = [int(j) for j in np.argsort(-cosines(r["question"], texts))[:n]]
+        scores = logits(r["question"], [texts[j] for j in top])
+        pairs.extend((q, float(s), bool(labels[j])) for j, s in zip(top, scores, strict=True))
+        if r["is_impossible"] or not any(labels):
+            continue
+        answerable += 1
+        own = [j for j, (ctx, _) in enumerate(sents) if ctx == r["context"]]
+        own_scores = logits(r["question"], [texts[j] for j in own])
+        hits["paragraph@1"] += labels[own[int(np.argmax(own_scores))]]
+        hits["scorer_top@1"] += labels[top[0]]
+        hits["reader_top@1"] += labels[top[int(np.argmax(scores))]]
+        hits["in_candidates"] += any(labels[j] for j in top)
+    out: dict[str, Any] = {k: round(v / max(1, answerable), 4) for k, v in hits.items()}
+    return out | {"answerable": answerable, "questions": len(rows), "pairs": pairs}
+
+
+def abstention(pairs: list[tuple[int, float, bool]], rows: list[dict[str, Any]], a: float, b: float) -> dict[str, Any]:
+    """With P = the calibrated probability of a question's best candidate: how many unanswerable
+    questions fall under 0.5 and how many answerable ones do (odd-numbered questions: not fitted)."""
+    best: dict[int, float] = {}
+    for q, s, _ in pairs:
+        best[q] = max(best.get(q, -1e9), s)
+    odd = [q for q in best if q % 2 == 1]
+    p = {q: 1 / (1 + np.exp(-(a * best[q] + b))) for q in odd}
+    imp = [q for q in odd if rows[q]["is_impossible"]]
+    ans = [q for q in odd if not rows[q]["is_impossible"]]
+    return {"unanswerable": len(imp), "answerable": len(ans),
+            "unanswerable_below_half": round(sum(p[q] < 0.5 for q in imp) / max(1, len(imp)), 4),
+            "answerable_below_half": round(sum(p[q] < 0.5 for q in ans) / max(1, len(ans)), 4)}
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    offline_env()
+    random.seed(SEED)
+    np.random.seed(SEED)
+    import torch
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    t0 = time.time()
+    rows = read_rows(args.data)
+    checked = assert_no_evaluation_material(rows)
+    held = held_out_titles(rows)
+    train_rows = [r for r in rows if r["title"] not in held and not r["is_impossible"]]
+    held_rows = [r for r in rows if r["title"] in held or r["is_impossible"]]
+    if args.limit:
+        train_rows = train_rows[: args.limit]
+    if args.held_out_limit:
+        answerable = [r for r in held_rows if not r["is_impossible"]]
+        held_rows = answerable[: args.held_out_limit // 2] + [r for r in held_rows if r["is_impossible"]][: args.held_out_limit // 2]
+    data, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED))
+    print(f"train_reader: {len(data)} questions with an answer and {args.negatives} negatives each "
+          f"({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)
+
+    base_dir = model_dir()
+    model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
+                         config_kwargs={"num_hidden_layers": args.layers})
+    scorer = Scorer()
+    with tempfile.TemporaryDirectory(prefix="train-reader-") as tmp:
+        work = Path(tmp)
+        run = train(model, data, args, work)
+        print(f"train_reader: {run['steps']} steps in {run['seconds']} s, loss {run['loss'][0]['loss']} -> "
+              f"{run['loss'][-1]['loss']}", flush=True)
+        out = work / "model"
+        out.mkdir()
+        export_onnx(model, out)
+        shutil.copy(base_dir / "tokenizer.json", out / "tokenizer.json")
+        card: dict[str, Any] = {"model": f"qa answer reader (cross-encoder, first {args.layers} layers of all-MiniLM-L6-v2, int8 ONNX)",
+                                "max_seq_length": args.max_seq_length,
+                                "files": {n: sha256(out / n) for n in ("model.onnx", "tokenizer.json")},
+                                "calibration": {"a": 1.0, "b": 0.0}, "canary": {"question": CANARY[0], "sentence": CANARY[1], "logit": 0.0}}
+        (out / CHECK_FILE).write_text(json.dumps(card))
+        shipped = Reader(out, threads=args.threads, verify=False)
+        figures = measure(shipped.logits, scorer.cosines, held_rows, rows, args.candidates)
+        pairs = figures.pop("pairs")
+        calibration = calibrate(pairs)
+        a, b = calibration["a"], calibration["b"]
+        card["calibration"] = {"a": a, "b": b}
+        card["canary"]["logit"] = round(float(shipped.logits(*[CANARY[0]], [CANARY[1]])[0]), 6)
+        card["training"] = {
+            "data": str(args.data.name), "data_sha256": sha256(args.data),
+            "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
+            "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
+            "lr": args.lr, "threads": args.threads, "max_seq_length": args.max_seq_length,
+            "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch)",
+            "questions": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
+            "held_out_documents": held, "held_out_questions": len(held_rows),
+            "excluded_and_checked": checked, "seconds": run["seconds"], "loss_log": run["loss"],
+        }
+        card["evaluation"] = {"reader": figures, "candidates": args.candidates, "calibration": calibration,
+                              "abstention": abstention(pairs, held_rows, a, b), "model_bytes": (out / "model.onnx").stat().st_size}
+        (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
+        (out / "MODEL_CARD.md").write_text(model_card(card))
+        Reader(out).warm_up()  # what ships passes its own self-check
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        staged = args.out.with_name(args.out.name + ".new")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(out, staged)
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        os.replace(staged, args.out)
+    size = (args.out / "model.onnx").stat().st_size / 1e6
+    print(f"train_reader: wrote {args.out} ({size:.1f} MB) in {time.time() - t0:.0f} s; held-out answer sentence among the "
+          f"scorer's best {args.candidates}: scorer {figures['scorer_top@1']} -> reader {figures['reader_top@1']}; "
+          f"in its paragraph {figures['paragraph@1']}", flush=True)
+    return 0
+
+
+def model_card(card: dict[str, Any]) -> str:
+    t, e = card["training"], card["evaluation"]
+    c, f, ab = e["calibration"], e["reader"], e["abstention"]
+    losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
+    return f"""# The answer reader
+
+Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
+
+- **What**: a cross-encoder made of the first {t['layers']} of the six layers of all-MiniLM-L6-v2 ({t['base_model']},
+  weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading "[CLS] question [SEP] sentence [SEP]";
+  exported to ONNX with int8 weights ({e['model_bytes'] / 1e6:.1f} MB); inputs cut at {t['max_seq_length']} tokens.
+- **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['questions']} of them
+  used ({t['skipped']} skipped: no sentence holds the whole answer, or too few sentences), each with its answer
+  sentence and {t['negatives']} hard negatives: the sentences of its paragraph sharing most words with it, then the
+  closest sentences of its document's other paragraphs.
+- **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article
+  (checked by title, question id and paragraph text: {t['excluded_and_checked']['paragraphs_checked']} paragraphs
+  against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring and
+  calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).
+- **Settings**: {t['steps']} steps, {t['batch']} questions a step, lr {t['lr']} (linear, 10% warm-up), {t['loss']},
+  seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training.
+- **Loss** (step: loss): {losses}
+
+## Held-out figures (the exported int8 model itself, {f['answerable']} answerable of {f['questions']} questions)
+
+| answer sentence ranked first | |
+|---|---|
+| among its paragraph's sentences, by the reader | {f['paragraph@1']} |
+| among the scorer's best {e['candidates']} sentences of its document, by the scorer alone | {f['scorer_top@1']} |
+| among the same {e['candidates']}, by the reader | {f['reader_top@1']} |
+| the answer is among those {e['candidates']} at all | {f['in_candidates']} |
+
+Calibration, P(answers) = 1 / (1 + exp(-({c['a']} x logit + {c['b']}))), fitted on the candidates of the
+even-numbered held-out questions ({c['fitted_pairs']} pairs), judged on the odd ones ({c['checked_pairs']}
+pairs, {c['check_positive_share']} of them answer): Brier score {c['check_brier']}, expected calibration error {c['check_ece']}.
+Best candidate under P = 0.5 (odd-numbered questions): {ab['unanswerable_below_half']} of {ab['unanswerable']} unanswerable,
+{ab['answerable_below_half']} of {ab['answerable']} answerable.
+
+Canary: logit {card['canary']['logit']} for "{card['canary']['question']}" / "{card['canary']['sentence']}".
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

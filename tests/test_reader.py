@@ -1,0 +1,164 @@
+"""The answer reader: the shipped model's hashes and canary, what it prefers, which sentences it is
+asked about, its uses in the answer (rerank, answer, abstain, confidence), and the training script
+(a tiny run). Refusals of a damaged copy are tested beside the scorer's (tests/test_scorer.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from qa.answer import judge
+from qa.answer.compose import NOT_ANSWERED, Rules, compose
+from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, Reader
+from qa.answer.scorer import sha256
+
+from .conftest import ROOT, SHARED, TREATY
+
+DATA = SHARED / "training" / "qa_train.jsonl"
+
+
+@pytest.fixture(scope="module")
+def real() -> Reader:
+    r = Reader()
+    r.warm_up()
+    return r
+
+
+def test_shipped_model_matches_its_hashes_and_canary(real):
+    card = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())
+    assert {n: sha256(MODEL_FOLDER / n) for n in card["files"]} == card["files"]
+    c = card["canary"]
+    assert abs(float(real.logits(c["question"], [c["sentence"]])[0]) - c["logit"]) < CANARY_TOLERANCE
+    assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
+    assert card["training"]["limit"] is None and card["training"]["steps"] >= 500
+    assert "## Held-out figures" in (MODEL_FOLDER / "MODEL_CARD.md").read_text()
+
+
+def test_it_prefers_the_sentence_that_answers_over_its_neighbour(real):
+    """The miss that made the reader: the right passage, the wrong sentence of it."""
+    question = "In which years was the treaty renewed?"
+    answer = "The treaty was renewed twice, in 1981 and in 2001, each time for twenty years."
+    neighbour = "The treaty was signed in 1961 by the two governments in Beijing."
+    p = real.probabilities(question, [answer, neighbour, "Paris is the capital of France."])
+    assert p.shape == (3,) and np.all((p >= 0) & (p <= 1))
+    assert p[0] > p[1] > p[2] - 1e-6
+    assert np.array_equal(real.logits(question, [answer]), real.logits(question, [answer]))  # deterministic
+
+
+class _Table:
+    """A reader (or scorer) whose probability is given per sentence text; counts what it is asked."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table, self.asked = table, []
+
+    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
+        self.asked.extend(sentences)
+        return np.array([self.table.get(s, 0.0) for s in sentences], dtype=np.float32)
+
+    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+        return np.array([self.table.get(s, 0.0) for s in sentences], dtype=np.float32)
+
+    def probability(self, cosines: np.ndarray) -> np.ndarray:
+        return cosines
+
+
+def test_it_reads_only_the_few_sentences_the_scorer_likes_best(article_assistant):
+    passages = list(article_assistant.index.passages[:4])
+    prior = [np.linspace(0.1, 0.2, len(p.sentences)) + n / 10 for n, p in enumerate(passages)]
+    prior[3][:] = -np.inf  # may not move anything (a title): never read
+    fake = _Table({})
+    got = judge.read(fake, "q", passages, prior, 3)
+    assert len(fake.asked) == 3 and [len(g) for g in got] == [len(p.sentences) for p in passages]
+    best = sorted(((float(v), r, i) for r, pr in enumerate(prior) for i, v in enumerate(pr) if v > -np.inf), reverse=True)[:3]
+    assert fake.asked == [passages[r].sentence_text(i) for _, r, i in best]
+    fake.asked.clear()
+    none = judge.read(fake, "q", passages, [np.full_like(p, -np.inf) for p in prior], 3)
+    assert fake.asked == [] and all(not g.any() for g in none)
+
+
+def _setup(a, question: str):
+    candidates = a._live.retriever.search(question, a.embedder.encode([question])[0], k=15)
+    plain = compose(question, question, a.index, candidates, 5, Rules(), None)
+    return candidates, plain
+
+
+def test_the_reader_chooses_the_answer_sentence_and_gives_the_confidence(article_assistant):
+    a, question = article_assistant, TREATY
+    candidates, plain = _setup(a, question)
+    assert plain.answer is not None
+    top = plain.hits[0].passage
+    other = next(i for i in range(len(top.sentences)) if top.sentence_text(i) not in plain.answer.text)
+    liked = top.sentence_text(other)
+    scorer = _Table({top.sentence_text(i): 0.5 for i in range(len(top.sentences))})
+    rules = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, reader_answer=5.0, reader_candidates=8)
+    read = compose(question, question, a.index, candidates, 5, rules, scorer, _Table({liked: 0.97}))
+    assert read.answer is not None and liked in read.answer.text
+    assert read.answer.confidence == pytest.approx(0.97)
+    off = compose(question, question, a.index, candidates, 5, replace(rules, reader_answer=0.0), scorer, _Table({liked: 0.97}))
+    assert off.answer is not None and off.answer.text == plain.answer.text  # weight 0: it only shows its confidence
+
+
+def test_the_reader_abstains_when_no_candidate_answers(article_assistant):
+    a, question = article_assistant, TREATY
+    candidates, _ = _setup(a, question)
+    scorer = _Table({p.sentence_text(i): 0.5 for p in a.index.passages for i in range(len(p.sentences))})
+    rules = replace(Rules(), reader_abstain=0.3)
+    low = compose(question, question, a.index, candidates, 5, rules, scorer, _Table({}))
+    assert low.answer is None and low.reason == NOT_ANSWERED and low.hits  # the passages are still shown
+    some = {p.sentence_text(i): 0.9 for p in a.index.passages for i in range(len(p.sentences))}
+    assert compose(question, question, a.index, candidates, 5, rules, scorer, _Table(some)).answer is not None
+
+
+def test_the_reader_moves_a_passage_whose_sentence_it_reads_as_the_answer(article_assistant):
+    a, question = article_assistant, TREATY
+    candidates, plain = _setup(a, question)
+    third = plain.hits[2].passage
+    scorer = _Table({p.sentence_text(i): 0.5 for h in plain.hits for p in [h.passage] for i in range(len(p.sentences))})
+    liked = {third.sentence_text(i): 0.99 for i in range(len(third.sentences))}
+    rules = replace(Rules(), scorer_rerank=0.0, reader_rerank=2.0, reader_candidates=40)
+    moved = compose(question, question, a.index, candidates, 5, rules, scorer, _Table(liked))
+    assert moved.hits[0].passage.id == third.id
+    assert moved.hits[0].score >= moved.hits[1].score  # the shown score is the one they are ordered by
+
+
+def test_the_assistant_uses_the_real_reader(article_assistant):
+    assert article_assistant.reader is not None
+    result = article_assistant.ask(TREATY)
+    assert result.answer is not None and 0.0 <= result.to_json()["answer"]["confidence"] <= 1.0
+
+
+def test_training_script_refuses_evaluation_material(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_reader
+
+    row = {"id": "x", "source": "squad-v1.1-dev", "title": "Oxygen", "context": "Oxygen is a gas.",
+           "question": "What is oxygen?", "answers": ["a gas"], "answer_starts": [10], "is_impossible": False}
+    data = tmp_path / "leak.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    with pytest.raises(AssertionError, match="evaluation documents"):
+        train_reader.main(["--data", str(data), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
+    out = tmp_path / "reader"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--limit", "24", "--steps", "2", "--batch", "4",
+         "--held-out-limit", "8", "--threads", "1", "--layers", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((out / CHECK_FILE).read_text())
+    assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
+    assert card["training"]["data_sha256"] == sha256(DATA) and card["training"]["excluded_and_checked"]["titles"]
+    assert "## Held-out figures" in (out / "MODEL_CARD.md").read_text()
+    r = Reader(out)
+    r.warm_up()  # what the script writes passes the loader's own checks
+    assert r.probabilities("Who?", ["Somebody."]).shape == (1,)

@@ -137,6 +137,15 @@ def compose(
     reads: list[np.ndarray] = []  # the reader's probability (0 for the sentences it did not read)
     bonus: list[float] = []  # what reranking added to each of the top passages' scores
     reading = reader is not None and rules.reader_candidates > 0
+    memo: dict[int, np.ndarray] = {}
+
+    def own(c: Candidate, share: np.ndarray | None) -> np.ndarray:
+        """A sentence's answer score before the reader: its evidence and the scorer's share (once a passage)."""
+        if c.row not in memo:
+            scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
+            memo[c.row] = scores + rules.scorer_answer * share if share is not None and rules.scorer_answer else scores
+        return memo[c.row]
+
     if scorer is None and not reading:
         chosen = _distinct(candidates, index.passages, k)
     else:
@@ -153,9 +162,7 @@ def compose(
             weighed = [pr if b else np.zeros_like(pr) for b, pr in zip(body, probs, strict=True)]
         if reader is not None and reading:
             # the reader reads the body sentences the answer step ranks best before it
-            prior = [_sentence_scores(p, c, focus, earlier, wanted, query, rules) for p, c in zip(judged, chosen, strict=False)]
-            if weighed:
-                prior = [pr + rules.scorer_answer * w for pr, w in zip(prior, weighed, strict=True)]
+            prior = [own(c, weighed[j] if weighed else None) for j, c in enumerate(chosen[: len(judged)])]
             prior = [pr if b else np.full_like(pr, -np.inf) for b, pr in zip(body, prior, strict=True)]
             reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates)
         if reranks:
@@ -172,9 +179,7 @@ def compose(
     all_scores: list[np.ndarray] = []
     for rank, c in enumerate(chosen):
         if rank < rules.answer_depth:
-            scores = _sentence_scores(index.passages[c.row], c, focus, earlier, wanted, query, rules)
-            if rank < len(weighed) and rules.scorer_answer:
-                scores = scores + rules.scorer_answer * weighed[rank]
+            scores = own(c, weighed[rank] if rank < len(weighed) else None)
             if rank < len(reads) and rules.reader_answer:
                 scores = scores + rules.reader_answer * reads[rank]
         else:  # only highlighted: its own evidence is enough

@@ -1,11 +1,13 @@
-"""The answer scorer's uses, one by one, on the article dev set and on held-out TRAINING documents.
+"""The answer scorer's and reader's uses, one by one, on the article dev set and on held-out TRAINING documents.
 
     QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python eval/scorer_ablation.py [--squad ../shared/benchmarks/squad-v1.1-dev]
+    ... eval/scorer_ablation.py --only-extra --extra "both:scorer_rerank=0.8,scorer_answer=1.6,reader_answer=2"
 
 Settings are chosen here, never on the SQuAD evaluation documents: the held-out documents are the
 training documents that scripts/train_scorer.py kept out of training (recorded in the model's
-scorer.json), with their questions from the sample's `questions.jsonl`. Prints one Markdown table:
-scorer off / rerank only / answer only / abstain only / all, at a few weights each.
+scorer.json; scripts/train_reader.py holds out the same ones), with their questions from the
+sample's `questions.jsonl`. Prints one Markdown table: scorer off / rerank only / answer only /
+abstain only / all, at a few weights each, and any --extra setting (Rules fields, key=value).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.answer.compose import Rules  # noqa: E402
+from qa.answer.reader import Reader  # noqa: E402
 from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.evaluate import DEFAULT_SET, load_set, run_article  # noqa: E402
@@ -55,7 +58,26 @@ class _Remembering:
         return np.asarray(self.inner.probability(cosines))
 
 
-OFF = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, scorer_abstain=0.0, scorer_reads_query=False)
+OFF = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, scorer_abstain=0.0, scorer_reads_query=False,
+              reader_rerank=0.0, reader_answer=0.0, reader_abstain=0.0)
+
+
+def setting(text: str) -> tuple[str, Rules]:
+    """NAME:rerank,answer,abstain[,query] (the scorer's weights), or NAME:field=value,... (any Rules field)."""
+    name, weights = text.split(":", 1)
+    values = weights.split(",")
+    if "=" not in weights:
+        r, a, t = (float(x) for x in values[:3])
+        return name, replace(OFF, scorer_rerank=r, scorer_answer=a, scorer_abstain=t, scorer_reads_query=values[3:] == ["query"])
+    fields = {k: v for k, v in (x.split("=", 1) for x in values)}
+    kinds = {k: type(getattr(OFF, k)) for k in fields}
+    return name, replace(OFF, **{k: (v == "True" if kinds[k] is bool else kinds[k](v)) for k, v in fields.items()})
+
+
+def reads(rules: Rules) -> bool:
+    return bool(rules.reader_rerank or rules.reader_answer or rules.reader_abstain)
+
+
 GRID = (
     [("scorer off", OFF)]
     + [(f"rerank only, {w}", replace(OFF, scorer_rerank=w)) for w in (0.1, 0.2, 0.4, 0.8)]
@@ -85,21 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     index = system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words, embedder)
     questions_memo = _Remembering(embedder)
     grid = list(GRID[:1] if args.only_extra else GRID)
-    for extra in args.extra:
-        name, weights = extra.split(":")
-        values = weights.split(",")
-        r, a, t = (float(x) for x in values[:3])
-        grid.append((name, replace(OFF, scorer_rerank=r, scorer_answer=a, scorer_abstain=t,
-                                   scorer_reads_query=values[3:] == ["query"])))
+    grid.extend(setting(extra) for extra in args.extra)
+    reader = Reader(threads=settings.torch_threads, remember=200_000)  # each (question, sentence) read once for the grid
     print(f"held-out training documents: {', '.join(held)} ({len(questions)} questions)\n")
     print("| setting | art. hit@1 | hit@3 | answer@1 | abst. recall | false abst. | follow-up hit@3 "
           "| held-out R@1 | R@3 | answer@1 | false abst. |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, rules in grid:
         judge = None if rules == OFF else judge_memo
-        a = run_article(article, Engine.of(index, Fusion(), rules, judge), questions_memo, latency=False)["system"]
+        read = reader if judge is not None and reads(rules) else None
+        a = run_article(article, Engine.of(index, Fusion(), rules, judge, read), questions_memo, latency=False)["system"]
         s = run_squad(folder, settings, embedder, Fusion(), rules, documents=docs, questions=questions,
-                      baseline=False, scorer=judge, question_embedder=questions_memo)["system"]
+                      baseline=False, scorer=judge, reader=read, question_embedder=questions_memo)["system"]
         print(f"| {name} | {a['hit@1']:.3f} | {a['hit@3']:.3f} | {a['answer@1']:.3f} | {a['abstention_recall']:.3f} "
               f"| {a['false_abstentions']} | {a['followup_hit@3']:.3f} | {s['R@1']:.3f} | {s['R@3']:.3f} "
               f"| {s['answer@1']:.3f} | {s['false_abstention_rate']:.3f} |", flush=True)

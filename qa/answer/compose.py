@@ -66,9 +66,10 @@ class Rules:
     #: adds to a sentence's score, and the best probability below which the assistant abstains (each
     #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth round): rerank and answer each
     #: win back article questions and held-out R@1 on a plateau (rerank 0.4-1.2, answer 1-3,
-    #: 5-16 candidates); every abstain threshold refuses many answerable questions, so it stays off;
-    #: reading the searched text instead of the question as typed cost article answers
-    reader_candidates: int = 8
+    #: 5-16 candidates, so 5, the cheapest: each costs a forward pass); every abstain threshold
+    #: refuses many answerable questions, so it stays off; reading the searched text instead of the
+    #: question as typed cost article answers
+    reader_candidates: int = 5
     reader_rerank: float = 0.8
     reader_answer: float = 2.0
     reader_abstain: float = 0.0

@@ -52,18 +52,17 @@ from train_scorer import (  # noqa: E402
     CANARY,
     DATA,
     SEED,
-    assert_no_evaluation_material,
     calibrate,
-    held_out_titles,
+    data_split,
     holds_answer,
-    read_rows,
+    seeded,
     sentences_of,
 )
 
 from qa.answer.reader import CHECK_FILE, Reader  # noqa: E402
 from qa.answer.scorer import Scorer, sha256  # noqa: E402
 from qa.config import MODEL_NAME  # noqa: E402
-from qa.index.embeddings import model_dir, offline_env  # noqa: E402
+from qa.index.embeddings import model_dir  # noqa: E402
 from qa.index.lexical import tokens  # noqa: E402
 
 
@@ -233,27 +232,11 @@ def abstention(pairs: list[tuple[int, float, bool]], rows: list[dict[str, Any]],
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    offline_env()
-    random.seed(SEED)
-    np.random.seed(SEED)
-    import torch
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    seeded(args.threads)
     from sentence_transformers.cross_encoder import CrossEncoder
 
     t0 = time.time()
-    rows = read_rows(args.data)
-    checked = assert_no_evaluation_material(rows)
-    held = held_out_titles(rows)
-    train_rows = [r for r in rows if r["title"] not in held and not r["is_impossible"]]
-    held_rows = [r for r in rows if r["title"] in held or r["is_impossible"]]
-    if args.limit:
-        train_rows = train_rows[: args.limit]
-    if args.held_out_limit:
-        answerable = [r for r in held_rows if not r["is_impossible"]]
-        held_rows = answerable[: args.held_out_limit // 2] + [r for r in held_rows if r["is_impossible"]][: args.held_out_limit // 2]
+    rows, checked, held, train_rows, held_rows = data_split(args)
     data, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED))
     print(f"train_reader: {len(data)} questions with an answer and {args.negatives} negatives each "
           f"({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)

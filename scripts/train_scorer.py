@@ -270,22 +270,22 @@ def calibrate(pairs: list[tuple[int, float, bool]]) -> dict[str, Any]:
             "check_ece": round(float(ece), 4), "check_positive_share": round(float(check[:, 1].mean()) if len(p) else 0.0, 4)}
 
 
-# -- main -----------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def seeded(threads: int) -> None:
+    """Offline, every seed fixed, deterministic kernels on `threads` torch threads."""
     offline_env()
     random.seed(SEED)
     np.random.seed(SEED)
     import torch
 
     torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    from sentence_transformers import SentenceTransformer
 
-    t0 = time.time()
+
+def data_split(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """All rows (evaluation material refused), what was checked, the held-out titles, the training
+    rows (answerable, not held out; the first --limit) and the held-out rows (the held-out documents
+    and every unanswerable question; --held-out-limit of them, half of each kind)."""
     rows = read_rows(args.data)
     checked = assert_no_evaluation_material(rows)
     held = held_out_titles(rows)
@@ -296,6 +296,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.held_out_limit:
         answerable = [r for r in held_rows if not r["is_impossible"]]
         held_rows = answerable[: args.held_out_limit // 2] + [r for r in held_rows if r["is_impossible"]][: args.held_out_limit // 2]
+    return rows, checked, held, train_rows, held_rows
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    seeded(args.threads)
+    from sentence_transformers import SentenceTransformer
+
+    t0 = time.time()
+    rows, checked, held, train_rows, held_rows = data_split(args)
     data, skipped = triplets(train_rows, random.Random(SEED))
     print(f"train_scorer: {len(data)} triplets from {len(train_rows)} questions ({skipped} skipped); "
           f"held out {len(held_rows)} questions ({', '.join(held)} and the unanswerable)", flush=True)

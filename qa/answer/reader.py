@@ -12,16 +12,12 @@ embedder: a missing or damaged file is refused with one line, never replaced by 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from qa.answer.scorer import logistic, open_checked
-from qa.errors import ModelError
+from qa.answer.scorer import CheckedModel, logistic, open_checked
 
 MODEL_FOLDER = Path(__file__).with_name("reader_model")
 CHECK_FILE = "reader.json"
@@ -33,34 +29,18 @@ READER_DIR_ENV = "QA_READER_DIR"
 CANARY_TOLERANCE = 0.1
 
 
-class Reader:
+class Reader(CheckedModel):
     """The shipped reader (or another folder written by scripts/train_reader.py)."""
+
+    label, default_folder, folder_env, restore = "answer reader", MODEL_FOLDER, READER_DIR_ENV, RESTORE
 
     def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True, remember: int = 0) -> None:
         """`remember`: (question, sentence) logits kept per process (0, the default: none, so every
         question pays for its reading and a benchmark measures that; evaluation grids that ask the
         same questions under many settings remember them)."""
-        self.folder = Path(folder or os.environ.get(READER_DIR_ENV) or MODEL_FOLDER).absolute()
-        self.threads = threads
-        self.verify = verify
+        super().__init__(folder, threads, verify)
         self.remember = remember
-        self._lock = threading.Lock()
-        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self.card: dict[str, Any] = {}
-
-    def warm_up(self) -> None:
-        """Loads and checks the model (once); later calls return at once."""
-        if self._session is not None:
-            return
-        with self._lock:
-            if self._session is None:
-                self._load()
-
-    def _refuse(self, what: str) -> ModelError:
-        return ModelError(f"the answer reader in {self.folder} {what}; {RESTORE}")
 
     def _load(self) -> None:
         card, tokenizer, session = open_checked(self.folder, CHECK_FILE, self.threads, self.verify, self._refuse)

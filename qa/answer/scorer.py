@@ -76,23 +76,25 @@ def open_checked(folder: Path, check_file: str, threads: int, verify: bool, refu
     return card, tokenizer, session
 
 
-class Scorer:
-    """The shipped scorer (or another folder written by scripts/train_scorer.py)."""
+class CheckedModel:
+    """A model folder trained here (the scorer, the reader): loaded once, lazily, on first use or
+    `warm_up`, and checked by `_load`; a refusal names the folder and how to restore it."""
+
+    #: what a refusal calls it, the folder by default, the variable naming another, how to restore
+    label = "model"
+    default_folder = MODEL_FOLDER
+    folder_env = ""
+    restore = ""
 
     def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
-        self.folder = Path(folder or os.environ.get(SCORER_DIR_ENV) or MODEL_FOLDER).absolute()
+        self.folder = Path(folder or os.environ.get(self.folder_env) or self.default_folder).absolute()
         self.threads = threads
         self.verify = verify
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._session: Any = None
         self._tokenizer: Any = None
-        self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
-        self._pool: ThreadPoolExecutor | None = None
         self.card: dict[str, Any] = {}
-
-    # -- loading -----------------------------------------------------------------------------------
 
     def warm_up(self) -> None:
         """Loads and checks the model (once); later calls return at once."""
@@ -103,7 +105,24 @@ class Scorer:
                 self._load()
 
     def _refuse(self, what: str) -> ModelError:
-        return ModelError(f"the answer scorer in {self.folder} {what}; {RESTORE}")
+        return ModelError(f"the {self.label} in {self.folder} {what}; {self.restore}")
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+
+class Scorer(CheckedModel):
+    """The shipped scorer (or another folder written by scripts/train_scorer.py)."""
+
+    label, folder_env, restore = "answer scorer", SCORER_DIR_ENV, RESTORE
+
+    def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
+        super().__init__(folder, threads, verify)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- loading -----------------------------------------------------------------------------------
 
     def _load(self) -> None:
         card, tokenizer, session = open_checked(self.folder, CHECK_FILE, self.threads, self.verify, self._refuse)

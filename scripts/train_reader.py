@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import sys
@@ -57,6 +56,7 @@ from train_scorer import (  # noqa: E402
     holds_answer,
     seeded,
     sentences_of,
+    ship,
 )
 
 from qa.answer.reader import CHECK_FILE, Reader  # noqa: E402
@@ -281,13 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
         (out / "MODEL_CARD.md").write_text(model_card(card))
         Reader(out).warm_up()  # what ships passes its own self-check
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        staged = args.out.with_name(args.out.name + ".new")
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(out, staged)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        os.replace(staged, args.out)
+        ship(out, args.out)
     size = (args.out / "model.onnx").stat().st_size / 1e6
     print(f"train_reader: wrote {args.out} ({size:.1f} MB) in {time.time() - t0:.0f} s; held-out answer sentence among the "
           f"scorer's best {args.candidates}: scorer {figures['scorer_top@1']} -> reader {figures['reader_top@1']}; "

@@ -299,6 +299,20 @@ def data_split(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     return rows, checked, held, train_rows, held_rows
 
 
+def ship(built: Path, out: Path) -> None:
+    """Puts the folder `built` at `out`: copied beside it first, then renamed into place, the old one
+    moved aside before and removed after, so `out` is never a half-written model."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.copytree(built, staged)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 
@@ -354,13 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
         (out / "MODEL_CARD.md").write_text(model_card(card))
         Scorer(out).warm_up()  # what ships passes its own self-check
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        staged = args.out.with_name(args.out.name + ".new")
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(out, staged)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        os.replace(staged, args.out)
+        ship(out, args.out)
     size = (args.out / "model.onnx").stat().st_size / 1e6
     print(f"train_scorer: wrote {args.out} ({size:.1f} MB) in {time.time() - t0:.0f} s; held-out answer sentence "
           f"in its paragraph {base['paragraph@1']} -> {tuned['paragraph@1']}, in its document "

@@ -1,6 +1,7 @@
 """What the answer scorer's and the reader's probabilities are used for: reranking the top
-passages, choosing the answer sentence, abstaining, and the confidence shown with an answer. Each use has its own weight
-in `Rules` (0 turns it off), so each can be measured on its own (docs/quality.md, the ablation)."""
+passages, choosing the answer sentence, abstaining, and the confidence shown with an answer. Each
+use has its own weight in `Rules` (0 turns it off), so each can be measured on its own
+(docs/quality.md, the ablation)."""
 
 from __future__ import annotations
 

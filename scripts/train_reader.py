@@ -70,16 +70,21 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "reader_model")
-    ap.add_argument("--layers", type=int, default=4, help="the first N of the bundled model's six layers")
-    ap.add_argument("--steps", type=int, default=1000, help="optimiser steps: 1000 x 16 is about 1.5 passes over the questions")
+    ap.add_argument("--layers", type=int, default=6, help="the first N of the bundled model's six layers")
+    ap.add_argument("--steps", type=int, default=1300, help="optimiser steps: 1300 x 16 is about 1.7 passes over the questions")
     ap.add_argument("--batch", type=int, default=16, help="questions a step (each with its answer and negatives)")
     ap.add_argument("--negatives", type=int, default=3, help="hard negatives a question")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--max-seq-length", type=int, default=80)
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="train in bfloat16 mixed precision (about 1.6x faster where the CPU has AMX or AVX512-BF16; "
+                         "the weights stay fp32)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
+    ap.add_argument("--card-only", action="store_true",
+                    help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
 
 
@@ -138,7 +143,7 @@ def train(model: Any, data: list[list[str]], args: argparse.Namespace, work: Pat
         output_dir=str(work / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch,
         learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), lr_scheduler_type="linear",
         seed=SEED, data_seed=SEED, batch_sampler=BatchSamplers.NO_DUPLICATES, logging_steps=max(1, args.steps // 40),
-        save_strategy="no", report_to="none", use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+        save_strategy="no", report_to="none", use_cpu=True, bf16=args.bf16, dataloader_num_workers=0, disable_tqdm=True,
     )
     trainer = CrossEncoderTrainer(model=model, args=settings, train_dataset=Dataset.from_dict(columns),
                                   loss=MultipleNegativesRankingLoss(model, num_negatives=1))
@@ -232,6 +237,9 @@ def abstention(pairs: list[tuple[int, float, bool]], rows: list[dict[str, Any]],
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.card_only:
+        (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / CHECK_FILE).read_text())))
+        return 0
     seeded(args.threads)
     from sentence_transformers.cross_encoder import CrossEncoder
 
@@ -270,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": str(args.data.name), "data_sha256": sha256(args.data),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
-            "lr": args.lr, "threads": args.threads, "max_seq_length": args.max_seq_length,
+            "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
             "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch)",
             "questions": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows),
@@ -293,11 +301,13 @@ def model_card(card: dict[str, Any]) -> str:
     t, e = card["training"], card["evaluation"]
     c, f, ab = e["calibration"], e["reader"], e["abstention"]
     losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
+    layers = "all six layers" if t["layers"] == 6 else f"the first {t['layers']} of the six layers"
+    precision = "bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"
     return f"""# The answer reader
 
 Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
 
-- **What**: a cross-encoder made of the first {t['layers']} of the six layers of all-MiniLM-L6-v2 ({t['base_model']},
+- **What**: a cross-encoder made of {layers} of all-MiniLM-L6-v2 ({t['base_model']},
   weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading "[CLS] question [SEP] sentence [SEP]";
   exported to ONNX with int8 weights ({e['model_bytes'] / 1e6:.1f} MB); inputs cut at {t['max_seq_length']} tokens.
 - **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['questions']} of them
@@ -309,7 +319,7 @@ Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
   against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring and
   calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).
 - **Settings**: {t['steps']} steps, {t['batch']} questions a step, lr {t['lr']} (linear, 10% warm-up), {t['loss']},
-  seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training.
+  {precision}, seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training.
 - **Loss** (step: loss): {losses}
 
 ## Held-out figures (the exported int8 model itself, {f['answerable']} answerable of {f['questions']} questions)

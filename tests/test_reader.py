@@ -158,7 +158,13 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
     assert card["training"]["data_sha256"] == sha256(DATA) and card["training"]["excluded_and_checked"]["titles"]
-    assert "## Held-out figures" in (out / "MODEL_CARD.md").read_text()
+    written = (out / "MODEL_CARD.md").read_text()
+    assert "## Held-out figures" in written and "first 2 of the six layers" in written
+    assert card["training"]["bf16"] is True and "bfloat16 mixed precision" in written
+    (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from reader.json alone
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--card-only", "--out", str(out)],
+                   check=True, timeout=120, cwd=ROOT)
+    assert (out / "MODEL_CARD.md").read_text() == written
     r = Reader(out)
     r.warm_up()  # what the script writes passes the loader's own checks
     assert r.probabilities("Who?", ["Somebody."]).shape == (1,)

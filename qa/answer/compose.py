@@ -64,14 +64,16 @@ class Rules:
     #: together: it reads the `reader_candidates` body sentences of the top passages that the answer
     #: step (with the scorer) ranks best; how far its probability moves those passages, how much it
     #: adds to a sentence's score, and the best probability below which the assistant abstains (each
-    #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth round): rerank and answer each
-    #: win back article questions and held-out R@1 on a plateau (rerank 0.4-1.2, answer 1-3,
-    #: 5-16 candidates, so 5, the cheapest: each costs a forward pass); every abstain threshold
-    #: refuses many answerable questions, so it stays off; reading the searched text instead of the
-    #: question as typed cost article answers
+    #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth and sixth rounds), for the
+    #: six-layer reader: rerank and answer each win article passages and held-out answers on a
+    #: plateau (article hit@1 the same at rerank 0.8-1.2, held-out R@1 best at 1.2-1.6; answer
+    #: 2-4), with 5 candidates (8, or one more from each passage, changed nothing; 3 and 4 lost
+    #: held-out questions; each costs a forward pass); every abstain threshold refuses answerable article
+    #: questions, so it stays off; reading the searched text instead of the question as typed cost
+    #: article answers
     reader_candidates: int = 5
-    reader_rerank: float = 0.8
-    reader_answer: float = 2.0
+    reader_rerank: float = 1.2
+    reader_answer: float = 3.0
     reader_abstain: float = 0.0
     reader_reads_query: bool = False
 

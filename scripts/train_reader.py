@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Trains the answer reader (qa/answer/reader.py), a cross-encoder cut from the bundled all-MiniLM-L6-v2, on CPU.
+"""Trains the answer reader (qa/answer/reader.py), a cross-encoder made from the bundled all-MiniLM-L6-v2, on CPU.
 
     nice .venv/bin/python scripts/train_reader.py              # the shipped run -> qa/answer/reader_model/
     .venv/bin/python scripts/train_reader.py --limit 64 --steps 2 --held-out-limit 20 --out /tmp/r   # a smoke run
@@ -7,8 +7,9 @@
 The scorer (scripts/train_scorer.py) reads the question and the sentence apart; the reader reads them
 together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twice, in 1981 and 2001"
 answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not. It
-costs a forward pass per (question, sentence) pair, so it is cut to the first --layers layers and
-asked only about the few best candidates.
+costs a forward pass per (question, sentence) pair, so it is asked only about the few best
+candidates (and --layers can cut it to the first few of the six layers; all six are trained by
+default, in bfloat16 mixed precision: fast where the CPU has AMX or AVX512-BF16, --no-bf16 for fp32).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,

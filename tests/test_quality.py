@@ -135,7 +135,8 @@ def test_eval_engine_matches_the_assistant(article_assistant, embedder) -> None:
     settings = article_assistant.settings
     cached = CachedEmbedder(embedder)
     engine = Engine.of(system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words,
-                                    cached), article_assistant.fusion, article_assistant.rules, article_assistant.scorer)
+                                    cached), article_assistant.fusion, article_assistant.rules, article_assistant.scorer,
+                       article_assistant.reader)
     for question, history in [("When was it renewed?", ["What treaty did China and North Korea sign in 1961?"]),
                               ("What is the capital of Australia?", []),
                               ("Who wrote this article?", [])]:

@@ -66,13 +66,15 @@ class Rules:
     #: adds to a sentence's score, and the best probability below which the assistant abstains (each
     #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth and sixth rounds), for the
     #: six-layer reader: rerank and answer each win article passages and held-out answers on a
-    #: plateau (article hit@1 the same at rerank 0.8-1.2, held-out R@1 best at 1.2-1.6; answer
-    #: 2-4), with 5 candidates (8, or one more from each passage, changed nothing; 3 and 4 lost
-    #: held-out questions; each costs a forward pass); every abstain threshold refuses answerable article
-    #: questions, so it stays off; reading the searched text instead of the question as typed cost
-    #: article answers
+    #: plateau (article hit@1 the same at rerank 0.8-1.2; answer 2-4); rerank 1.2 keeps two more
+    #: held-out passages first and 0.8 one more article answer (the byline of "Who wrote this
+    #: article?", which body-text bonuses otherwise outweigh), a tie within noise settled for the
+    #: article. 5 candidates (8, or one more from each passage, changed nothing; 3 and 4 lost
+    #: held-out questions; each costs a forward pass); every abstain threshold refuses answerable
+    #: article questions, so it stays off; reading the searched text instead of the question as
+    #: typed cost article answers
     reader_candidates: int = 5
-    reader_rerank: float = 1.2
+    reader_rerank: float = 0.8
     reader_answer: float = 3.0
     reader_abstain: float = 0.0
     reader_reads_query: bool = False

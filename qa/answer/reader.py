@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer import wordpieces
 from qa.answer.scorer import CheckedModel, logistic, open_checked
 
 MODEL_FOLDER = Path(__file__).with_name("reader_model")
@@ -51,6 +52,7 @@ class Reader(CheckedModel):
         except (ValueError, KeyError, TypeError) as e:
             raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
         self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
+        self._max_length = int(card.get("max_seq_length", 128))
         self._session, self.card, self._ab = session, card, (a, b)
         if self.verify:
             got = self._logit(canary["question"], canary["sentence"])
@@ -61,10 +63,9 @@ class Reader(CheckedModel):
     def _logit(self, question: str, sentence: str) -> float:
         """One pair alone: the int8 model quantises its activations per run, so a pair scored in a
         batch would depend on the others in it; alone, it always gets the same logit."""
-        e = self._tokenizer.encode(question, sentence)
-        ids = np.array([e.ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.array([e.attention_mask], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
+        tokens, types = wordpieces.pair(self._tokenizer, question, sentence, self._max_length)
+        ids = np.array([tokens], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([types], dtype=np.int64)}
         out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
         return float(np.asarray(out).reshape(-1)[0])
 

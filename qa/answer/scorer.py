@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.answer import wordpieces
 from qa.errors import ModelError
 from qa.index.embeddings import _sha256 as sha256
 
@@ -61,11 +62,8 @@ def open_checked(folder: Path, check_file: str, threads: int, verify: bool, refu
             raise refuse(f"has changed or damaged files ({name})")
     try:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.enable_truncation(int(card.get("max_seq_length", 128)))
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer = wordpieces.shared(folder / "tokenizer.json")  # each model cuts its own inputs
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -132,6 +130,7 @@ class Scorer(CheckedModel):
         except (ValueError, KeyError, TypeError) as e:
             raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
         self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
+        self._max_length = int(card.get("max_seq_length", 128))
         self._session, self.card, self._ab = session, card, (a, b)
         if self.verify:
             got = float(self._encode([canary["question"]])[0] @ self._encode([canary["sentence"]])[0])
@@ -148,9 +147,8 @@ class Scorer(CheckedModel):
         return np.vstack([self._encode_one(t) for t in texts])
 
     def _encode_one(self, text: str) -> np.ndarray:
-        encoded = self._tokenizer.encode_batch([text])
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        ids = np.array([wordpieces.single(self._tokenizer, text, self._max_length)], dtype=np.int64)
+        mask = np.ones_like(ids)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
         m = mask[:, :, None].astype(np.float32)

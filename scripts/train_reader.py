@@ -80,7 +80,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                    help="train in bfloat16 mixed precision (about 1.6x faster where the CPU has AMX or AVX512-BF16; "
+                    help="train in bfloat16 mixed precision (1.4x faster on this project's CPUs, which have AMX; "
                          "the weights stay fp32)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")

@@ -2,9 +2,9 @@
 the sentence answers it (a calibrated probability, 0..1).
 
 A cross-encoder made from the bundled all-MiniLM-L6-v2's six layers and trained in this project on
-SQuAD training questions (`scripts/train_reader.py`, which writes `reader_model/`: the int8 ONNX weights, the
-tokenizer, a model card and `reader.json` with the SHA-256 of each file, a canary and the
-calibration). Unlike the scorer it cannot remember a sentence: each (question, sentence) pair is a
+SQuAD training questions (`scripts/train_reader.py`, which writes `reader_model/`: the int8 ONNX
+weights, the tokenizer, a model card and `reader.json` with the SHA-256 of each file, a canary and
+the calibration). Unlike the scorer it cannot remember a sentence: each (question, sentence) pair is a
 forward pass, so it is asked only about the few best candidates the scorer and retrieval leave.
 It runs on onnxruntime, never imports torch, is loaded once and lazily, and is checked like the
 embedder: a missing or damaged file is refused with one line, never replaced by a silent fallback.

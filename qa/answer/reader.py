@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import wordpieces
-from qa.answer.scorer import CheckedModel, logistic, open_checked
+from qa.answer.scorer import CheckedModel
 
 MODEL_FOLDER = Path(__file__).with_name("reader_model")
 CHECK_FILE = "reader.json"
@@ -34,6 +34,7 @@ class Reader(CheckedModel):
     """The shipped reader (or another folder written by scripts/train_reader.py)."""
 
     label, default_folder, folder_env, restore = "answer reader", MODEL_FOLDER, READER_DIR_ENV, RESTORE
+    check_file, canary_figure, canary_tolerance = CHECK_FILE, "logit", CANARY_TOLERANCE
 
     def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True, remember: int = 0) -> None:
         """`remember`: (question, sentence) logits kept per process (0, the default: none, so every
@@ -43,22 +44,8 @@ class Reader(CheckedModel):
         self.remember = remember
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
 
-    def _load(self) -> None:
-        card, tokenizer, session = open_checked(self.folder, CHECK_FILE, self.threads, self.verify, self._refuse)
-        try:
-            a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])
-            canary = card["canary"]
-            expected = float(canary["logit"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
-        self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
-        self._max_length = int(card.get("max_seq_length", 128))
-        self._session, self.card, self._ab = session, card, (a, b)
-        if self.verify:
-            got = self._logit(canary["question"], canary["sentence"])
-            if not abs(got - expected) <= CANARY_TOLERANCE:  # also catches NaN
-                self._session = None
-                raise self._refuse(f"failed its self-check (canary logit {got:.4f}, expected {expected:.4f})")
+    def _canary(self, question: str, sentence: str) -> float:
+        return self._logit(question, sentence)
 
     def _logit(self, question: str, sentence: str) -> float:
         """One pair alone: the int8 model quantises its activations per run, so a pair scored in a
@@ -86,12 +73,6 @@ class Reader(CheckedModel):
                             self._cache.popitem(last=False)
             out[i] = hit
         return out
-
-    def probability(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated P(the sentence answers the question), from held-out training questions."""
-        self.warm_up()
-        a, b = self._ab
-        return logistic(np.asarray(logits, dtype=np.float32), a, b)
 
     def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
         return self.probability(self.logits(question, sentences))

@@ -76,13 +76,18 @@ def open_checked(folder: Path, check_file: str, threads: int, verify: bool, refu
 
 class CheckedModel:
     """A model folder trained here (the scorer, the reader): loaded once, lazily, on first use or
-    `warm_up`, and checked by `_load`; a refusal names the folder and how to restore it."""
+    `warm_up`, and checked by `_load` (its files, then its canary, by `_canary`); a refusal names the
+    folder and how to restore it."""
 
     #: what a refusal calls it, the folder by default, the variable naming another, how to restore
     label = "model"
     default_folder = MODEL_FOLDER
     folder_env = ""
     restore = ""
+    #: its check file, the canary's recorded figure there, and how far the canary may stray
+    check_file = CHECK_FILE
+    canary_figure = "cosine"
+    canary_tolerance = CANARY_TOLERANCE
 
     def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
         self.folder = Path(folder or os.environ.get(self.folder_env) or self.default_folder).absolute()
@@ -106,7 +111,31 @@ class CheckedModel:
         return ModelError(f"the {self.label} in {self.folder} {what}; {self.restore}")
 
     def _load(self) -> None:
+        card, tokenizer, session = open_checked(self.folder, self.check_file, self.threads, self.verify, self._refuse)
+        try:
+            a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])
+            canary = card["canary"]
+            question, sentence, expected = canary["question"], canary["sentence"], float(canary[self.canary_figure])
+        except (ValueError, KeyError, TypeError) as e:
+            raise self._refuse(f"is damaged ({self.check_file} unreadable: {type(e).__name__})") from None
+        self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
+        self._max_length = int(card.get("max_seq_length", 128))
+        self._session, self.card, self._ab = session, card, (a, b)
+        if self.verify:
+            got = self._canary(question, sentence)
+            if not abs(got - expected) <= self.canary_tolerance:  # also catches NaN
+                self._session = None
+                raise self._refuse(f"failed its self-check (canary {self.canary_figure} {got:.4f}, expected {expected:.4f})")
+
+    def _canary(self, question: str, sentence: str) -> float:
+        """The model's figure for the canary pair, to compare with the one its training recorded."""
         raise NotImplementedError
+
+    def probability(self, figures: np.ndarray) -> np.ndarray:
+        """Calibrated P(the sentence answers the question), from held-out training questions."""
+        self.warm_up()
+        a, b = self._ab
+        return logistic(np.asarray(figures, dtype=np.float32), a, b)
 
 
 class Scorer(CheckedModel):
@@ -120,23 +149,8 @@ class Scorer(CheckedModel):
         self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
 
-    # -- loading -----------------------------------------------------------------------------------
-
-    def _load(self) -> None:
-        card, tokenizer, session = open_checked(self.folder, CHECK_FILE, self.threads, self.verify, self._refuse)
-        try:
-            a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])
-            canary = card["canary"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise self._refuse(f"is damaged ({CHECK_FILE} unreadable: {type(e).__name__})") from None
-        self._tokenizer, self._inputs = tokenizer, {i.name for i in session.get_inputs()}
-        self._max_length = int(card.get("max_seq_length", 128))
-        self._session, self.card, self._ab = session, card, (a, b)
-        if self.verify:
-            got = float(self._encode([canary["question"]])[0] @ self._encode([canary["sentence"]])[0])
-            if not abs(got - float(canary["cosine"])) <= CANARY_TOLERANCE:  # also catches NaN
-                self._session = None
-                raise self._refuse(f"failed its self-check (canary cosine {got:.4f}, expected {canary['cosine']:.4f})")
+    def _canary(self, question: str, sentence: str) -> float:
+        return float(self._encode([question])[0] @ self._encode([sentence])[0])
 
     # -- scoring -----------------------------------------------------------------------------------
 
@@ -202,9 +216,3 @@ class Scorer(CheckedModel):
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
         q = self.question_vector(question)
         return self.sentence_vectors(sentences) @ q
-
-    def probability(self, cosines: np.ndarray) -> np.ndarray:
-        """Calibrated P(the sentence answers the question), from held-out training questions."""
-        self.warm_up()
-        a, b = self._ab
-        return logistic(np.asarray(cosines, dtype=np.float32), a, b)

@@ -6,10 +6,13 @@
 
 The scorer (scripts/train_scorer.py) reads the question and the sentence apart; the reader reads them
 together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twice, in 1981 and 2001"
-answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not. It
-costs a forward pass per (question, sentence) pair, so it is asked only about the few best
-candidates (and --layers can cut it to the first few of the six layers; all six are trained by
-default, in bfloat16 mixed precision: fast where the CPU has AMX or AVX512-BF16, --no-bf16 for fp32).
+answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not.
+With --context (the default) it reads each sentence with the one before it in its paragraph,
+"[CLS] question [SEP] sentence [SEP] sentence before [SEP]", so a sentence that says "it" or "he"
+can be judged by what it refers to. It costs a forward pass per (question, sentence) pair, so it
+is asked only about the few best candidates (and --layers can cut it to the first few of the six
+layers; all six are trained by default, in bfloat16 mixed precision: fast where the CPU has AMX or
+AVX512-BF16, --no-bf16 for fp32).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
@@ -60,7 +63,7 @@ from train_scorer import (  # noqa: E402
     ship,
 )
 
-from qa.answer.reader import CHECK_FILE, Reader  # noqa: E402
+from qa.answer.reader import CHECK_FILE, PREVIOUS, Reader, reading  # noqa: E402
 from qa.answer.scorer import Scorer, sha256  # noqa: E402
 from qa.config import MODEL_NAME  # noqa: E402
 from qa.index.embeddings import model_dir  # noqa: E402
@@ -72,11 +75,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "reader_model")
     ap.add_argument("--layers", type=int, default=6, help="the first N of the bundled model's six layers")
-    ap.add_argument("--steps", type=int, default=1300, help="optimiser steps: 1300 x 16 is about 1.7 passes over the questions")
+    ap.add_argument("--steps", type=int, default=900,
+                    help="optimiser steps: 900 x 16 is about 1.2 passes over the questions (what fits the CPU hour with --context)")
     ap.add_argument("--batch", type=int, default=16, help="questions a step (each with its answer and negatives)")
     ap.add_argument("--negatives", type=int, default=3, help="hard negatives a question")
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--max-seq-length", type=int, default=80)
+    ap.add_argument("--max-seq-length", type=int, default=None,
+                    help="tokens an input is cut at (default: 112 with --context, 80 without)")
+    ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
+                    help="read each sentence with the sentence before it in its paragraph (qa.answer.reader.reading)")
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
@@ -98,9 +105,18 @@ def overlap_order(question: str, sentences: list[str]) -> list[int]:
     return sorted(range(len(sentences)), key=lambda j: (-len(q & set(tokens(sentences[j]))), j))
 
 
-def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int, rng: random.Random) -> tuple[list[list[str]], int]:
+def readings(paragraph: str, spans: list[tuple[int, int]], context: bool) -> list[str]:
+    """What the reader reads of each sentence of a paragraph: the sentence, with the one before it
+    where `context` says so."""
+    texts = [paragraph[s:e] for s, e in spans]
+    return [reading(t, texts[j - 1] if j else "") for j, t in enumerate(texts)] if context else texts
+
+
+def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int, rng: random.Random,
+             context: bool = False) -> tuple[list[list[str]], int]:
     """[question, answer sentence, negative x k] per answerable question (a ranking loss needs an
-    answer, so unanswerable questions only calibrate); and the count of questions skipped."""
+    answer, so unanswerable questions only calibrate), each sentence as the reader reads it
+    (`readings`); and the count of questions skipped."""
     paragraphs: dict[str, list[str]] = defaultdict(list)  # title -> contexts, in order
     spans: dict[str, list[tuple[int, int]]] = {}
     for r in all_rows:
@@ -109,15 +125,18 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
             paragraphs[r["title"]].append(r["context"])
     out, skipped = [], 0
     for r in rows:
-        own = [r["context"][s:e] for s, e in spans[r["context"]]]
+        # negatives are chosen by the sentence's own words (not its context's), then read as the reader reads them
+        plain, own = readings(r["context"], spans[r["context"]], False), readings(r["context"], spans[r["context"]], context)
         answer = [j for j, span in enumerate(spans[r["context"]]) if holds_answer(span, r)]
         if r["is_impossible"] or not answer:
             skipped += 1
             continue
         positive = own[answer[0]]
-        inside = [own[j] for j in overlap_order(r["question"], own) if j not in answer]
-        outside = [r2[s:e] for r2 in paragraphs[r["title"]] if r2 != r["context"] for s, e in spans[r2]]
-        outside = [outside[j] for j in overlap_order(r["question"], outside)[: 4 * k]]
+        inside = [own[j] for j in overlap_order(r["question"], plain) if j not in answer]
+        others = [r2 for r2 in paragraphs[r["title"]] if r2 != r["context"]]
+        plain = [t for r2 in others for t in readings(r2, spans[r2], False)]
+        read = [t for r2 in others for t in readings(r2, spans[r2], context)]
+        outside = [read[j] for j in overlap_order(r["question"], plain)[: 4 * k]]
         # the hardest of the paragraph first, then retrieval-like ones from the document, deduplicated
         pool = list(dict.fromkeys([t for t in inside[: max(1, k - 1)]] + outside[:k] + inside[max(1, k - 1):] + outside[k:]))
         pool = [t for t in pool if t != positive]
@@ -201,15 +220,16 @@ def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: lis
     for q, r in enumerate(rows):
         sents = docs[r["title"]]
         texts = [ctx[s:e] for ctx, (s, e) in sents]
+        before = [texts[j - 1] if j and sents[j - 1][0] == ctx else "" for j, (ctx, _) in enumerate(sents)]
         labels = [ctx == r["context"] and not r["is_impossible"] and holds_answer(span, r) for ctx, span in sents]
         top = [int(j) for j in np.argsort(-cosines(r["question"], texts))[:n]]
-        scores = logits(r["question"], [texts[j] for j in top])
+        scores = logits(r["question"], [texts[j] for j in top], [before[j] for j in top])
         pairs.extend((q, float(s), bool(labels[j])) for j, s in zip(top, scores, strict=True))
         if r["is_impossible"] or not any(labels):
             continue
         answerable += 1
         own = [j for j, (ctx, _) in enumerate(sents) if ctx == r["context"]]
-        own_scores = logits(r["question"], [texts[j] for j in own])
+        own_scores = logits(r["question"], [texts[j] for j in own], [before[j] for j in own])
         hits["paragraph@1"] += labels[own[int(np.argmax(own_scores))]]
         hits["scorer_top@1"] += labels[top[0]]
         hits["reader_top@1"] += labels[top[int(np.argmax(scores))]]
@@ -246,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     rows, checked, held, train_rows, held_rows = data_split(args)
-    data, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED))
+    if args.max_seq_length is None:
+        args.max_seq_length = 112 if args.context else 80
+    data, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context)
     print(f"train_reader: {len(data)} questions with an answer and {args.negatives} negatives each "
           f"({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)
 
@@ -264,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         export_onnx(model, out)
         shutil.copy(base_dir / "tokenizer.json", out / "tokenizer.json")
         card: dict[str, Any] = {"model": f"qa answer reader (cross-encoder, first {args.layers} layers of all-MiniLM-L6-v2, int8 ONNX)",
-                                "max_seq_length": args.max_seq_length,
+                                "max_seq_length": args.max_seq_length, "context": PREVIOUS if args.context else None,
                                 "files": {n: sha256(out / n) for n in ("model.onnx", "tokenizer.json")},
                                 "calibration": {"a": 1.0, "b": 0.0}, "canary": {"question": CANARY[0], "sentence": CANARY[1], "logit": 0.0}}
         (out / CHECK_FILE).write_text(json.dumps(card))
@@ -280,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
+            "context": args.context,
             "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch)",
             "questions": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows),
@@ -304,12 +327,14 @@ def model_card(card: dict[str, Any]) -> str:
     losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
     layers = "all six layers" if t["layers"] == 6 else f"the first {t['layers']} of the six layers"
     precision = "bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"
+    reads = ('"[CLS] question [SEP] sentence [SEP] the sentence before it in its paragraph [SEP]" (the sentence before '
+             'cut first)' if t.get("context") else '"[CLS] question [SEP] sentence [SEP]"')
     return f"""# The answer reader
 
 Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
 
 - **What**: a cross-encoder made of {layers} of all-MiniLM-L6-v2 ({t['base_model']},
-  weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading "[CLS] question [SEP] sentence [SEP]";
+  weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading {reads};
   exported to ONNX with int8 weights ({e['model_bytes'] / 1e6:.1f} MB); inputs cut at {t['max_seq_length']} tokens.
 - **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['questions']} of them
   used ({t['skipped']} skipped: no sentence holds the whole answer, or too few sentences), each with its answer

@@ -14,8 +14,9 @@ import pytest
 
 from qa.answer import judge
 from qa.answer.compose import NOT_ANSWERED, Rules, compose
-from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, Reader
+from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, Reader, reading
 from qa.answer.scorer import sha256
+from qa.ingest.chunks import Passage, Sentence, sentence_before
 
 from .conftest import ROOT, SHARED, TREATY
 
@@ -54,10 +55,11 @@ class _Table:
     """A reader (or scorer) whose probability is given per sentence text; counts what it is asked."""
 
     def __init__(self, table: dict[str, float]) -> None:
-        self.table, self.asked = table, []
+        self.table, self.asked, self.before = table, [], []
 
-    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
+    def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
         self.asked.extend(sentences)
+        self.before.extend(before or [])
         return np.array([self.table.get(s, 0.0) for s in sentences], dtype=np.float32)
 
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
@@ -79,6 +81,51 @@ def test_it_reads_only_the_few_sentences_the_scorer_likes_best(article_assistant
     fake.asked.clear()
     none = judge.read(fake, "q", passages, [np.full_like(p, -np.inf) for p in prior], 3)
     assert fake.asked == [] and all(not g.any() for g in none)
+
+
+def _passage(id_: int, doc: str, paragraph: int, start: int, sentences: list[str]) -> Passage:
+    text, spans, at = " ".join(sentences), [], 0
+    for t in sentences:
+        spans.append(Sentence(at, at + len(t), start + at, start + at + len(t)))
+        at += len(t) + 1
+    return Passage(id_, doc, "T", paragraph, start, start + len(text), text, tuple(spans))
+
+
+def test_the_sentence_before_a_candidate_is_found_in_its_paragraph_only():
+    rows = [_passage(0, "a", 0, 0, ["A title."]),
+            _passage(1, "a", 1, 10, ["One.", "Two."]),
+            _passage(2, "a", 1, 20, ["Three.", "Four."]),  # the same paragraph, cut in two passages
+            _passage(3, "a", 2, 40, ["Five."]),
+            _passage(4, "b", 2, 60, ["Six."])]  # another document
+    assert sentence_before(rows, 1, 1) == "One."
+    assert sentence_before(rows, 2, 0) == "Two." and sentence_before(rows, 2, 1) == "Three."
+    assert sentence_before(rows, 1, 0) == "" and sentence_before(rows, 3, 0) == "" and sentence_before(rows, 4, 0) == ""
+    assert sentence_before(rows, 0, 0) == ""
+    assert reading("Four.", "Three.") == "Four. [SEP] Three." and reading("One.", "") == reading("One.", " ") == "One."
+
+
+def test_compose_gives_the_reader_the_sentence_before_each_candidate(article_assistant):
+    a, question = article_assistant, TREATY
+    candidates, _ = _setup(a, question)
+    fake = _Table({})
+    compose(question, question, a.index, candidates, 5, Rules(), None, fake)
+    assert len(fake.asked) == Rules().reader_candidates == len(fake.before)
+    rows = {p.sentence_text(i): (row, i) for row, p in enumerate(a.index.passages) for i in range(len(p.sentences))}
+    assert fake.before == [sentence_before(a.index.passages, *rows[s]) for s in fake.asked]
+
+
+def test_a_reader_trained_with_context_reads_it(real, tmp_path):
+    """The shipped card says whether the reader reads the sentence before; a reader that does
+    answers otherwise with it than without, one that does not ignores it."""
+    question, sentence, before = "When was it renewed?", "It was renewed in 1981.", "The treaty of friendship was signed in 1961."
+    with_context = real.logits(question, [sentence], [before])[0]
+    alone = real.logits(question, [sentence])[0]
+    if real.reads_context:
+        assert with_context == real.logits(question, [reading(sentence, before)])[0] and with_context != alone
+    else:
+        assert with_context == alone
+    with pytest.raises(ValueError, match="one sentence before each"):
+        real.logits(question, [sentence, sentence], [before])
 
 
 def _setup(a, question: str):
@@ -161,10 +208,11 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     written = (out / "MODEL_CARD.md").read_text()
     assert "## Held-out figures" in written and "first 2 of the six layers" in written
     assert card["training"]["bf16"] is True and "bfloat16 mixed precision" in written
+    assert card["context"] == "previous" and card["max_seq_length"] == 112 and "the sentence before it" in written
     (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from reader.json alone
     subprocess.run([sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--card-only", "--out", str(out)],
                    check=True, timeout=120, cwd=ROOT)
     assert (out / "MODEL_CARD.md").read_text() == written
     r = Reader(out)
     r.warm_up()  # what the script writes passes the loader's own checks
-    assert r.probabilities("Who?", ["Somebody."]).shape == (1,)
+    assert r.probabilities("Who?", ["Somebody."]).shape == (1,) and r.reads_context

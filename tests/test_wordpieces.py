@@ -57,3 +57,25 @@ def test_single_texts_are_cut_as_the_library_cuts_them():
         library = _library(SCORER, max_length)
         for text in _texts(rng, 80):
             assert wordpieces.single(shared, text, max_length) == library.encode(text).ids
+
+
+def test_a_candidate_read_with_its_context_is_cut_as_in_training():
+    """A reader with context reads "sentence [SEP] sentence before" as its second text: the
+    tokenizer keeps "[SEP]" whole, the same in answering (wordpieces.pair) as in training
+    (the transformers tokenizer sentence-transformers uses), and the context is cut first."""
+    from transformers import AutoTokenizer
+
+    from qa.answer.reader import reading
+    from qa.index.embeddings import model_dir
+
+    rng = random.Random(5)
+    shared = wordpieces.shared(READER / "tokenizer.json")
+    training = AutoTokenizer.from_pretrained(str(model_dir()), local_files_only=True)  # what train_reader.py trains with
+    sep = shared.token_to_id("[SEP]")
+    for question, sentence, before in zip(_texts(rng, 40), _texts(rng, 40), _texts(rng, 40), strict=True):
+        second = reading(sentence, before)
+        ids, types = wordpieces.pair(shared, question, second, 112)
+        want = training(question, second, truncation=True, max_length=112)
+        assert (ids, types) == (want["input_ids"], want["token_type_ids"])
+        if before.strip() and len(ids) < 112:
+            assert ids.count(sep) == 3

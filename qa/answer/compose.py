@@ -12,7 +12,7 @@ from qa.answer import answertype, judge
 from qa.answer.result import Answer, Citation, Hit, Result
 from qa.index.lexical import tokens
 from qa.index.store import Index
-from qa.ingest.chunks import Passage
+from qa.ingest.chunks import Passage, sentence_before
 from qa.search.retrieval import Candidate
 from qa.text import skeleton
 
@@ -64,15 +64,15 @@ class Rules:
     #: together: it reads the `reader_candidates` body sentences of the top passages that the answer
     #: step (with the scorer) ranks best; how far its probability moves those passages, how much it
     #: adds to a sentence's score, and the best probability below which the assistant abstains (each
-    #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth and sixth rounds), for the
-    #: six-layer reader: rerank and answer each win article passages and held-out answers on a
-    #: plateau (article hit@1 the same at rerank 0.8-1.2; answer 2-4); rerank 1.2 keeps two more
-    #: held-out passages first and 0.8 one more article answer (the byline of "Who wrote this
-    #: article?", which body-text bonuses otherwise outweigh), a tie within noise settled for the
-    #: article. 5 candidates (8, or one more from each passage, changed nothing; 3 and 4 lost
-    #: held-out questions; each costs a forward pass); every abstain threshold refuses answerable
-    #: article questions, so it stays off; reading the searched text instead of the question as
-    #: typed cost article answers
+    #: 0 when off). Chosen like the scorer's (docs/quality.md, fifth to seventh rounds): rerank and
+    #: answer each win article passages and held-out answers on a plateau (article hit@1 the same
+    #: at rerank 0.8-1.2; answer 2-4); rerank 1.2 keeps a few more held-out passages first and 0.8
+    #: one more article answer (the byline of "Who wrote this article?", which body-text bonuses
+    #: otherwise outweigh), a tie within noise settled for the article; the reader that reads each
+    #: candidate with the sentence before it (seventh round) sits on the same plateau. 5 candidates
+    #: (8, or one more from each passage, changed nothing; 3 and 4 lost held-out questions; each
+    #: costs a forward pass); every abstain threshold refuses answerable article questions, so it
+    #: stays off; reading the searched text instead of the question as typed cost article answers
     reader_candidates: int = 5
     reader_rerank: float = 0.8
     reader_answer: float = 3.0
@@ -169,7 +169,8 @@ def compose(
             # the reader reads the body sentences the answer step ranks best before it
             prior = [own(c, weighed[j] if weighed else None) for j, c in enumerate(chosen[: len(judged)])]
             prior = [pr if b else np.full_like(pr, -np.inf) for b, pr in zip(body, prior, strict=True)]
-            reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates)
+            reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates,
+                               lambda r, i: sentence_before(index.passages, chosen[r].row, i))
         if reranks:
             bonus = [0.0] * len(judged)
             for use, weight in ((weighed, rules.scorer_rerank), (reads, rules.reader_rerank)):

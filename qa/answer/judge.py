@@ -5,6 +5,7 @@ use has its own weight in `Rules` (0 turns it off), so each can be measured on i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -23,18 +24,21 @@ class Judge(Protocol):
 class Reads(Protocol):
     """What compose needs of a reader (qa.answer.reader.Reader, or a fake in unit tests)."""
 
-    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray: ...
+    def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray: ...
 
 
-def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int) -> list[np.ndarray]:
+def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int,
+         before: Callable[[int, int], str] | None = None) -> list[np.ndarray]:
     """The reader's probability for the `n` sentences that `prior` (a score per sentence; -inf
-    where it may not read) ranks best across `passages` (ties: the earlier); 0 for every other."""
+    where it may not read) ranks best across `passages` (ties: the earlier); 0 for every other.
+    `before(r, i)`: the text before sentence i of passages[r], for a reader that reads context."""
     ranked = sorted(((float(pr[i]), -r, -i) for r, pr in enumerate(prior) for i in range(len(pr)) if np.isfinite(pr[i])),
                     reverse=True)
     picked = [(-r, -i) for _, r, i in ranked[:n]]
     out = [np.zeros(len(p.sentences), np.float32) for p in passages]
     if picked:
-        got = reader.probabilities(question, [passages[r].sentence_text(i) for r, i in picked])
+        texts = [passages[r].sentence_text(i) for r, i in picked]
+        got = reader.probabilities(question, texts, [before(r, i) for r, i in picked] if before else None)
         for (r, i), value in zip(picked, got, strict=True):
             out[r][i] = value
     return out

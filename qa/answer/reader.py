@@ -6,6 +6,10 @@ SQuAD training questions (`scripts/train_reader.py`, which writes `reader_model/
 weights, the tokenizer, a model card and `reader.json` with the SHA-256 of each file, a canary and
 the calibration). Unlike the scorer it cannot remember a sentence: each (question, sentence) pair is a
 forward pass, so it is asked only about the few best candidates the scorer and retrieval leave.
+A reader trained with context (`reader.json`'s "context": "previous") reads each candidate with the
+sentence before it, "[CLS] question [SEP] sentence [SEP] sentence before [SEP]" (`reading`), so "It
+was renewed twice" can be judged by what "it" is; the sentence before is cut first when the input is
+too long.
 It runs on onnxruntime, never imports torch, is loaded once and lazily, and is checked like the
 embedder: a missing or damaged file is refused with one line, never replaced by a silent fallback.
 """
@@ -28,6 +32,15 @@ READER_DIR_ENV = "QA_READER_DIR"
 #: how far the canary logit may stray: int8 kernels differ between CPUs (as for the scorer's
 #: cosine, qa.answer.scorer.CANARY_TOLERANCE); damaged or swapped weights move it by whole units
 CANARY_TOLERANCE = 0.1
+#: reader.json's "context" for a reader that reads each candidate with the sentence before it
+PREVIOUS = "previous"
+
+
+def reading(sentence: str, before: str) -> str:
+    """What a reader with context reads after the question: the candidate, then the sentence before
+    it (nothing when it has none). The same string in training and in answering, so the tokenizer cuts
+    both alike: its own [SEP] token, then the context, which "longest_first" truncation cuts first."""
+    return f"{sentence} [SEP] {before}" if before.strip() else sentence
 
 
 class Reader(CheckedModel):
@@ -47,6 +60,12 @@ class Reader(CheckedModel):
     def _canary(self, question: str, sentence: str) -> float:
         return self._logit(question, sentence)
 
+    @property
+    def reads_context(self) -> bool:
+        """Whether it was trained to read each candidate with the sentence before it."""
+        self.warm_up()
+        return self.card.get("context") == PREVIOUS
+
     def _logit(self, question: str, sentence: str) -> float:
         """One pair alone: the int8 model quantises its activations per run, so a pair scored in a
         batch would depend on the others in it; alone, it always gets the same logit."""
@@ -56,16 +75,19 @@ class Reader(CheckedModel):
         out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
         return float(np.asarray(out).reshape(-1)[0])
 
-    def logits(self, question: str, sentences: list[str]) -> np.ndarray:
-        """The raw logit of each (question, sentence) pair."""
-        self.warm_up()
+    def logits(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
+        """The raw logit of each (question, sentence) pair; `before`: the sentence before each (read
+        only by a reader trained with context; "" where there is none)."""
+        context = self.reads_context and before is not None
+        if before is not None and len(before) != len(sentences):
+            raise ValueError("one sentence before each sentence, or none")
         out = np.empty(len(sentences), dtype=np.float32)
         for i, s in enumerate(sentences):
-            key = (question, s)
+            key = (question, reading(s, before[i]) if context and before is not None else s)
             with self._cache_lock:
                 hit = self._cache.get(key)
             if hit is None:
-                hit = self._logit(question, s)
+                hit = self._logit(*key)
                 if self.remember:
                     with self._cache_lock:
                         self._cache[key] = hit
@@ -74,5 +96,5 @@ class Reader(CheckedModel):
             out[i] = hit
         return out
 
-    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
-        return self.probability(self.logits(question, sentences))
+    def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
+        return self.probability(self.logits(question, sentences, before))

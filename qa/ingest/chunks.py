@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,20 @@ def passages_of(document: Document, max_words: int, first_id: int = 0) -> Iterat
                 page_breaks=tuple(b for b in document.page_starts if raw_start < b < raw_end),
             )
             next_id += 1
+
+
+def sentence_before(passages: Sequence[Passage], row: int, i: int) -> str:
+    """The sentence before sentence `i` of passages[row] in its paragraph ("" for a paragraph's
+    first): in the same passage, or the last of the passage before it, which a paragraph cut in
+    passages leaves in the row before (same document and paragraph, ending where this one begins)."""
+    p = passages[row]
+    if i > 0:
+        return p.sentence_text(i - 1)
+    if row > 0:
+        q = passages[row - 1]
+        if q.doc == p.doc and q.paragraph == p.paragraph and q.sentences and q.end <= p.start:
+            return q.sentence_text(len(q.sentences) - 1)
+    return ""
 
 
 def chunk(documents: Iterable[Document], max_words: int) -> list[Passage]:

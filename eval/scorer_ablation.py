@@ -1,6 +1,7 @@
 """The answer scorer's and reader's uses, one by one, on the article dev set and on held-out TRAINING documents.
 
     QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python eval/scorer_ablation.py [--squad ../shared/benchmarks/squad-v1.1-dev]
+    ... eval/scorer_ablation.py --questions /tmp/held-out.jsonl   # every held-out question (eval/held_out_questions.py)
     ... eval/scorer_ablation.py --only-extra --extra "both:scorer_rerank=0.8,scorer_answer=1.6,reader_answer=2"
 
 Settings are chosen here, never on the SQuAD evaluation documents: the held-out documents are the
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra", action="append", default=[],
                    help="another setting, NAME:rerank,answer,abstain[,query] (e.g. all:0.2,0.4,0.05; query: the scorer reads the searched text, a follow-up joined to its question)")
     p.add_argument("--only-extra", action="store_true", help="run the --extra settings (and scorer off) only")
+    p.add_argument("--questions", default="questions.jsonl",
+                   help="the held-out questions: the sample's (40 a document), or a file eval/held_out_questions.py wrote "
+                        "(every answerable question of those documents)")
     args = p.parse_args(argv)
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     held = [re.sub(r"\W", "", t) for t in scorer.card["training"]["held_out_documents"]]
     judge_memo = _Remembering(scorer)
     folder = Path(args.squad)
-    questions = load_squad(folder, name="questions.jsonl", doc_ids=held)
+    questions = load_squad(folder, name=args.questions, doc_ids=held)  # a path of its own, or a file in the sample
     docs = load_documents(folder, held, settings)
     article = load_set(DEFAULT_SET)
     index = system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words, embedder)

@@ -22,7 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.scorer import MODEL_FOLDER, CHECK_FILE  # noqa: E402
+from qa.answer.scorer import CHECK_FILE, MODEL_FOLDER  # noqa: E402
+
+
+def doc_id(title: str) -> str:
+    """The sample's name for a document: its title without punctuation ("Jacksonville,_Florida" ->
+    "Jacksonville_Florida"), as eval/scorer_ablation.py names the held-out ones."""
+    return re.sub(r"\W", "", title)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     held = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]["held_out_documents"]
-    texts = {t: (args.squad / "docs" / f"{re.sub(r'[^A-Za-z0-9_]', '', t)}.txt").read_text(encoding="utf-8") for t in held}
+    texts = {t: (args.squad / "docs" / f"{doc_id(t)}.txt").read_text(encoding="utf-8") for t in held}
     lines, lost = [], 0
     for line in args.data.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             lost += 1
             continue
         spans = [[at + s, at + s + len(a)] for a, s in zip(r["answers"], r["answer_starts"], strict=True)]
-        lines.append(json.dumps({"id": r["id"], "doc_id": re.sub(r"[^A-Za-z0-9_]", "", r["title"]), "question": r["question"],
+        lines.append(json.dumps({"id": r["id"], "doc_id": doc_id(r["title"]), "question": r["question"],
                                  "answers": r["answers"], "answer_char_spans": spans}))
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"held_out_questions: {len(lines)} questions of {', '.join(held)} -> {args.out}"

@@ -134,3 +134,24 @@ def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, cap
         q = report["squad"]
         assert q["questions"] == 6
         assert {"R@1", "R@5", "mrr@10", "answer@1"} <= set(q["system"]) and {"R@1", "R@5"} <= set(q["baseline"])
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "training" / "qa_train.jsonl").is_file(), reason="needs ../shared/training")
+def test_every_held_out_question_is_written_with_its_answer_spans(tmp_path: Path) -> None:
+    """eval/held_out_questions.py: the held-out training documents' questions, each answer's span
+    exactly its text in the sample's document, and none of the evaluation documents."""
+    import subprocess
+    import sys
+
+    from qa.eval.squad import load_squad
+
+    out = tmp_path / "held-out.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "eval" / "held_out_questions.py"), "--out", str(out)], check=True, timeout=300)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) > 500 and len({r["id"] for r in rows}) == len(rows)
+    evaluation = {q.doc_id for q in load_squad(SQUAD)}  # the evaluation documents' questions file
+    assert evaluation and not evaluation & {r["doc_id"] for r in rows}
+    for r in rows:
+        text = (SQUAD / "docs" / f"{r['doc_id']}.txt").read_text(encoding="utf-8")
+        assert [text[a:b] for a, b in r["answer_char_spans"]] == r["answers"]
+    assert len(load_squad(SQUAD, name=str(out))) == len(rows)  # the ablation's --questions reads it

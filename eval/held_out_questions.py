@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -23,12 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.answer.scorer import CHECK_FILE, MODEL_FOLDER  # noqa: E402
-
-
-def doc_id(title: str) -> str:
-    """The sample's name for a document: its title without punctuation ("Jacksonville,_Florida" ->
-    "Jacksonville_Florida"), as eval/scorer_ablation.py names the held-out ones."""
-    return re.sub(r"\W", "", title)
+from qa.eval.squad import doc_id  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ abstain only / all, at a few weights each, and any --extra setting (Rules fields
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.evaluate import DEFAULT_SET, load_set, run_article  # noqa: E402
 from qa.eval.kit import CachedEmbedder, Engine, system_index  # noqa: E402
-from qa.eval.squad import load_documents, load_squad, run_squad  # noqa: E402
+from qa.eval.squad import doc_id, load_documents, load_squad, run_squad  # noqa: E402
 from qa.index.embeddings import MiniLM  # noqa: E402
 from qa.ingest.documents import load_corpus  # noqa: E402
 from qa.search.retrieval import Fusion  # noqa: E402
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
     scorer = Scorer(threads=settings.torch_threads)
     scorer.warm_up()
-    # the sample's doc_id is the title without punctuation ("Jacksonville,_Florida" -> "Jacksonville_Florida")
-    held = [re.sub(r"\W", "", t) for t in scorer.card["training"]["held_out_documents"]]
+    held = [doc_id(t) for t in scorer.card["training"]["held_out_documents"]]
     judge_memo = _Remembering(scorer)
     folder = Path(args.squad)
     questions = load_squad(folder, name=args.questions, doc_ids=held)  # a path of its own, or a file in the sample

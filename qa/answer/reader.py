@@ -85,12 +85,12 @@ class Reader(CheckedModel):
     def logits(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
         """The raw logit of each (question, sentence) pair; `before`: the sentence before each (read
         only by a reader trained with context; "" where there is none)."""
-        context = self.reads_context and before is not None
         if before is not None and len(before) != len(sentences):
             raise ValueError("one sentence before each sentence, or none")
+        context = before if self.reads_context else None
         out = np.empty(len(sentences), dtype=np.float32)
         for i, s in enumerate(sentences):
-            key = (question, reading(s, before[i]) if context and before is not None else s)
+            key = (question, s if context is None else reading(s, context[i]))
             with self._cache_lock:
                 hit = self._cache.get(key)
             if hit is None:

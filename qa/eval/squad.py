@@ -10,6 +10,7 @@ span does.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -48,6 +49,12 @@ class SquadQuestion:
 
 
 EVAL_QUESTIONS = "questions_eval_docs.jsonl"
+
+
+def doc_id(title: str) -> str:
+    """The sample's name for a SQuAD document: its title without punctuation
+    ("Jacksonville,_Florida" -> "Jacksonville_Florida"), the name of its file in docs/."""
+    return re.sub(r"\W", "", title)
 
 
 def load_squad(folder: Path, limit: int | None = None, name: str | None = None,

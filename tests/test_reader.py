@@ -5,6 +5,7 @@ asked about, its uses in the answer (rerank, answer, abstain, confidence), and t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -115,17 +116,22 @@ def test_compose_gives_the_reader_the_sentence_before_each_candidate(article_ass
 
 
 def test_a_reader_trained_with_context_reads_it(real, tmp_path):
-    """The shipped card says whether the reader reads the sentence before; a reader that does
-    answers otherwise with it than without, one that does not ignores it."""
+    """The shipped reader was trained with the sentence before (its card says so) and reads it; a
+    reader whose card does not say so is given the sentence alone."""
     question, sentence, before = "When was it renewed?", "It was renewed in 1981.", "The treaty of friendship was signed in 1961."
+    assert real.reads_context
     with_context = real.logits(question, [sentence], [before])[0]
     alone = real.logits(question, [sentence])[0]
-    if real.reads_context:
-        assert with_context == real.logits(question, [reading(sentence, before)])[0] and with_context != alone
-    else:
-        assert with_context == alone
+    assert with_context == real.logits(question, [reading(sentence, before)])[0] and with_context != alone
     with pytest.raises(ValueError, match="one sentence before each"):
         real.logits(question, [sentence, sentence], [before])
+    folder = tmp_path / "reader"
+    shutil.copytree(MODEL_FOLDER, folder)
+    card = json.loads((folder / CHECK_FILE).read_text())
+    del card["context"]
+    (folder / CHECK_FILE).write_text(json.dumps(card))
+    plain = Reader(folder)
+    assert not plain.reads_context and plain.logits(question, [sentence], [before])[0] == alone
 
 
 def _setup(a, question: str):

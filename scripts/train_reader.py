@@ -119,24 +119,29 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
     (`readings`); and the count of questions skipped."""
     paragraphs: dict[str, list[str]] = defaultdict(list)  # title -> contexts, in order
     spans: dict[str, list[tuple[int, int]]] = {}
+    # each paragraph's sentences, and what the reader reads of them, once: negatives are chosen by
+    # the sentence's own words (not its context's), then given as the reader reads them
+    plain: dict[str, list[str]] = {}
+    read: dict[str, list[str]] = {}
     for r in all_rows:
         if r["context"] not in spans:
             spans[r["context"]] = sentences_of(r["context"])
             paragraphs[r["title"]].append(r["context"])
+            plain[r["context"]] = readings(r["context"], spans[r["context"]], False)
+            read[r["context"]] = readings(r["context"], spans[r["context"]], context)
     out, skipped = [], 0
     for r in rows:
-        # negatives are chosen by the sentence's own words (not its context's), then read as the reader reads them
-        plain, own = readings(r["context"], spans[r["context"]], False), readings(r["context"], spans[r["context"]], context)
+        own = read[r["context"]]
         answer = [j for j, span in enumerate(spans[r["context"]]) if holds_answer(span, r)]
         if r["is_impossible"] or not answer:
             skipped += 1
             continue
         positive = own[answer[0]]
-        inside = [own[j] for j in overlap_order(r["question"], plain) if j not in answer]
+        inside = [own[j] for j in overlap_order(r["question"], plain[r["context"]]) if j not in answer]
         others = [r2 for r2 in paragraphs[r["title"]] if r2 != r["context"]]
-        plain = [t for r2 in others for t in readings(r2, spans[r2], False)]
-        read = [t for r2 in others for t in readings(r2, spans[r2], context)]
-        outside = [read[j] for j in overlap_order(r["question"], plain)[: 4 * k]]
+        words = [t for r2 in others for t in plain[r2]]
+        texts = [t for r2 in others for t in read[r2]]
+        outside = [texts[j] for j in overlap_order(r["question"], words)[: 4 * k]]
         # the hardest of the paragraph first, then retrieval-like ones from the document, deduplicated
         pool = list(dict.fromkeys([t for t in inside[: max(1, k - 1)]] + outside[:k] + inside[max(1, k - 1):] + outside[k:]))
         pool = [t for t in pool if t != positive]

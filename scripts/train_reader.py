@@ -9,10 +9,13 @@ together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twi
 answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not.
 With --context (the default) it reads each sentence with the one before it in its paragraph,
 "[CLS] question [SEP] sentence [SEP] sentence before [SEP]", so a sentence that says "it" or "he"
-can be judged by what it refers to. It costs a forward pass per (question, sentence) pair, so it
-is asked only about the few best candidates (and --layers can cut it to the first few of the six
-layers; all six are trained by default, in bfloat16 mixed precision: fast where the CPU has AMX or
-AVX512-BF16, --no-bf16 for fp32).
+can be judged by what it refers to. With --null (the default) it also learns a no-answer score, what
+it gives the question alone ("[CLS] question [SEP] [SEP]"), as SQuAD 2.0 readers do: above every
+sentence that does not answer, below the one that does; --removed of the questions are also shown
+without their answer sentence, where the no-answer score is the one to pick. It costs a forward
+pass per (question, sentence) pair, so it is asked only about the few best candidates (and --layers
+can cut it to the first few of the six layers; all six are trained by default, in bfloat16 mixed
+precision: fast where the CPU has AMX or AVX512-BF16, --no-bf16 for fp32).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
@@ -21,15 +24,21 @@ the same held-out documents):
    negatives: the sentences of its paragraph that share most words with it, then the closest
    sentences of its document's other paragraphs (what retrieval puts beside the answer); the
    unanswerable questions are all held out, with the held-out documents, to calibrate abstention;
+   with --null, a --removed share of the questions once more, without the sentence holding their
+   answer (nor any sentence holding its words): hard negatives only, "no answer" to be picked;
 2. fine-tunes with sentence-transformers' own CrossEncoderTrainer and its
    MultipleNegativesRankingLoss for cross-encoders (the answer against its hard negatives and one
-   other question's answer): a ranking loss, since a binary loss from these weights stays at its prior;
+   other question's answer; with --null, the question's no-answer score as one more column, the one
+   to pick where the answer was removed): a ranking loss, since a binary loss from these weights
+   stays at its prior;
 3. exports to ONNX with int8 weights and measures the exported model on the held-out questions:
    the answer sentence first among its paragraph's sentences, and among the scorer's best
-   --candidates sentences of its document (as qa asks it), next to the scorer alone;
+   --candidates sentences of its document (as qa asks it), next to the scorer alone; and how many
+   questions it would abstain on: unanswerable ones, answerable ones, and answerable ones asked of
+   their document without their paragraph (a text that does not answer them);
 4. fits the calibration P(answers | logit) on one half of the held-out questions (answerable and
-   unanswerable), judges it on the other, and writes model.onnx, tokenizer.json, reader.json and
-   MODEL_CARD.md into --out atomically.
+   unanswerable; with --null, of each logit less its question's no-answer logit), judges it on the
+   other, and writes model.onnx, tokenizer.json, reader.json and MODEL_CARD.md into --out atomically.
 """
 
 from __future__ import annotations
@@ -63,8 +72,8 @@ from train_scorer import (  # noqa: E402
     ship,
 )
 
-from qa.answer.reader import CHECK_FILE, PREVIOUS, Reader, reading  # noqa: E402
-from qa.answer.scorer import Scorer, sha256  # noqa: E402
+from qa.answer.reader import CHECK_FILE, NULL, PREVIOUS, Reader, reading  # noqa: E402
+from qa.answer.scorer import Scorer, logistic, sha256  # noqa: E402
 from qa.config import MODEL_NAME  # noqa: E402
 from qa.index.embeddings import model_dir  # noqa: E402
 from qa.index.lexical import tokens  # noqa: E402
@@ -84,6 +93,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="tokens an input is cut at (default: 112 with --context, 80 without)")
     ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
                     help="read each sentence with the sentence before it in its paragraph (qa.answer.reader.reading)")
+    ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=True,
+                    help="learn a no-answer score (the question alone) to abstain by (qa.answer.reader.NULL)")
+    ap.add_argument("--removed", type=float, default=0.25,
+                    help="with --null: the share of questions also shown without their answer sentence")
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
@@ -113,10 +126,12 @@ def readings(paragraph: str, spans: list[tuple[int, int]], context: bool) -> lis
 
 
 def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int, rng: random.Random,
-             context: bool = False) -> tuple[list[list[str]], int]:
+             context: bool = False, removed: float = 0.0) -> tuple[list[list[str]], list[int], int]:
     """[question, answer sentence, negative x k] per answerable question (a ranking loss needs an
     answer, so unanswerable questions only calibrate), each sentence as the reader reads it
-    (`readings`); and the count of questions skipped."""
+    (`readings`), labelled 1; for a `removed` share of them (drawn from `rng`), [question, negative
+    x (k + 1)] once more, labelled 0 (no sentence answers: none holds the answer's words); and the
+    count of questions skipped."""
     paragraphs: dict[str, list[str]] = defaultdict(list)  # title -> contexts, in order
     spans: dict[str, list[tuple[int, int]]] = {}
     # each paragraph's sentences, and what the reader reads of them, once: negatives are chosen by
@@ -129,7 +144,8 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
             paragraphs[r["title"]].append(r["context"])
             plain[r["context"]] = readings(r["context"], spans[r["context"]], False)
             read[r["context"]] = readings(r["context"], spans[r["context"]], context)
-    out, skipped = [], 0
+    out: list[tuple[list[str], int]] = []
+    skipped = 0
     for r in rows:
         own = read[r["context"]]
         answer = [j for j, span in enumerate(spans[r["context"]]) if holds_answer(span, r)]
@@ -148,22 +164,54 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
         if len(pool) < k:
             skipped += 1
             continue
-        out.append([r["question"], positive, *pool[:k]])
+        out.append(([r["question"], positive, *pool[:k]], 1))
+        if removed and rng.random() < removed:
+            words = [a.lower() for a in r["answers"]]
+            clean = [t for t in pool if not any(a in t.lower() for a in words)]
+            if len(clean) > k:
+                out.append(([r["question"], *clean[: k + 1]], 0))
     rng.shuffle(out)
-    return out, skipped
+    return [d for d, _ in out], [y for _, y in out], skipped
 
 
 # -- training -------------------------------------------------------------------------------------
 
 
-def train(model: Any, data: list[list[str]], args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def ranking_loss(model: Any, null: bool) -> Any:
+    """Cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch); with `null`, each
+    question's no-answer score (the question alone) is one more column: the one to pick in a row
+    labelled 0 (its answer removed), one more negative in a row labelled 1."""
+    import torch
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+
+    class WithNoAnswer(MultipleNegativesRankingLoss):
+        def forward(self, inputs: list[list[str]], labels: Any, prompt: str | None = None, task: str | None = None) -> Any:
+            anchors = inputs[0]
+            scores = [self.call_model_with_columns(anchors, inputs[1], prompt=prompt, task=task)]
+            scores += [self.call_model_with_columns(anchors, n, prompt=prompt, task=task)
+                       for n in self.get_in_batch_negatives(anchors, inputs[1:])]
+            scores += [self.call_model_with_columns(anchors, n, prompt=prompt, task=task) for n in inputs[2:]]
+            scores.append(self.call_model_with_columns(anchors, [NULL] * len(anchors), prompt=prompt, task=task))
+            logits = torch.cat(scores, dim=0).reshape(-1, len(anchors)).T
+            if self.activation_fn:
+                logits = self.activation_fn(logits)
+            if self.scale:
+                logits = logits * self.scale
+            target = torch.where(labels > 0.5, 0, logits.shape[1] - 1).long().to(logits.device)
+            return self.cross_entropy_loss(logits, target)
+
+    return (WithNoAnswer if null else MultipleNegativesRankingLoss)(model, num_negatives=1)
+
+
+def train(model: Any, data: list[list[str]], labels: list[int], args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from datasets import Dataset
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
 
-    columns = {"question": [d[0] for d in data], "answer": [d[1] for d in data]}
+    columns: dict[str, list[Any]] = {"question": [d[0] for d in data], "answer": [d[1] for d in data]}
     columns |= {f"negative_{i}": [d[2 + i] for d in data] for i in range(args.negatives)}
+    if args.null:
+        columns["label"] = [float(y) for y in labels]  # not a text: the batch sampler and the loss's negatives skip it
     settings = CrossEncoderTrainingArguments(
         output_dir=str(work / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch,
         learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), lr_scheduler_type="linear",
@@ -171,7 +219,7 @@ def train(model: Any, data: list[list[str]], args: argparse.Namespace, work: Pat
         save_strategy="no", report_to="none", use_cpu=True, bf16=args.bf16, dataloader_num_workers=0, disable_tqdm=True,
     )
     trainer = CrossEncoderTrainer(model=model, args=settings, train_dataset=Dataset.from_dict(columns),
-                                  loss=MultipleNegativesRankingLoss(model, num_negatives=1))
+                                  loss=ranking_loss(model, args.null))
     t0 = time.time()
     trainer.train()
     logs = [{"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h]
@@ -210,8 +258,10 @@ def export_onnx(model: Any, folder: Path) -> None:
 def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
     """Per held-out question: the answer sentence first among its paragraph's sentences by the
     reader, and among the scorer's best `n` sentences of its document by the scorer alone and by the
-    reader; plus (question, logit of its best candidate, answerable) for the calibration, and every
-    candidate's (question number, logit, holds the answer)."""
+    reader; every candidate's (question number, logit, holds the answer) for the calibration; and,
+    per answerable question, (question number, best logit) among the scorer's best `n` sentences of
+    its document outside its own paragraph (the question asked of a text that does not answer it).
+    `logits`: the reader's figure the calibration reads (Reader.margins)."""
     docs: dict[str, list[tuple[str, tuple[int, int]]]] = defaultdict(list)
     seen: set[str] = set()
     titles = {r["title"] for r in rows}
@@ -221,6 +271,7 @@ def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: lis
             docs[r["title"]].extend((r["context"], span) for span in sentences_of(r["context"]))
     hits = {"paragraph@1": 0, "scorer_top@1": 0, "reader_top@1": 0, "in_candidates": 0}
     pairs: list[tuple[int, float, bool]] = []
+    removed: list[tuple[int, float]] = []
     answerable = 0
     for q, r in enumerate(rows):
         sents = docs[r["title"]]
@@ -239,13 +290,20 @@ def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: lis
         hits["scorer_top@1"] += labels[top[0]]
         hits["reader_top@1"] += labels[top[int(np.argmax(scores))]]
         hits["in_candidates"] += any(labels[j] for j in top)
+        elsewhere = [j for j, (ctx, _) in enumerate(sents) if ctx != r["context"]]
+        if elsewhere:
+            cos = cosines(r["question"], [texts[j] for j in elsewhere])
+            near = [elsewhere[int(j)] for j in np.argsort(-cos)[:n]]
+            removed.append((q, float(logits(r["question"], [texts[j] for j in near], [before[j] for j in near]).max())))
     out: dict[str, Any] = {k: round(v / max(1, answerable), 4) for k, v in hits.items()}
-    return out | {"answerable": answerable, "questions": len(rows), "pairs": pairs}
+    return out | {"answerable": answerable, "questions": len(rows), "pairs": pairs, "removed": removed}
 
 
-def abstention(pairs: list[tuple[int, float, bool]], rows: list[dict[str, Any]], a: float, b: float) -> dict[str, Any]:
+def abstention(pairs: list[tuple[int, float, bool]], removed: list[tuple[int, float]], rows: list[dict[str, Any]],
+               a: float, b: float) -> dict[str, Any]:
     """With P = the calibrated probability of a question's best candidate: how many unanswerable
-    questions fall under 0.5 and how many answerable ones do (odd-numbered questions: not fitted)."""
+    questions fall under 0.5, how many answerable ones do, and how many answerable ones do when
+    their own paragraph is left out (odd-numbered questions: not fitted)."""
     best: dict[int, float] = {}
     for q, s, _ in pairs:
         best[q] = max(best.get(q, -1e9), s)
@@ -253,7 +311,9 @@ def abstention(pairs: list[tuple[int, float, bool]], rows: list[dict[str, Any]],
     p = {q: 1 / (1 + np.exp(-(a * best[q] + b))) for q in odd}
     imp = [q for q in odd if rows[q]["is_impossible"]]
     ans = [q for q in odd if not rows[q]["is_impossible"]]
-    return {"unanswerable": len(imp), "answerable": len(ans),
+    gone = [logistic(np.float64(s), a, b) for q, s in removed if q % 2 == 1]
+    return {"unanswerable": len(imp), "answerable": len(ans), "without_own_paragraph": len(gone),
+            "without_own_paragraph_below_half": round(sum(p < 0.5 for p in gone) / max(1, len(gone)), 4),
             "unanswerable_below_half": round(sum(p[q] < 0.5 for q in imp) / max(1, len(imp)), 4),
             "answerable_below_half": round(sum(p[q] < 0.5 for q in ans) / max(1, len(ans)), 4)}
 
@@ -273,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, checked, held, train_rows, held_rows = data_split(args)
     if args.max_seq_length is None:
         args.max_seq_length = 112 if args.context else 80
-    data, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context)
-    print(f"train_reader: {len(data)} questions with an answer and {args.negatives} negatives each "
-          f"({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)
+    data, labels, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context,
+                                     args.removed if args.null else 0.0)
+    print(f"train_reader: {sum(labels)} questions with an answer and {args.negatives} negatives each, "
+          f"{len(labels) - sum(labels)} without their answer ({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)
 
     base_dir = model_dir()
     model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
@@ -283,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     scorer = Scorer()
     with tempfile.TemporaryDirectory(prefix="train-reader-") as tmp:
         work = Path(tmp)
-        run = train(model, data, args, work)
+        run = train(model, data, labels, args, work)
         print(f"train_reader: {run['steps']} steps in {run['seconds']} s, loss {run['loss'][0]['loss']} -> "
               f"{run['loss'][-1]['loss']}", flush=True)
         out = work / "model"
@@ -292,12 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(base_dir / "tokenizer.json", out / "tokenizer.json")
         card: dict[str, Any] = {"model": f"qa answer reader (cross-encoder, first {args.layers} layers of all-MiniLM-L6-v2, int8 ONNX)",
                                 "max_seq_length": args.max_seq_length, "context": PREVIOUS if args.context else None,
+                                "null": args.null,
                                 "files": {n: sha256(out / n) for n in ("model.onnx", "tokenizer.json")},
                                 "calibration": {"a": 1.0, "b": 0.0}, "canary": {"question": CANARY[0], "sentence": CANARY[1], "logit": 0.0}}
         (out / CHECK_FILE).write_text(json.dumps(card))
         shipped = Reader(out, threads=args.threads, verify=False)
-        figures = measure(shipped.logits, scorer.cosines, held_rows, rows, args.candidates)
-        pairs = figures.pop("pairs")
+        figures = measure(shipped.margins, scorer.cosines, held_rows, rows, args.candidates)
+        pairs, removed = figures.pop("pairs"), figures.pop("removed")
         calibration = calibrate(pairs)
         a, b = calibration["a"], calibration["b"]
         card["calibration"] = {"a": a, "b": b}
@@ -307,14 +369,15 @@ def main(argv: list[str] | None = None) -> int:
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
-            "context": args.context,
-            "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch)",
-            "questions": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
+            "context": args.context, "null": args.null, "removed": args.removed if args.null else 0.0,
+            "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch"
+                    + (" + the question's no-answer score)" if args.null else ")"),
+            "questions": sum(labels), "without_answer": len(labels) - sum(labels), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows),
             "excluded_and_checked": checked, "seconds": run["seconds"], "loss_log": run["loss"],
         }
         card["evaluation"] = {"reader": figures, "candidates": args.candidates, "calibration": calibration,
-                              "abstention": abstention(pairs, held_rows, a, b), "model_bytes": (out / "model.onnx").stat().st_size}
+                              "abstention": abstention(pairs, removed, held_rows, a, b), "model_bytes": (out / "model.onnx").stat().st_size}
         (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
         (out / "MODEL_CARD.md").write_text(model_card(card))
         Reader(out).warm_up()  # what ships passes its own self-check
@@ -330,8 +393,15 @@ def model_card(card: dict[str, Any]) -> str:
     t, e = card["training"], card["evaluation"]
     c, f, ab = e["calibration"], e["reader"], e["abstention"]
     losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
+    gone = (f", {ab['without_own_paragraph_below_half']} of {ab['without_own_paragraph']} answerable ones asked of their document "
+            "without their own paragraph" if "without_own_paragraph" in ab else "")
+    null = 'The no-answer logit: the question alone, "[CLS] question [SEP] [SEP]". ' if t.get("null") else ""
+    figure = "(logit - no-answer logit)" if t.get("null") else "logit"
     layers = "all six layers" if t["layers"] == 6 else f"the first {t['layers']} of the six layers"
     precision = "bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"
+    removed = (f"\n  {t['without_answer']} of them (a {t['removed']} share drawn) once more without their answer sentence (nor any "
+               "sentence holding the answer's words): the sentences only, the question's no-answer score to pick"
+               if t.get("null") else "")
     reads = ('"[CLS] question [SEP] sentence [SEP] the sentence before it in its paragraph [SEP]" (the sentence before '
              'cut first)' if t.get("context") else '"[CLS] question [SEP] sentence [SEP]"')
     return f"""# The answer reader
@@ -344,7 +414,7 @@ Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
 - **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['questions']} of them
   used ({t['skipped']} skipped: no sentence holds the whole answer, or too few sentences), each with its answer
   sentence and {t['negatives']} hard negatives: the sentences of its paragraph sharing most words with it, then the
-  closest sentences of its document's other paragraphs.
+  closest sentences of its document's other paragraphs.{removed}
 - **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article
   (checked by title, question id and paragraph text: {t['excluded_and_checked']['paragraphs_checked']} paragraphs
   against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring and
@@ -362,11 +432,11 @@ Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
 | among the same {e['candidates']}, by the reader | {f['reader_top@1']} |
 | the answer is among those {e['candidates']} at all | {f['in_candidates']} |
 
-Calibration, P(answers) = 1 / (1 + exp(-({c['a']} x logit + {c['b']}))), fitted on the candidates of the
+{null}Calibration, P(answers) = 1 / (1 + exp(-({c['a']} x {figure} + {c['b']}))), fitted on the candidates of the
 even-numbered held-out questions ({c['fitted_pairs']} pairs), judged on the odd ones ({c['checked_pairs']}
 pairs, {c['check_positive_share']} of them answer): Brier score {c['check_brier']}, expected calibration error {c['check_ece']}.
 Best candidate under P = 0.5 (odd-numbered questions): {ab['unanswerable_below_half']} of {ab['unanswerable']} unanswerable,
-{ab['answerable_below_half']} of {ab['answerable']} answerable.
+{ab['answerable_below_half']} of {ab['answerable']} answerable{gone}.
 
 Canary: logit {card['canary']['logit']} for "{card['canary']['question']}" / "{card['canary']['sentence']}".
 """

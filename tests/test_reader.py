@@ -15,7 +15,7 @@ import pytest
 
 from qa.answer import judge
 from qa.answer.compose import NOT_ANSWERED, Rules, compose
-from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, Reader, reading
+from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, NULL, Reader, reading
 from qa.answer.scorer import sha256
 from qa.ingest.chunks import Passage, Sentence, sentence_before
 
@@ -134,6 +134,52 @@ def test_a_reader_trained_with_context_reads_it(real, tmp_path):
     assert not plain.reads_context and plain.logits(question, [sentence], [before])[0] == alone
 
 
+def test_a_reader_with_a_no_answer_score_weighs_each_sentence_against_it(tmp_path):
+    """A reader whose card says "null" reads the question alone too, and its probabilities are of
+    each sentence's margin over that no-answer logit; one whose card does not, of the logit itself."""
+    question, sentences = "When was the treaty renewed?", ["It was renewed in 1981.", "Paris is in France."]
+    folders = {}
+    for null in (True, False):
+        folders[null] = tmp_path / str(null)
+        shutil.copytree(MODEL_FOLDER, folders[null])
+        card = json.loads((folders[null] / CHECK_FILE).read_text())
+        card["null"] = null
+        (folders[null] / CHECK_FILE).write_text(json.dumps(card))
+    with_null, without = Reader(folders[True]), Reader(folders[False])
+    assert with_null.knows_no_answer and not without.knows_no_answer
+    logits = without.logits(question, sentences)
+    assert np.array_equal(without.margins(question, sentences), logits)
+    assert np.array_equal(with_null.logits(question, sentences), logits)
+    no_answer = with_null.logits(question, [NULL])[0]
+    assert np.allclose(with_null.margins(question, sentences), logits - no_answer)
+    assert np.allclose(with_null.probabilities(question, sentences), with_null.probability(logits - no_answer))
+    assert with_null.margins(question, []).shape == (0,)
+
+
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_training_examples_without_their_answer_hold_none_of_its_words():
+    """--null's extra examples: the question once more with hard negatives only (one more than
+    usual, so the columns line up), labelled 0; none of them holds an answer's words."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_reader
+
+    with DATA.open(encoding="utf-8") as f:
+        rows = [json.loads(next(f)) for _ in range(400)]
+    rows = [r for r in rows if not r["is_impossible"]]
+    data, labels, _ = train_reader.examples(rows, rows, 3, random.Random(1), context=True, removed=1.0)
+    assert len(data) == len(labels) and 0 < labels.count(0) <= labels.count(1)
+    answers = {r["question"]: [a.lower() for a in r["answers"]] for r in rows}
+    assert all(len(d) == 5 for d in data)
+    for d, y in zip(data, labels, strict=True):
+        if y == 0:
+            assert not any(a in t.lower() for t in d[1:] for a in answers[d[0]])
+            assert len(set(d[1:])) == 4
+    plain, plain_labels, _ = train_reader.examples(rows, rows, 3, random.Random(1), context=True)
+    assert set(plain_labels) == {1} and len(plain) == labels.count(1)
+
+
 def _setup(a, question: str):
     candidates = a._live.retriever.search(question, a.embedder.encode([question])[0], k=15)
     plain = compose(question, question, a.index, candidates, 5, Rules(), None)
@@ -215,10 +261,11 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert "## Held-out figures" in written and "first 2 of the six layers" in written
     assert card["training"]["bf16"] is True and "bfloat16 mixed precision" in written
     assert card["context"] == "previous" and card["max_seq_length"] == 112 and "the sentence before it" in written
+    assert card["null"] is True and "no-answer logit" in written and "without_own_paragraph" in card["evaluation"]["abstention"]
     (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from reader.json alone
     subprocess.run([sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--card-only", "--out", str(out)],
                    check=True, timeout=120, cwd=ROOT)
     assert (out / "MODEL_CARD.md").read_text() == written
     r = Reader(out)
     r.warm_up()  # what the script writes passes the loader's own checks
-    assert r.probabilities("Who?", ["Somebody."]).shape == (1,) and r.reads_context
+    assert r.probabilities("Who?", ["Somebody."]).shape == (1,) and r.reads_context and r.knows_no_answer

@@ -65,7 +65,7 @@ def test_a_candidate_read_with_its_context_is_cut_as_in_training():
     (the transformers tokenizer sentence-transformers uses), and the context is cut first."""
     from transformers import AutoTokenizer
 
-    from qa.answer.reader import reading
+    from qa.answer.reader import NULL, reading
     from qa.index.embeddings import model_dir
 
     rng = random.Random(5)
@@ -79,3 +79,8 @@ def test_a_candidate_read_with_its_context_is_cut_as_in_training():
         assert (ids, types) == (want["input_ids"], want["token_type_ids"])
         if before.strip() and len(ids) < 112:
             assert ids.count(sep) == 3
+        # the no-answer reading (a reader with "null"): the question alone, "[CLS] question [SEP] [SEP]",
+        # as training's batches tokenize it (a single call would drop an empty second text's [SEP])
+        ids, types = wordpieces.pair(shared, question, NULL, 112)
+        want = training([question], [NULL], truncation=True, max_length=112)
+        assert (ids, types) == (want["input_ids"][0], want["token_type_ids"][0]) and ids[-2:] == [sep, sep]

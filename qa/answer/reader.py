@@ -10,6 +10,11 @@ A reader trained with context (`reader.json`'s "context": "previous") reads each
 sentence before it, "[CLS] question [SEP] sentence [SEP] sentence before [SEP]" (`reading`), so "It
 was renewed twice" can be judged by what "it" is; the sentence before is cut first when the input is
 too long.
+A reader trained with a no-answer score (`reader.json`'s "null": true) also reads the question alone,
+"[CLS] question [SEP] [SEP]" (`NULL`), and was taught to score that above every sentence that does
+not answer and below the one that does (the way SQuAD 2.0 readers abstain): its probabilities are
+of the margin between a sentence and that no-answer score, so a question the text does not answer
+gets low ones even when its closest sentences share its words.
 It runs on onnxruntime, never imports torch, is loaded once and lazily, and is checked like the
 embedder: a missing or damaged file is refused with one line, never replaced by a silent fallback.
 """
@@ -36,6 +41,8 @@ READER_DIR_ENV = "QA_READER_DIR"
 CANARY_TOLERANCE = 0.1
 #: reader.json's "context" for a reader that reads each candidate with the sentence before it
 PREVIOUS = "previous"
+#: what a reader with a no-answer score reads for "no answer": nothing after the question
+NULL = ""
 
 
 def reading(sentence: str, before: str) -> str:
@@ -72,6 +79,12 @@ class Reader(CheckedModel):
         self.warm_up()
         return self.card.get("context") == PREVIOUS
 
+    @property
+    def knows_no_answer(self) -> bool:
+        """Whether it was trained with a no-answer score (the question alone, `NULL`)."""
+        self.warm_up()
+        return self.card.get("null") is True
+
     def _logit(self, question: str, sentence: str) -> float:
         """One pair alone: the int8 model quantises its activations per run, so a pair scored in a
         batch would depend on the others in it; alone, it always gets the same logit."""
@@ -103,5 +116,13 @@ class Reader(CheckedModel):
             out[i] = hit
         return out
 
+    def margins(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
+        """What the calibration reads: each sentence's logit, less the question's no-answer logit for
+        a reader that has one (one more short reading a question, remembered like the others)."""
+        out = self.logits(question, sentences, before)
+        if self.knows_no_answer and len(sentences):
+            out = out - self.logits(question, [NULL])[0]
+        return out
+
     def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
-        return self.probability(self.logits(question, sentences, before))
+        return self.probability(self.margins(question, sentences, before))

@@ -9,13 +9,13 @@ together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twi
 answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not.
 With --context (the default) it reads each sentence with the one before it in its paragraph,
 "[CLS] question [SEP] sentence [SEP] sentence before [SEP]", so a sentence that says "it" or "he"
-can be judged by what it refers to. With --null (the default) it also learns a no-answer score, what
+can be judged by what it refers to. With --null it also learns a no-answer score, what
 it gives the question alone ("[CLS] question [SEP] [SEP]"), as SQuAD 2.0 readers do: above every
 sentence that does not answer, below the one that does; --removed of the questions are also shown
 without their answer sentence, where the no-answer score is the one to pick. It costs a forward
 pass per (question, sentence) pair, so it is asked only about the few best candidates (and --layers
 can cut it to the first few of the six layers; all six are trained by default, in bfloat16 mixed
-precision: fast where the CPU has AMX or AVX512-BF16, --no-bf16 for fp32).
+precision where the CPU has AMX or AVX512-BF16, which make it fast, in fp32 elsewhere).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
@@ -93,15 +93,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="tokens an input is cut at (default: 112 with --context, 80 without)")
     ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
                     help="read each sentence with the sentence before it in its paragraph (qa.answer.reader.reading)")
-    ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=True,
-                    help="learn a no-answer score (the question alone) to abstain by (qa.answer.reader.NULL)")
+    ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=False,
+                    help="learn a no-answer score (the question alone) to abstain by (qa.answer.reader.NULL); "
+                         "off by default, as in the shipped reader (measured, not shipped: docs/quality.md, eighth round)")
     ap.add_argument("--removed", type=float, default=0.25,
                     help="with --null: the share of questions also shown without their answer sentence")
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                    help="train in bfloat16 mixed precision (1.4x faster on this project's CPUs, which have AMX; "
-                         "the weights stay fp32)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="train in bfloat16 mixed precision, the weights staying fp32 (default: where the CPU has AMX "
+                         "or AVX512-BF16, 1.4x faster than fp32 there; elsewhere it is emulated, many times slower)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
     ap.add_argument("--card-only", action="store_true",
@@ -175,6 +176,14 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
 
 
 # -- training -------------------------------------------------------------------------------------
+
+
+def fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16): only there is mixed precision
+    faster than fp32; elsewhere (an AMD EPYC without them, most laptops) torch emulates it, 20x slower."""
+    import torch
+
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 def ranking_loss(model: Any, null: bool) -> Any:
@@ -327,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / CHECK_FILE).read_text())))
         return 0
     seeded(args.threads)
+    if args.bf16 is None:
+        args.bf16 = fast_bf16()
     from sentence_transformers.cross_encoder import CrossEncoder
 
     t0 = time.time()

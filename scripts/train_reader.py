@@ -317,12 +317,12 @@ def abstention(pairs: list[tuple[int, float, bool]], removed: list[tuple[int, fl
     for q, s, _ in pairs:
         best[q] = max(best.get(q, -1e9), s)
     odd = [q for q in best if q % 2 == 1]
-    p = {q: 1 / (1 + np.exp(-(a * best[q] + b))) for q in odd}
+    p = {q: logistic(np.float64(best[q]), a, b) for q in odd}
     imp = [q for q in odd if rows[q]["is_impossible"]]
     ans = [q for q in odd if not rows[q]["is_impossible"]]
     gone = [logistic(np.float64(s), a, b) for q, s in removed if q % 2 == 1]
     return {"unanswerable": len(imp), "answerable": len(ans), "without_own_paragraph": len(gone),
-            "without_own_paragraph_below_half": round(sum(p < 0.5 for p in gone) / max(1, len(gone)), 4),
+            "without_own_paragraph_below_half": round(sum(x < 0.5 for x in gone) / max(1, len(gone)), 4),
             "unanswerable_below_half": round(sum(p[q] < 0.5 for q in imp) / max(1, len(imp)), 4),
             "answerable_below_half": round(sum(p[q] < 0.5 for q in ans) / max(1, len(ans)), 4)}
 

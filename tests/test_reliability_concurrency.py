@@ -146,7 +146,11 @@ def test_rebuild_while_serving_gives_zero_errors(corpus, tmp_path, fake_embedder
     try:
         a.reload(force=True)
         assert building.is_set()
-        time.sleep(0.2)
+        # until every thread has been answered from the new generation: a question takes from ~50 ms
+        # to a few hundred on a slow CPU with four asking at once, so no fixed pause fits all machines
+        deadline = time.monotonic() + 120
+        while not all(seen.get(t) and seen[t][-1] for t in range(len(pool))) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         stop.set()
         for th in pool:

@@ -24,6 +24,14 @@ from .conftest import ROOT, SHARED, TREATY
 DATA = SHARED / "training" / "qa_train.jsonl"
 
 
+def _train_reader():
+    """scripts/train_reader.py as a module (scripts/ is not a package)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_reader
+
+    return train_reader
+
+
 @pytest.fixture(scope="module")
 def real() -> Reader:
     r = Reader()
@@ -162,8 +170,7 @@ def test_training_examples_without_their_answer_hold_none_of_its_words():
     usual, so the columns line up), labelled 0; none of them holds an answer's words."""
     import random
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_reader
+    train_reader = _train_reader()
 
     with DATA.open(encoding="utf-8") as f:
         rows = [json.loads(next(f)) for _ in range(400)]
@@ -232,8 +239,7 @@ def test_the_assistant_uses_the_real_reader(article_assistant):
 
 
 def test_training_script_refuses_evaluation_material(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_reader
+    train_reader = _train_reader()
 
     row = {"id": "x", "source": "squad-v1.1-dev", "title": "Oxygen", "context": "Oxygen is a gas.",
            "question": "What is oxygen?", "answers": ["a gas"], "answer_starts": [10], "is_impossible": False}
@@ -247,8 +253,7 @@ def test_training_script_refuses_evaluation_material(tmp_path):
 def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
     """Rerunning scripts/train_reader.py with no options trains what ships (its card's settings); only
     the precision follows the machine (bfloat16 where the CPU computes it natively)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_reader
+    train_reader = _train_reader()
 
     shipped = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
     defaults = vars(train_reader.parse(["--out", "unused"]))
@@ -274,8 +279,7 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert card["training"]["data_sha256"] == sha256(DATA) and card["training"]["excluded_and_checked"]["titles"]
     written = (out / "MODEL_CARD.md").read_text()
     assert "## Held-out figures" in written and "first 2 of the six layers" in written
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_reader
+    train_reader = _train_reader()
 
     bf16 = train_reader.fast_bf16()  # bfloat16 only where the CPU computes it natively
     assert card["training"]["bf16"] is bf16 and ("bfloat16 mixed precision" if bf16 else "fp32, seed") in written

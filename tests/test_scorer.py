@@ -124,6 +124,24 @@ def test_the_canary_catches_weights_whose_hash_was_rewritten(copy, kind):
     refused(copy, "self-check", "canary")
 
 
+def test_instances_of_one_folder_share_its_checked_model_until_a_file_changes(copy, kind):
+    """A second instance (a second Assistant in the same process) borrows the first one's checked
+    session instead of loading and hashing the files again; once any file changes on disk the next
+    instance loads and checks it afresh, so damage done after the first load is still refused."""
+    model = MODELS[kind][0]
+    first, second = model(copy), model(copy)
+    first.warm_up()
+    second.warm_up()
+    assert second._session is first._session and second.card == first.card
+    other = model(copy, threads=2)
+    other.warm_up()
+    assert other._session is not first._session  # another thread count: a session of its own
+    with (copy / "tokenizer.json").open("a") as f:
+        f.write(" ")  # same content to JSON, another SHA-256 and size
+    refused(copy, "changed or damaged", "tokenizer.json")
+    assert first.probability(np.zeros(1)).shape == (1,)  # what was checked before stays usable
+
+
 def test_cli_with_a_damaged_model_exits_with_one_line(copy, kind, tmp_path, article_assistant):
     index = tmp_path / "index"
     shutil.copytree(article_assistant.settings.index_dir, index)

@@ -74,10 +74,30 @@ def open_checked(folder: Path, check_file: str, threads: int, verify: bool, refu
     return card, tokenizer, session
 
 
+def _signature(folder: Path, check_file: str) -> tuple[tuple[str, int, int, int, int], ...] | None:
+    """What each file of a model folder is on disk now (size, modification and change times, inode),
+    or None when its check file cannot be read (loading then says why)."""
+    try:
+        names = [check_file, *json.loads((folder / check_file).read_text(encoding="utf-8"))["files"]]
+        stats = [(name, (folder / name).stat()) for name in names]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tuple((name, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for name, s in stats)
+
+
+#: models already loaded and checked in this process, by (kind, folder, threads, verify): the files'
+#: signature when they were checked and what loading made of them, lent to the next instance that
+#: asks for the same folder while its files are unchanged (one session, one copy of the weights,
+#: for every Assistant of a process; a changed, added or removed file is loaded and checked again)
+_LOADED: dict[tuple[str, Path, int, bool], tuple[Any, tuple[Any, ...]]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 class CheckedModel:
     """A model folder trained here (the scorer, the reader): loaded once, lazily, on first use or
     `warm_up`, and checked by `_load` (its files, then its canary, by `_canary`); a refusal names the
-    folder and how to restore it."""
+    folder and how to restore it. Instances of one folder in one process share the loaded model
+    while its files are unchanged (`_LOADED`)."""
 
     #: what a refusal calls it, the folder by default, the variable naming another, how to restore
     label = "model"
@@ -111,6 +131,21 @@ class CheckedModel:
         return ModelError(f"the {self.label} in {self.folder} {what}; {self.restore}")
 
     def _load(self) -> None:
+        key = (type(self).__name__, self.folder, self.threads, self.verify)
+        signature = _signature(self.folder, self.check_file)
+        with _LOADED_LOCK:
+            seen, parts = _LOADED.get(key, (None, ()))
+        if signature is not None and seen == signature:
+            self._tokenizer, self._inputs, self._max_length, self._session, self.card, self._ab = parts
+            return
+        self._load_checked()
+        if signature is not None and signature == _signature(self.folder, self.check_file):
+            with _LOADED_LOCK:
+                _LOADED[key] = (signature, (self._tokenizer, self._inputs, self._max_length, self._session,
+                                            self.card, self._ab))
+
+    def _load_checked(self) -> None:
+        """Opens the folder, checks its files and its canary."""
         card, tokenizer, session = open_checked(self.folder, self.check_file, self.threads, self.verify, self._refuse)
         try:
             a, b = float(card["calibration"]["a"]), float(card["calibration"]["b"])

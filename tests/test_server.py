@@ -185,6 +185,17 @@ def test_queue_size_comes_from_the_environment(monkeypatch):
             server.queue_size()
 
 
+def test_pending_grace_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("QA_PENDING_GRACE", raising=False)
+    assert server.pending_grace() == server.PENDING_GRACE
+    monkeypatch.setenv("QA_PENDING_GRACE", "10")
+    assert server.pending_grace() == 10.0
+    for bad in ("0", "-1", "soon", "1.5", "3601"):
+        monkeypatch.setenv("QA_PENDING_GRACE", bad)
+        with pytest.raises(InputError, match="QA_PENDING_GRACE"):
+            server.pending_grace()
+
+
 def test_prepare_environment_runs_before_gradio(tmp_path):
     """In a fresh interpreter: unsafe variables are dropped, ours set, the temp dir private and the
     process's own (CASES.md 2, 14); it is gone when the process exits."""

@@ -36,7 +36,8 @@ __all__ = ["CACHE_AGE", "MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "Guard", "prepare_
 
 log = logging.getLogger("qa.server")
 
-#: how long the result of a finished request waits for a client that went away (CASES.md 38)
+#: how long, in seconds, the result of a finished request waits for a client that went away
+#: (CASES.md 38; $QA_PENDING_GRACE)
 PENDING_GRACE = 60.0
 #: queued requests beyond which a new one is told "queue is full" at once ($QA_QUEUE_SIZE)
 QUEUE_SIZE = 32
@@ -206,6 +207,14 @@ def queue_size() -> int:
     return int(value)
 
 
+def pending_grace() -> float:
+    """How long a finished result waits for its client ($QA_PENDING_GRACE, default PENDING_GRACE)."""
+    value = os.environ.get("QA_PENDING_GRACE", "").strip() or str(int(PENDING_GRACE))
+    if not value.isdigit() or not 1 <= int(value) <= 3600:
+        raise InputError(f"QA_PENDING_GRACE must be a whole number of seconds from 1 to 3600 (got {value!r}).")
+    return float(value)
+
+
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
                   files_root: Path | None = None, handlers: dict[Any, Any] | None = None,
                   lifespan: Any = None, routes: list[Any] | None = None) -> dict[str, Any]:
@@ -246,8 +255,8 @@ def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: 
     """Queues, launches and serves `demo` (and `routes` beside it) until SIGINT/SIGTERM; returns the
     exit status."""
     demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
-    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers, lifespan=queue_janitor(demo),
-                           routes=routes)
+    kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers,
+                           lifespan=queue_janitor(demo, grace=pending_grace()), routes=routes)
     try:
         demo.launch(theme=theme, css=css, js=js, **kwargs)
     except OSError as e:

@@ -293,7 +293,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
-    threads, waiting = rest.threads_setting(), server.queue_size()  # bad settings fail before any loading
+    # bad settings fail before any loading
+    threads, waiting, _grace = rest.threads_setting(), server.queue_size(), server.pending_grace()
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)

@@ -1,5 +1,6 @@
 """Warm answer latency with and without the trained models, one thread, same run: no models
-(retrieval and the hand-built answer step), the scorer alone, and the scorer with the reader.
+(retrieval and the hand-built answer step), the scorer alone, the scorer with the reader, and the
+reader reading all its candidates (`Rules.reader_within` off).
 
     QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python eval/scorer_latency.py [--copies 90 | --squad] [--rounds 3]
 
@@ -24,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     embedder.save()
     questions = load_set(DEFAULT_SET)
     paths = {"none": Engine.of(index, rules=Rules()), "scorer": Engine.of(index, rules=Rules(), scorer=scorer),
-             "scorer+reader": Engine.of(index, rules=Rules(), scorer=scorer, reader=reader)}
+             "scorer+reader": Engine.of(index, rules=Rules(), scorer=scorer, reader=reader),
+             # the reader reading every candidate, as before Rules.reader_within (docs/benchmarks.md)
+             "+reader, all": Engine.of(index, rules=replace(Rules(), reader_within=float("inf")), scorer=scorer,
+                                       reader=reader)}
     for q in questions:
         for engine in paths.values():
             ask(engine, embedder, q.question, q.history, k=5)
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                "copies": args.copies, "squad": args.squad, "fresh": args.fresh, "asks_each": len(times["none"]),
                "p50_ms": {k: round(v, 2) for k, v in p50.items()},
                "ratio_to_none": {k: round(v, 3) for k, v in ratio.items()},
-               "reader_candidates": Rules().reader_candidates}
+               "reader_candidates": Rules().reader_candidates, "reader_within": Rules().reader_within}
     if args.json:
         print(json.dumps(figures))
     else:

@@ -90,6 +90,10 @@ def test_it_reads_only_the_few_sentences_the_scorer_likes_best(article_assistant
     fake.asked.clear()
     none = judge.read(fake, "q", passages, [np.full_like(p, -np.inf) for p in prior], 3)
     assert fake.asked == [] and all(not g.any() for g in none)
+    fake.asked.clear()
+    assert best[1][0] > best[2][0]
+    judge.read(fake, "q", passages, prior, 3, within=best[0][0] - (best[1][0] + best[2][0]) / 2)  # the best two only
+    assert fake.asked == [passages[r].sentence_text(i) for _, r, i in best[:2]]
 
 
 def _passage(id_: int, doc: str, paragraph: int, start: int, sentences: list[str]) -> Passage:

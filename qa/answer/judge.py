@@ -28,13 +28,14 @@ class Reads(Protocol):
 
 
 def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int,
-         before: Callable[[int, int], str] | None = None) -> list[np.ndarray]:
+         before: Callable[[int, int], str] | None = None, within: float = float("inf")) -> list[np.ndarray]:
     """The reader's probability for the `n` sentences that `prior` (a score per sentence; -inf
-    where it may not read) ranks best across `passages` (ties: the earlier); 0 for every other.
-    `before(r, i)`: the text before sentence i of passages[r], for a reader that reads context."""
+    where it may not read) ranks best across `passages` (ties: the earlier), of those no more than
+    `within` below the best; 0 for every other. `before(r, i)`: the text before sentence i of
+    passages[r], for a reader that reads context."""
     ranked = sorted(((float(pr[i]), -r, -i) for r, pr in enumerate(prior) for i in range(len(pr)) if np.isfinite(pr[i])),
                     reverse=True)
-    picked = [(-r, -i) for _, r, i in ranked[:n]]
+    picked = [(-r, -i) for score, r, i in ranked[:n] if score >= ranked[0][0] - within]
     out = [np.zeros(len(p.sentences), np.float32) for p in passages]
     if picked:
         texts = [passages[r].sentence_text(i) for r, i in picked]

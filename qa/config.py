@@ -16,6 +16,16 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default))
 
 
+def env_whole_number(name: str, default: int, low: int, high: int, unit: str = "") -> int:
+    """A whole number from environment variable `name` (`default` when unset or blank), refused with
+    one line unless it lies from `low` to `high`."""
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or not low <= int(value) <= high:
+        of = f" of {unit}" if unit else ""
+        raise InputError(f"{name} must be a whole number{of} from {low} to {high} (got {value!r}).")
+    return int(value)
+
+
 def home() -> Path:
     """Where qa keeps its own files: $QA_HOME, by default ~/.qa (the model's ONNX export, temp files)."""
     return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().absolute()

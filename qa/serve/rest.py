@@ -20,7 +20,6 @@ import functools
 import hmac
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from qa.assistant import Assistant
+from qa.config import env_whole_number
 from qa.errors import InputError, QAError
 from qa.serve import openapi
 from qa.serve import pagecheck as check
@@ -53,10 +53,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def threads_setting() -> int:
     """How many questions the API answers at once ($QA_API_THREADS, default API_THREADS)."""
-    value = os.environ.get("QA_API_THREADS", "").strip() or str(API_THREADS)
-    if not value.isdigit() or not 1 <= int(value) <= 64:
-        raise InputError(f"QA_API_THREADS must be a whole number from 1 to 64 (got {value!r}).")
-    return int(value)
+    return env_whole_number("QA_API_THREADS", API_THREADS, 1, 64)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

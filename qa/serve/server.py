@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.middleware import Middleware
 
-from qa.config import home
+from qa.config import env_whole_number, home
 from qa.errors import InputError, QAError
 from qa.serve import tempdir
 from qa.serve.guard import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Guard, Hosts
@@ -201,18 +201,12 @@ def queue_janitor(demo: Any, every: float = 5.0, grace: float = PENDING_GRACE) -
 
 def queue_size() -> int:
     """How many requests may wait ($QA_QUEUE_SIZE, default QUEUE_SIZE); more are refused at once."""
-    value = os.environ.get("QA_QUEUE_SIZE", "").strip() or str(QUEUE_SIZE)
-    if not value.isdigit() or not 1 <= int(value) <= 10_000:
-        raise InputError(f"QA_QUEUE_SIZE must be a whole number from 1 to 10000 (got {value!r}).")
-    return int(value)
+    return env_whole_number("QA_QUEUE_SIZE", QUEUE_SIZE, 1, 10_000)
 
 
 def pending_grace() -> float:
     """How long a finished result waits for its client ($QA_PENDING_GRACE, default PENDING_GRACE)."""
-    value = os.environ.get("QA_PENDING_GRACE", "").strip() or str(int(PENDING_GRACE))
-    if not value.isdigit() or not 1 <= int(value) <= 3600:
-        raise InputError(f"QA_PENDING_GRACE must be a whole number of seconds from 1 to 3600 (got {value!r}).")
-    return float(value)
+    return float(env_whole_number("QA_PENDING_GRACE", int(PENDING_GRACE), 1, 3600, "seconds"))
 
 
 def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],

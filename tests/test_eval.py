@@ -155,3 +155,25 @@ def test_every_held_out_question_is_written_with_its_answer_spans(tmp_path: Path
         text = (SQUAD / "docs" / f"{r['doc_id']}.txt").read_text(encoding="utf-8")
         assert [text[a:b] for a, b in r["answer_char_spans"]] == r["answers"]
     assert len(load_squad(SQUAD, name=str(out))) == len(rows)  # the ablation's --questions reads it
+
+
+def test_ablation_settings_name_rules_and_fusion_fields() -> None:
+    """eval/scorer_ablation.py --extra: Rules fields and Fusion fields in one setting, each typed as
+    its field; the scorer's short form leaves retrieval as shipped."""
+    import importlib.util
+
+    from qa.search.retrieval import Fusion
+
+    spec = importlib.util.spec_from_file_location("scorer_ablation", ROOT / "eval" / "scorer_ablation.py")
+    assert spec and spec.loader
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    name, rules, fusion = ablation.setting("wide:reader_answer=3,scorer_depth=8,scorer_reads_query=True,dense_weight=0.5")
+    assert name == "wide" and fusion == Fusion(dense_weight=0.5)
+    assert (rules.reader_answer, rules.scorer_depth, rules.scorer_reads_query) == (3.0, 8, True)
+    assert isinstance(rules.scorer_depth, int) and rules.scorer_rerank == 0.0  # unnamed fields stay off
+    name, rules, fusion = ablation.setting("short:0.8,1.6,0,query")
+    assert (rules.scorer_rerank, rules.scorer_answer, rules.scorer_reads_query) == (0.8, 1.6, True)
+    assert fusion == Fusion()
+    with pytest.raises(ValueError):  # Fusion's own check: a weight is between 0 and 1
+        ablation.setting("bad:dense_weight=1.5")

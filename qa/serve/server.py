@@ -245,12 +245,15 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, blocked: l
 
 def run(demo: Any, host: str, port: int, auth: tuple[str, str] | None, blocked: list[Path],
         theme: Any = None, css: str | None = None, files_root: Path | None = None,
-        handlers: dict[Any, Any] | None = None, js: str | None = None, routes: list[Any] | None = None) -> int:
+        handlers: dict[Any, Any] | None = None, js: str | None = None, routes: list[Any] | None = None,
+        waiting: int | None = None, grace: float | None = None) -> int:
     """Queues, launches and serves `demo` (and `routes` beside it) until SIGINT/SIGTERM; returns the
-    exit status."""
-    demo.queue(max_size=queue_size(), default_concurrency_limit=1, api_open=False)
+    exit status. `waiting` and `grace`: the queue's size and the pending grace, as already read by
+    the caller (by default from the environment, queue_size() and pending_grace())."""
+    demo.queue(max_size=queue_size() if waiting is None else waiting, default_concurrency_limit=1, api_open=False)
+    grace = pending_grace() if grace is None else grace
     kwargs = launch_kwargs(host, port, auth, blocked, files_root, handlers,
-                           lifespan=queue_janitor(demo, grace=pending_grace()), routes=routes)
+                           lifespan=queue_janitor(demo, grace=grace), routes=routes)
     try:
         demo.launch(theme=theme, css=css, js=js, **kwargs)
     except OSError as e:

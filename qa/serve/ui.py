@@ -294,7 +294,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
     login = server.parse_auth(host, auth)  # refuses a non-loopback address without a login
     # bad settings fail before any loading
-    threads, waiting, _grace = rest.threads_setting(), server.queue_size(), server.pending_grace()
+    threads, waiting, grace = rest.threads_setting(), server.queue_size(), server.pending_grace()
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
     a = Assistant(settings, warn=warnings)
@@ -305,4 +305,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
     return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS, js=PAGE_JS,
                       files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
-                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes())
+                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes(), waiting=waiting,
+                      grace=grace)

@@ -177,3 +177,19 @@ def test_ablation_settings_name_rules_and_fusion_fields() -> None:
     assert fusion == Fusion()
     with pytest.raises(ValueError):  # Fusion's own check: a weight is between 0 and 1
         ablation.setting("bad:dense_weight=1.5")
+
+
+def test_miss_analysis_matches_answer_strings_as_squad_normalises_them() -> None:
+    """eval/miss_analysis.py's lenient measure: an annotated answer string anywhere in a text, after
+    SQuAD's normalisation (case, punctuation, articles), whole words only."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("miss_analysis", ROOT / "eval" / "miss_analysis.py")
+    assert spec and spec.loader
+    analysis = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analysis)
+    assert analysis.norm("The  Treaty of Paris, 1763!") == "treaty of paris 1763"
+    assert analysis.holds("It was signed in Paris on 10 February 1763.", ["the 10 February 1763"])
+    assert analysis.holds("the twelfth most populous city", ["12th", "twelfth"])
+    assert not analysis.holds("the 12th-century church", ["2th"])  # whole words, not parts of them
+    assert not analysis.holds("anything at all", ["", "the"])  # nothing left after normalising matches nothing

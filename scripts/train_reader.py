@@ -9,8 +9,8 @@ together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twi
 answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not.
 With --context (the default) it reads each sentence with the one before it in its paragraph,
 "[CLS] question [SEP] sentence [SEP] sentence before [SEP]", so a sentence that says "it" or "he"
-can be judged by what it refers to. With --null it also learns a no-answer score, what
-it gives the question alone ("[CLS] question [SEP] [SEP]"), as SQuAD 2.0 readers do: above every
+can be judged by what it refers to. With --null (the default) it also learns a no-answer score,
+what it gives the question alone ("[CLS] question [SEP] [SEP]"), as SQuAD 2.0 readers do: above every
 sentence that does not answer, below the one that does; --removed of the questions are also shown
 without their answer sentence, where the no-answer score is the one to pick. It costs a forward
 pass per (question, sentence) pair, so it is asked only about the few best candidates (and --layers
@@ -93,9 +93,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="tokens an input is cut at (default: 112 with --context, 80 without)")
     ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
                     help="read each sentence with the sentence before it in its paragraph (qa.answer.reader.reading)")
-    ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=False,
-                    help="learn a no-answer score (the question alone) to abstain by (qa.answer.reader.NULL); "
-                         "off by default, as in the shipped reader (measured, not shipped: docs/quality.md, eighth round)")
+    ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=True,
+                    help="learn a no-answer score (the question alone), read beside each sentence's score "
+                         "(qa.answer.reader.NULL); on, as in the shipped reader (docs/quality.md, eighth and "
+                         "thirteenth rounds)")
     ap.add_argument("--removed", type=float, default=0.25,
                     help="with --null: the share of questions also shown without their answer sentence")
     ap.add_argument("--candidates", type=int, default=8, help="the scorer's best sentences of a document the reader is measured on")

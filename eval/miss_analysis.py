@@ -27,6 +27,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ from qa.answer.reader import Reader  # noqa: E402
 from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.kit import CachedEmbedder, Engine, ask, first_rank, system_index  # noqa: E402
-from qa.eval.squad import EVAL_QUESTIONS, covers, load_documents, load_squad  # noqa: E402
+from qa.eval.squad import covers, load_documents, load_squad  # noqa: E402
 from qa.index.embeddings import MiniLM  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def holds(text: str, answers: list[str]) -> bool:
+def holds(text: str, answers: Sequence[str]) -> bool:
     t = f" {norm(text)} "
     return any(f" {a} " in t for a in (norm(x) for x in answers) if a)
 
@@ -64,11 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     reader = Reader(threads=settings.torch_threads)
     folder = Path(args.squad)
     questions = load_squad(folder, name=args.questions)
-    answers = {}
-    for line in (folder / (args.questions or EVAL_QUESTIONS)).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            answers[r["id"]] = r["answers"]
     docs = load_documents(folder, [q.doc_id for q in questions], settings)
     groups = [list(docs)] if args.together else [[d] for d in docs]
     kinds: Counter[str] = Counter()
@@ -88,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             hits = result.hits
             strict = [h.passage.doc == where and covers(h.passage.start, h.passage.end, q.spans) for h in hits]
             rank = first_rank(strict)
-            loose = [holds(h.passage.text, answers[q.id]) for h in hits]
+            loose = [holds(h.passage.text, q.answers) for h in hits]
             lenient["R@1"] += bool(loose[:1] and loose[0])
             lenient["R@5"] += any(loose[:5])
             a = result.answer
             quote_ok = a is not None and a.citation.doc == where and covers(a.citation.start, a.citation.end, q.spans)
-            lenient["answer@1"] += a is not None and holds(a.text, answers[q.id])
+            lenient["answer@1"] += a is not None and holds(a.text, q.answers)
             kinds["R@1 strict"] += rank == 1
             kinds["answer@1 strict"] += quote_ok
             if rank != 1:
@@ -112,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             elif a is None:
                 kind = "answer: abstained"
-            elif holds(a.text, answers[q.id]):
+            elif holds(a.text, q.answers):
                 kind = "answer: the quote holds an answer string elsewhere"
             else:
                 top = hits[0].passage
@@ -122,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                         else "answer: another sentence of the right passage")
             kinds[kind] += 1
             dump.append({"id": q.id, "doc": q.doc_id, "kind": kind, "question": q.question,
-                         "answers": sorted(set(answers[q.id])), "rank": rank,
+                         "answers": sorted(set(q.answers)), "rank": rank,
                          "top": hits[0].passage.text if hits else None, "quote": a.text if a else None})
     print(f"{n} questions ({'together' if args.together else 'each document its own corpus'}), "
           f"passages of at most {settings.max_words} words, the shipped models and rules\n")

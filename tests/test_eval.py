@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,17 +158,23 @@ def test_every_held_out_question_is_written_with_its_answer_spans(tmp_path: Path
     assert len(load_squad(SQUAD, name=str(out))) == len(rows)  # the ablation's --questions reads it
 
 
+def _script(name: str) -> Any:
+    """eval/NAME.py loaded as a module (the eval scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "eval" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_ablation_settings_name_rules_and_fusion_fields() -> None:
     """eval/scorer_ablation.py --extra: Rules fields and Fusion fields in one setting, each typed as
     its field; the scorer's short form leaves retrieval as shipped."""
-    import importlib.util
-
     from qa.search.retrieval import Fusion
 
-    spec = importlib.util.spec_from_file_location("scorer_ablation", ROOT / "eval" / "scorer_ablation.py")
-    assert spec and spec.loader
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
+    ablation = _script("scorer_ablation")
     name, rules, fusion = ablation.setting("wide:reader_answer=3,scorer_depth=8,scorer_reads_query=True,dense_weight=0.5")
     assert name == "wide" and fusion == Fusion(dense_weight=0.5)
     assert (rules.reader_answer, rules.scorer_depth, rules.scorer_reads_query) == (3.0, 8, True)
@@ -182,12 +189,7 @@ def test_ablation_settings_name_rules_and_fusion_fields() -> None:
 def test_miss_analysis_matches_answer_strings_as_squad_normalises_them() -> None:
     """eval/miss_analysis.py's lenient measure: an annotated answer string anywhere in a text, after
     SQuAD's normalisation (case, punctuation, articles), whole words only."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("miss_analysis", ROOT / "eval" / "miss_analysis.py")
-    assert spec and spec.loader
-    analysis = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(analysis)
+    analysis = _script("miss_analysis")
     assert analysis.norm("The  Treaty of Paris, 1763!") == "treaty of paris 1763"
     assert analysis.holds("It was signed in Paris on 10 February 1763.", ["the 10 February 1763"])
     assert analysis.holds("the twelfth most populous city", ["12th", "twelfth"])

@@ -46,6 +46,7 @@ class SquadQuestion:
     doc_id: str
     question: str
     spans: tuple[tuple[int, int], ...]
+    answers: tuple[str, ...] = ()  # the annotated strings, one a span
 
 
 EVAL_QUESTIONS = "questions_eval_docs.jsonl"
@@ -70,7 +71,7 @@ def load_squad(folder: Path, limit: int | None = None, name: str | None = None,
             r = json.loads(line)
             spans = tuple((int(a), int(b)) for a, b in r["answer_char_spans"])
             if doc_ids is None or r["doc_id"] in doc_ids:
-                out.append(SquadQuestion(r["id"], r["doc_id"], r["question"], spans))
+                out.append(SquadQuestion(r["id"], r["doc_id"], r["question"], spans, tuple(r.get("answers", ()))))
     return out[:limit] if limit else out
 
 

@@ -24,6 +24,7 @@ from qa.index.embeddings import Embedder, MiniLM
 from qa.index.store import Index
 from qa.ingest import library
 from qa.ingest.documents import Document, Skip, doc_name, read_document
+from qa.places import seed
 from qa.search.retrieval import Fusion, Retriever
 from qa.text import clean_question, clean_text, text_window
 
@@ -73,6 +74,9 @@ class Assistant:
     ) -> None:
         self.settings = settings or Settings()
         self.warn = warn or (lambda _m: None)
+        if seed(self.settings.corpus_dir):  # the per-user corpus gets the example article on first use
+            self.warn(f"made the corpus folder {self.settings.corpus_dir} with the example article "
+                      "(no ./corpus here; `qa where` shows the folders in use)")
         self.embedder = embedder or MiniLM(threads=self.settings.torch_threads, warn=self.warn)
         self.fusion = fusion or Fusion()
         self.rules = rules or Rules()

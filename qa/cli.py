@@ -22,8 +22,10 @@ ARTICLE_Q = "When did Pyongyang test a nuclear device?"
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--corpus", metavar="DIR", help="folder of documents (default: ./corpus, or $QA_CORPUS)")
-    p.add_argument("--index", metavar="DIR", help="folder of the built index (default: ./index, or $QA_INDEX)")
+    p.add_argument("--corpus", metavar="DIR", help="folder of documents (default: $QA_CORPUS, else ./corpus "
+                   "when here, else the per-user folder; `qa where` shows it)")
+    p.add_argument("--index", metavar="DIR", help="folder of the built index (default: $QA_INDEX, else ./index "
+                   "when ./corpus is here, else the per-user folder)")
     return p
 
 

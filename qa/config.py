@@ -6,14 +6,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa import places
 from qa.errors import InputError
+from qa.places import home as home  # re-exported: qa.config.home() is where qa keeps its own files
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIM = 384
-
-
-def _env_path(name: str, default: str) -> Path:
-    return Path(os.environ.get(name, default))
 
 
 def env_whole_number(name: str, default: int, low: int, high: int, unit: str = "") -> int:
@@ -26,17 +24,15 @@ def env_whole_number(name: str, default: int, low: int, high: int, unit: str = "
     return int(value)
 
 
-def home() -> Path:
-    """Where qa keeps its own files: $QA_HOME, by default ~/.qa (the model's ONNX export, temp files)."""
-    return Path(os.environ.get("QA_HOME") or Path.home() / ".qa").expanduser().absolute()
-
-
 @dataclass(frozen=True)
 class Settings:
     """Where the documents and the index live, and how passages are cut and ranked."""
 
-    corpus_dir: Path = field(default_factory=lambda: _env_path("QA_CORPUS", "corpus"))
-    index_dir: Path = field(default_factory=lambda: _env_path("QA_INDEX", "index"))
+    #: $QA_CORPUS, else ./corpus when the current folder has one, else the per-user folder (qa.places)
+    corpus_dir: Path = field(default_factory=lambda: places.corpus().path)
+    #: $QA_INDEX, else ./index when the current folder has ./corpus, else the per-user folder's
+    #: index of the corpus (`for_corpus` gives another corpus its own)
+    index_dir: Path = field(default_factory=lambda: places.index().path)
     #: a passage holds whole sentences and at most this many words (a longer sentence stands alone)
     max_words: int = 120
     #: passages returned by default
@@ -71,6 +67,13 @@ class Settings:
             raise InputError("QA_TORCH_THREADS must be at least 1.")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    @classmethod
+    def for_corpus(cls, corpus_dir: str | Path | None = None, index_dir: str | Path | None = None) -> Settings:
+        """Settings for a corpus given by flag (None: the default one), whose index, unless given,
+        is where qa.places puts that corpus's index (a per-user corpus elsewhere gets its own)."""
+        corpus = places.corpus(corpus_dir).path
+        return cls(corpus_dir=corpus, index_dir=places.index(index_dir, corpus).path)
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (None values are ignored, so CLI flags can pass through)."""

@@ -14,7 +14,7 @@ from typing import Any
 def settings(args: argparse.Namespace) -> Any:
     from qa.config import Settings
 
-    return Settings().with_(corpus_dir=args.corpus, index_dir=args.index)
+    return Settings.for_corpus(args.corpus, args.index)
 
 
 def warn(message: str) -> None:

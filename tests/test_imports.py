@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "qa"
 # side (neither imports the other); the package facade `qa` and the CLI sit on top.
 STAGES: dict[str, float] = {
     "qa.errors": 0, "qa.text": 0.5,
+    "qa.places": 1.25,         # where the corpus, index and model cache live: the settings' defaults
     "qa.ingest": 1,
     "qa.config": 1.5,          # the settings name the ingest versions they depend on
     "qa.index": 2,

@@ -34,6 +34,7 @@ from qa.eval.kit import (
 )
 from qa.index.embeddings import Embedder
 from qa.ingest.documents import load_corpus
+from qa.places import seed
 from qa.search.retrieval import Fusion
 
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "eval" / "article_dev.jsonl"
@@ -212,6 +213,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     reader = Reader(threads=settings.torch_threads) if settings.reader else None
     index = system_index(documents, settings.max_words, embedder)
     engine = Engine.of(index, fusion, rules, scorer, reader)
+    seed(settings.corpus_dir)  # the per-user corpus gets the example article on first use
     base = Engine.of(baseline_index(documents, embedder))
     report: dict[str, Any] = {
         "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules),

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qa.config import MODEL_NAME, home
+from qa.config import MODEL_NAME
 from qa.errors import ModelError
 from qa.index.store import writer_lock
 
@@ -32,6 +32,7 @@ from qa.index.store import writer_lock
 EXPORT_VERSION = 1
 OPSET = 17
 ONNX_FILE = "model.onnx"
+from qa.places import model_cache
 DATA_FILE = "model.onnx.data"
 FILES = (ONNX_FILE, DATA_FILE)
 RECORD = "export.json"
@@ -42,7 +43,7 @@ WEIGHTS = "model.safetensors"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or home() / "models").expanduser().absolute()
+    return model_cache().path  # $QA_MODEL_CACHE, else $QA_HOME/models, else ~/.qa/models
 
 
 def export_dir(fingerprint: str) -> Path:

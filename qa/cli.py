@@ -94,8 +94,11 @@ def parser() -> argparse.ArgumentParser:
                        description="Runs a question set and prints hit@k, MRR, answer accuracy, abstention and latency.",
                        epilog="example: qa eval --squad")
     p.add_argument("--set", dest="qset", metavar="PATH", help="question set (JSON lines; default: the article's)")
-    p.add_argument("--squad", nargs="?", const="../shared/benchmarks/squad-v1.1-dev", metavar="DIR",
-                   help="also run the SQuAD v1.1 evaluation documents (each alone, and all together)")
+    from qa.eval import SQUAD_DEFAULT
+
+    p.add_argument("--squad", nargs="?", const=str(SQUAD_DEFAULT), metavar="DIR",
+                   help="also run the SQuAD v1.1 evaluation documents (each alone, and all together); "
+                        "DIR defaults to ../shared/benchmarks/squad-v1.1-dev beside the repository")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD questions")
     return top
@@ -160,7 +163,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
-            print(render_text(result, color=sys.stdout.isatty()))
+            print(render_text(result))
         return 0
     a = _assistant(args)
     failures = 0

@@ -15,6 +15,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
 SHARED = ROOT.parent / "shared"
+
+
+def needs_shared(relative: str) -> pytest.MarkDecorator:
+    """Skip unless ../shared/`relative` is beside the repository: the benchmarks, training data and
+    seed article live there, and a clone of the repository alone has none of them."""
+    return pytest.mark.skipif(not (SHARED / relative).exists(),
+                              reason=f"needs ../shared/{relative} beside the repository (a clone alone has none)")
+
+
 #: a question about the article that every interface must answer
 TREATY = "What treaty did China and North Korea sign in 1961?"
 

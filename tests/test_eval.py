@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ from qa.errors import InputError
 from qa.eval.evaluate import DEFAULT_SET, contains_gold, load_set
 from qa.eval.kit import CachedEmbedder, first_rank, latency_figures, ranking_figures
 from qa.eval.squad import covers
+from tests.conftest import needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
@@ -104,10 +109,14 @@ ARTICLE_KEYS = {"hit@1", "hit@3", "hit@5", "mrr@10", "answer@1", "abstention_pre
                 "two_sentence_answers"}
 
 
-def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, capsys) -> None:
+@pytest.fixture(scope="module")
+def eval_report(article_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """`qa eval --json` run once on three article questions, and on six SQuAD questions when the
+    sample is beside the repository; the report and the --index folder it was given."""
     from qa.cli import main
 
-    small = tmp_path / "small.jsonl"
+    tmp = tmp_path_factory.mktemp("eval")
+    small = tmp / "small.jsonl"
     lines = [json.dumps(r) for r in (
         {"id": "a", "question": "When did Pyongyang test a nuclear device?", "gold": ["October 2006"],
          "kind": "literal", "history": []},
@@ -117,11 +126,17 @@ def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, cap
          "history": []},
     )]
     small.write_text("\n".join(lines) + "\n")
-    args = ["eval", "--set", str(small), "--json", "--corpus", str(article_corpus), "--index", str(tmp_path / "i")]
+    args = ["eval", "--set", str(small), "--json", "--corpus", str(article_corpus), "--index", str(tmp / "i")]
     if SQUAD.is_dir():
         args += ["--squad", str(SQUAD), "--limit", "6"]
-    assert main(args) == 0
-    report = json.loads(capsys.readouterr().out)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) == 0
+    return json.loads(out.getvalue()), tmp / "i"
+
+
+def test_eval_json_prints_every_figure(eval_report: tuple[dict[str, Any], Path]) -> None:
+    report, index = eval_report
     a = report["article"]
     assert a["questions"] == 3
     assert set(a["system"]) >= ARTICLE_KEYS and set(a["baseline"]) >= ARTICLE_KEYS
@@ -130,20 +145,73 @@ def test_eval_json_prints_every_figure(article_corpus: Path, tmp_path: Path, cap
     # the same run without the reader, and without either trained model
     assert set(report["article_without_reader"]["system"]) >= ARTICLE_KEYS
     assert set(report["article_without_scorer"]["system"]) >= ARTICLE_KEYS
-    assert not (tmp_path / "i").exists()  # evaluation never writes an index
-    if SQUAD.is_dir():
-        q = report["squad"]
-        assert q["questions"] == 6
-        assert {"R@1", "R@5", "mrr@10", "answer@1"} <= set(q["system"]) and {"R@1", "R@5"} <= set(q["baseline"])
+    assert not index.exists()  # evaluation never writes an index
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared" / "training" / "qa_train.jsonl").is_file(), reason="needs ../shared/training")
+@needs_shared("benchmarks/squad-v1.1-dev")
+def test_eval_json_prints_the_squad_figures(eval_report: tuple[dict[str, Any], Path]) -> None:
+    q = eval_report[0]["squad"]
+    assert q["questions"] == 6
+    assert {"R@1", "R@5", "mrr@10", "answer@1"} <= set(q["system"]) and {"R@1", "R@5"} <= set(q["baseline"])
+
+
+def _qa(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_squad_without_its_sample_is_one_line_naming_it_before_any_work(tmp_path: Path) -> None:
+    """`qa eval --squad` where the sample is missing names what is missing and where it looked, at
+    once: before the article's run (a missing corpus would otherwise be reported first)."""
+    from qa.cli import parser
+    from qa.eval import SQUAD_DEFAULT
+
+    assert parser().parse_args(["eval", "--squad"]).squad == str(SQUAD_DEFAULT)
+    assert SQUAD == SQUAD_DEFAULT  # ../shared beside the repository
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "questions.jsonl").write_text("")
+    nowhere = ["--corpus", str(tmp_path / "no-corpus"), "--index", str(tmp_path / "index")]
+    for folder, fragments in ((tmp_path / "missing", ["the folder does not exist", "not part of the repository"]),
+                              (tmp_path, ["neither questions_eval_docs.jsonl nor questions.jsonl"]),
+                              (partial, ["docs/ is missing"])):
+        done = _qa("eval", "--squad", str(folder), *nowhere, cwd=tmp_path)
+        assert done.returncode == 1 and done.stdout == ""
+        line, = done.stderr.strip().splitlines()
+        assert line.startswith("qa: error: ") and str(folder) in line and "--squad DIR" in line
+        assert all(f in line for f in fragments), line
+    assert not (tmp_path / "index").exists()
+
+
+def test_an_install_without_the_dev_set_says_so_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A wheel holds the package, not eval/: `qa eval` then names the file and the fix."""
+    from qa.cli import main
+    from qa.eval import evaluate
+
+    monkeypatch.setattr(evaluate, "DEFAULT_SET", tmp_path / "eval" / "article_dev.jsonl")
+    assert main(["eval", "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "index")]) == 1
+    line, = capsys.readouterr().err.strip().splitlines()
+    assert str(tmp_path / "eval" / "article_dev.jsonl") in line and "give --set PATH" in line
+    assert main(["eval", "--set", str(tmp_path / "mine.jsonl"), "--corpus", str(tmp_path / "c")]) == 1
+    assert "cannot read the question set" in capsys.readouterr().err  # --set needs no dev set
+
+
+def test_eval_finds_the_article_dev_set_from_any_folder(tmp_path: Path) -> None:
+    """The default question set is found from the package, not the current folder: run elsewhere,
+    `qa eval` gets past loading it (to the empty corpus it was pointed at)."""
+    assert DEFAULT_SET == ROOT / "eval" / "article_dev.jsonl" and DEFAULT_SET.is_file()
+    empty = tmp_path / "corpus"
+    empty.mkdir()
+    done = _qa("eval", "--corpus", str(empty), "--index", str(tmp_path / "index"), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    line, = done.stderr.strip().splitlines()
+    assert line == f"qa: error: no documents in {empty} to evaluate against"
+
+
+@needs_shared("training/qa_train.jsonl")
+@needs_shared("benchmarks/squad-v1.1-dev")
 def test_every_held_out_question_is_written_with_its_answer_spans(tmp_path: Path) -> None:
     """eval/held_out_questions.py: the held-out training documents' questions, each answer's span
     exactly its text in the sample's document, and none of the evaluation documents."""
-    import subprocess
-    import sys
-
     from qa.eval.squad import load_squad
 
     out = tmp_path / "held-out.jsonl"

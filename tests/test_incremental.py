@@ -14,7 +14,7 @@ from qa.index import store
 from qa.index.lexical import Lexical, sentence_tokens
 from qa.index.vectors import all_vectors
 from qa.ingest import documents
-from tests.conftest import ARTICLE, ROOT
+from tests.conftest import ARTICLE, SHARED, needs_shared
 
 QUESTIONS = ["When was the treaty renewed?", "Where do the cranes nest?", "Who built the lighthouse at Dalian?",
              "What did the ferry carry across the strait?"]
@@ -212,33 +212,49 @@ def test_the_stored_lexical_index_equals_one_built_from_the_text(settings, fake_
     assert ARTICLE.name in index.passages[0].doc
 
 
-def test_the_lexical_index_is_bm25s_own_bit_for_bit(settings, fake_embedder):
-    """`qa.index.lexical._index` gives bm25s's scores exactly (every term's column, every document),
-    on the article's sentences and passages and on a corpus of the SQuAD documents with empty texts."""
+def assert_bm25s_scores(corpus: list[list[str]]) -> None:
+    """`qa.index.lexical._index` gives bm25s's scores for `corpus` exactly (every term's column,
+    every document)."""
     import bm25s
 
-    from qa.index.lexical import K1, B, tables, tokens
+    from qa.index.lexical import K1, B
+
+    mine = Lexical(tokenized=corpus)._bm25
+    theirs = bm25s.BM25(k1=K1, b=B, csc_backend="numpy")
+    theirs.index([doc or [""] for doc in corpus], show_progress=False)
+    assert set(mine.vocab_dict) == set(theirs.vocab_dict) and mine.scores["num_docs"] == theirs.scores["num_docs"]
+    for term, col in theirs.vocab_dict.items():
+        if col >= len(theirs.scores["indptr"]) - 1:
+            continue  # bm25s's "" past the matrix
+        a, b = (slice(s["indptr"][c], s["indptr"][c + 1]) for s, c in
+                ((mine.scores, mine.vocab_dict[term]), (theirs.scores, col)))
+        np.testing.assert_array_equal(mine.scores["indices"][a], theirs.scores["indices"][b])
+        assert mine.scores["data"][a].tobytes() == theirs.scores["data"][b].tobytes(), term
+    assert mine.scores["data"].dtype == theirs.scores["data"].dtype
+    assert mine.scores["indices"].dtype == theirs.scores["indices"].dtype
+
+
+def test_the_lexical_index_is_bm25s_own_bit_for_bit(settings, fake_embedder):
+    """bm25s's scores exactly on the article's sentences and passages, and with empty texts."""
+    from qa.index.lexical import tables
 
     index = Assistant(settings, embedder=fake_embedder).index
     per_sentence = [sentence_tokens(p) for p in index.passages]
-    squad = sorted((ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "docs").glob("*.txt"))[:6]
-    other = [tokens(para) for doc in squad for para in doc.read_text(encoding="utf-8").split("\n")] + [[], ["x"]]
-    corpora = [[s for sents in per_sentence for s in sents], [t for sents in per_sentence for t in sents[:1]], other]
-    corpora += [[[t for s in sents for t in s] for sents in per_sentence]]
+    corpora = [[s for sents in per_sentence for s in sents], [t for sents in per_sentence for t in sents[:1]]]
+    corpora += [[[t for s in sents for t in s] for sents in per_sentence], corpora[0] + [[], ["x"]]]
     for corpus in corpora:
-        mine = Lexical(tokenized=corpus)._bm25
-        theirs = bm25s.BM25(k1=K1, b=B, csc_backend="numpy")
-        theirs.index([doc or [""] for doc in corpus], show_progress=False)
-        assert set(mine.vocab_dict) == set(theirs.vocab_dict) and mine.scores["num_docs"] == theirs.scores["num_docs"]
-        for term, col in theirs.vocab_dict.items():
-            if col >= len(theirs.scores["indptr"]) - 1:
-                continue  # bm25s's "" past the matrix
-            a, b = (slice(s["indptr"][c], s["indptr"][c + 1]) for s, c in
-                    ((mine.scores, mine.vocab_dict[term]), (theirs.scores, col)))
-            np.testing.assert_array_equal(mine.scores["indices"][a], theirs.scores["indices"][b])
-            assert mine.scores["data"][a].tobytes() == theirs.scores["data"][b].tobytes(), term
-        assert mine.scores["data"].dtype == theirs.scores["data"].dtype
-        assert mine.scores["indices"].dtype == theirs.scores["indices"].dtype
+        assert_bm25s_scores(corpus)
     passages, sentences = tables(index.passages, per_sentence)
     assert sentences.df == Lexical(tokenized=corpora[0]).df
     assert all(v > 0 for v in passages.df.values()) and "" not in passages.df
+
+
+@needs_shared("benchmarks/squad-v1.1-dev/docs")
+def test_the_lexical_index_is_bm25s_own_on_squad_documents():
+    """The same on six SQuAD documents' paragraphs, with empty texts among them."""
+    from qa.index.lexical import tokens
+
+    squad = sorted((SHARED / "benchmarks" / "squad-v1.1-dev" / "docs").glob("*.txt"))[:6]
+    assert squad
+    assert_bm25s_scores([tokens(para) for doc in squad for para in doc.read_text(encoding="utf-8").split("\n")]
+                        + [[], ["x"]])

@@ -14,7 +14,7 @@ from qa.ingest.documents import load_corpus, read_document
 from qa.ingest.layout import repair
 from qa.ingest.sentences import split
 from qa.text import skeleton
-from tests.conftest import ARTICLE
+from tests.conftest import ARTICLE, SHARED, needs_shared
 
 RAW = ARTICLE.read_text(encoding="utf-8")
 
@@ -36,10 +36,19 @@ def check_offsets(document, passages) -> None:
             assert p.start <= s.raw_start < s.raw_end <= p.end
 
 
+#: SHA-256 of the seed article (../shared/seed), recorded so that a clone alone checks it too
+SEED_SHA256 = "25ccb78d9255640c2b8ef2a96707511ef9498d14c238de95c763f8b6aae3bb78"
+
+
 def test_article_is_shipped_byte_for_byte():
-    seed = Path(__file__).resolve().parents[2] / "shared" / "seed" / ARTICLE.name
-    if seed.exists():
-        assert seed.read_bytes() == ARTICLE.read_bytes()
+    import hashlib
+
+    assert hashlib.sha256(ARTICLE.read_bytes()).hexdigest() == SEED_SHA256
+
+
+@needs_shared(f"seed/{ARTICLE.name}")
+def test_article_is_the_seed_byte_for_byte():
+    assert (SHARED / "seed" / ARTICLE.name).read_bytes() == ARTICLE.read_bytes()
 
 
 def test_offsets_invariant_on_the_article(article):

@@ -203,9 +203,17 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
+    if not args.qset and not DEFAULT_SET.is_file():
+        raise InputError(f"the article's question set is not at {DEFAULT_SET} (eval/article_dev.jsonl comes with "
+                         "the repository, not inside the package); give --set PATH")
+    if args.squad:  # a missing SQuAD sample is one line before any work, not after the article's run
+        from qa.eval.squad import check_sample
+
+        check_sample(Path(args.squad))
     questions = load_set(Path(args.qset) if args.qset else DEFAULT_SET)
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
     fusion, rules = Fusion(), Rules()
+    seed(settings.corpus_dir)  # the per-user corpus gets the example article on first use
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
     if not documents:
         raise InputError(f"no documents in {settings.corpus_dir} to evaluate against")
@@ -213,7 +221,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     reader = Reader(threads=settings.torch_threads) if settings.reader else None
     index = system_index(documents, settings.max_words, embedder)
     engine = Engine.of(index, fusion, rules, scorer, reader)
-    seed(settings.corpus_dir)  # the per-user corpus gets the example article on first use
     base = Engine.of(baseline_index(documents, embedder))
     report: dict[str, Any] = {
         "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules),

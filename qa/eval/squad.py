@@ -58,13 +58,30 @@ def doc_id(title: str) -> str:
     return re.sub(r"\W", "", title)
 
 
+_GIVE = "give --squad DIR, a folder holding questions.jsonl and docs/"
+
+
+def check_sample(folder: Path) -> None:
+    """An InputError naming what is missing and where it was looked for, unless `folder` holds a
+    SQuAD sample (its questions file and docs/). The sample is not part of the repository."""
+    where = Path(folder).absolute()
+    if not where.is_dir():
+        raise InputError(f"no SQuAD sample at {where}: the folder does not exist (the SQuAD evaluation "
+                         f"documents are not part of the repository; {_GIVE})")
+    if not any((where / name).is_file() for name in (EVAL_QUESTIONS, "questions.jsonl")):
+        raise InputError(f"no SQuAD questions in {where}: neither {EVAL_QUESTIONS} nor questions.jsonl ({_GIVE})")
+    if not (where / "docs").is_dir():
+        raise InputError(f"no SQuAD documents in {where}: docs/ is missing ({_GIVE})")
+
+
 def load_squad(folder: Path, limit: int | None = None, name: str | None = None,
                doc_ids: Sequence[str] | None = None) -> list[SquadQuestion]:
     """The questions of `name` (default: the evaluation documents' file when there is one),
     optionally only those about `doc_ids`."""
+    check_sample(folder)
     path = folder / (name or (EVAL_QUESTIONS if (folder / EVAL_QUESTIONS).is_file() else "questions.jsonl"))
     if not path.is_file():
-        raise InputError(f"no SQuAD sample at {folder} (expected questions.jsonl and docs/; give --squad DIR)")
+        raise InputError(f"no SQuAD questions file {path.absolute()}")
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -82,7 +99,11 @@ def load_documents(folder: Path, doc_ids: Sequence[str], settings: Settings) -> 
         for doc_id in dict.fromkeys(doc_ids):
             corpus = Path(tmp) / doc_id
             corpus.mkdir()
-            shutil.copy(folder / "docs" / f"{doc_id}.txt", corpus / f"{doc_id}.txt")
+            source = folder / "docs" / f"{doc_id}.txt"
+            try:
+                shutil.copy(source, corpus / source.name)
+            except OSError as e:
+                raise InputError(f"cannot read the SQuAD document {source.absolute()}: {e.strerror or e}") from e
             docs = load_corpus(corpus, settings.max_file_bytes)
             if len(docs) != 1:
                 raise InputError(f"the SQuAD document {doc_id} could not be read")

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -182,37 +181,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:
-            print(render_text(result, color=sys.stdout.isatty()) + "\n", flush=True)
+            print(render_text(result) + "\n", flush=True)
     return 1 if failures else 0
 
 
-def render_text(result: Any, color: bool = False) -> str:
-    """The readable form of a result: the quoted answer with its marker, then numbered passages."""
-    from qa.text import for_terminal
+def render_text(result: Any) -> str:
+    """The readable form of a result for stdout (qa.terminal): bold and the terminal's width only
+    on a terminal; the scores are in --json only."""
+    from qa import terminal
 
-    bold, off = ("\x1b[1m", "\x1b[0m") if color else ("", "")
-    lines = []
-    if result.query != result.question:
-        lines.append(f"(searched for: {for_terminal(result.query)})")
-    if result.answer:
-        c = result.answer.citation
-        lines.append(f"{bold}“{for_terminal(result.answer.text)}”{off} [{c.id}]")
-        lines.append(f"    [{c.id}] {for_terminal(c.label())}")
-        if result.answer.confidence is not None:
-            lines.append(f"    confidence {result.answer.confidence:.2f} that this answers the question")
-    else:
-        why = f" {for_terminal(result.reason)}" if result.reason else ""
-        lines.append(f"The documents do not seem to answer this.{why} The nearest passages:")
-    for h in result.hits:
-        (a, b), = h.highlight[:1] or ((0, 0),)
-        t = h.passage.text
-        # Clean each piece first, mark the answer with placeholders, wrap, then style the marks.
-        marked = f"{for_terminal(t[:a])}\x01{for_terminal(t[a:b])}\x02{for_terminal(t[b:])}" if b > a else for_terminal(t)
-        wrapped = textwrap.fill(marked, width=100, initial_indent="    ", subsequent_indent="    ")
-        lines.append("")
-        lines.append(f"[{h.rank}] {for_terminal(h.citation.label())}  (score {h.score:.2f})")
-        lines.append(wrapped.replace("\x01", f"{bold}»").replace("\x02", f"«{off}"))
-    return "\n".join(lines)
+    return terminal.render_text(result, color=terminal.wants_color(sys.stdout), columns=terminal.width(sys.stdout))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,92 @@ def test_ask_prints_the_answer_and_numbered_citations(dirs):
     assert "October 2006" in first and first.rstrip().endswith("[1]")
     assert "[1] China and North Korea: The Uneasy Partnership, paragraph 11" in out
     assert "\x1b[" not in out  # not a terminal: no escape sequences
+    # what the chat page shows: the confidence in words, no raw scores (those are in --json)
+    assert re.search(r"^    Confidence: (high|medium|low) \(", out, flags=re.M)
+    assert "score" not in out.lower() and "»" in out and "«" in out
+
+
+def test_text_and_json_show_the_same_passages_the_numbers_only_in_json(dirs):
+    question = "Why did Russia downgrade its ties with North Korea?"
+    text, js = run("ask", *dirs, "-k", "3", question), run("ask", *dirs, "-k", "3", "--json", question)
+    assert text.returncode == js.returncode == 0, text.stderr + js.stderr
+    data, out = json.loads(js.stdout), text.stdout
+    heads = [line for line in out.splitlines() if re.match(r"\[\d+\] ", line)]
+    assert len(heads) == len(data["passages"]) == 3
+    for head, p in zip(heads, data["passages"], strict=True):
+        c = p["citation"]
+        assert head.startswith(f"[{p['rank']}] {c['title']}, ")
+        assert head.endswith(f"characters {c['start']}-{c['end']} of {c['doc']}")
+        assert isinstance(p["score"], float) and f"{p['score']:.2f}" not in head
+    from qa.serve.render import CONFIDENCE
+
+    value = data["answer"]["confidence"]
+    word = next(w for least, w, _ in CONFIDENCE if value >= least)
+    assert f"    Confidence: {word} (" in out and f"{value:.2f}" not in out
+    assert out.splitlines()[0] == f"“{data['answer']['text']}” [{data['answer']['citation']['id']}]"
+
+
+def test_on_a_pipe_no_progress_bars_and_no_escape_codes(dirs, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(dirs[1], corpus)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nThe Yalu river bridge opened to traffic in 2030.\n")
+    where = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    built = run("index", *where, "--force")
+    added = run("add", *where, str(notes))
+    asked = run("ask", *where, "Who wrote the article?")
+    batch = run("ask", *where, "-", stdin="Who wrote the article?\nWho won the FIFA World Cup?\n")
+    for done in (built, added, asked, batch):
+        assert done.returncode == 0, done.stderr
+        for stream in (done.stdout, done.stderr):
+            assert "\x1b" not in stream and "\r" not in stream and "%|" not in stream
+        assert all(line.startswith("qa: ") for line in done.stderr.splitlines())  # one-line messages only
+    assert "passages from 1 document" in built.stdout
+    assert "Confidence: " in asked.stdout and "The documents do not answer this." in batch.stdout
+    assert "score" not in (asked.stdout + batch.stdout).lower()
+
+
+def run_on_a_terminal(*args: str, columns: int = 60) -> tuple[int, str]:
+    """`qa ARGS` with its stdout on a pseudo-terminal `columns` wide (stderr a file): the status, and
+    what the terminal got (with stderr after it when the command failed)."""
+    import fcntl
+    import pty
+    import struct
+    import tempfile
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")} | {"TERM": "xterm"}
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen([sys.executable, "-m", "qa", *args], stdin=subprocess.DEVNULL, stdout=follower,
+                                 stderr=errors, env=env)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 1 << 16)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        status = child.wait(timeout=600)
+        errors.seek(0)
+        out = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+        return status, out + errors.read().decode("utf-8", "replace") if status else out
+
+
+def test_on_a_terminal_the_answer_is_bold_and_lines_fit(dirs):
+    status, out = run_on_a_terminal("ask", *dirs, "-k", "2", "Why did Russia downgrade its ties with North Korea?")
+    assert status == 0, out
+    assert out.startswith("\x1b[1m“At the same time") and "\x1b[1m»" in out and "«\x1b[0m" in out
+    plain = re.sub(r"\x1b\[[01]m", "", out)
+    assert "\x1b" not in plain and "Confidence: " in plain and "score" not in plain.lower()
+    passages = plain.split("\n\n")[1:]
+    assert len(passages) == 2
+    assert all(len(line) <= 60 for p in passages for line in p.splitlines()[1:])  # the terminal's width
 
 
 def test_ask_json_has_the_documented_shape(dirs):

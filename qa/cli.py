@@ -89,6 +89,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login (mandatory off loopback); "
                    "or set QA_AUTH")
 
+    p = sub.add_parser("where", parents=[common], help="show which corpus, index and model cache are used, and why",
+                       description="Prints the corpus, index and model-cache folders in use and why each "
+                                   "(a flag, an environment variable, ./corpus here, or the per-user folder).",
+                       epilog="example: qa where --json")
+    p.add_argument("--json", action="store_true", help="the folders as one JSON object")
+
+    p = sub.add_parser("mcp", parents=[common], help="answer AI assistants over MCP (Model Context Protocol, stdio)",
+                       description="Serves ask, list_documents and show_context (and add_document with --allow-add) "
+                                   "and each document as a resource, over stdin/stdout, for an MCP client.",
+                       epilog="example: qa mcp --corpus ~/papers --allow-add")
+    p.add_argument("--allow-add", action="store_true", help="let the client add files to the corpus (add_document)")
+
     p = sub.add_parser("eval", parents=[common], help="measure answer quality on a question set",
                        description="Runs a question set and prints hit@k, MRR, answer accuracy, abstention and latency.",
                        epilog="example: qa eval --squad")
@@ -202,6 +214,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"))
 
 
+def cmd_where(args: argparse.Namespace) -> int:
+    from qa import places
+    from qa.text import for_terminal
+
+    found = places.where(args.corpus, args.index)
+    if args.json:
+        print(json.dumps({p.name.replace(" ", "_"): p.to_json() for p in found}, ensure_ascii=False))
+    else:
+        print("\n".join(for_terminal(p.line()) for p in found))
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from qa import __version__
+    from qa.serve.mcp import serve, stdout_to_stderr
+
+    with stdout_to_stderr():  # stdout is the protocol's: loading and indexing print to stderr only
+        a = _assistant(args)
+    return serve(a, allow_add=args.allow_add, version=__version__)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa.eval.evaluate import main as eval_main
 
@@ -209,7 +242,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"index": cmd_index, "ask": cmd_ask, "add": corpus_cli.cmd_add, "remove": corpus_cli.cmd_remove,
-            "list": corpus_cli.cmd_list, "show": corpus_cli.cmd_show, "serve": cmd_serve, "eval": cmd_eval}
+            "list": corpus_cli.cmd_list, "show": corpus_cli.cmd_show, "serve": cmd_serve, "eval": cmd_eval,
+            "where": cmd_where, "mcp": cmd_mcp}
 
 
 def main(argv: list[str] | None = None) -> int:

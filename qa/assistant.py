@@ -85,6 +85,8 @@ class Assistant:
         #: reads the best few sentences again, with the question (None when Settings.reader is off)
         self.reader = reader or (Reader(threads=self.settings.torch_threads) if self.settings.reader else None)
         self._lock = threading.Lock()
+        #: one refresh at a time (an upload, a removal, the folder watcher), so none swaps in an older one
+        self._reloading = threading.RLock()
         self._live: _Live | None = None
         if load:
             self.reload()
@@ -97,11 +99,17 @@ class Assistant:
             self._live = live
         return index
 
-    def reload(self, force: bool = False, progress: indexer.Progress | None = None) -> Index:
+    def reload(self, force: bool = False, progress: indexer.Progress | None = None,
+               warn: Callable[[str], None] | None = None) -> Index:
         """Opens the index (building it when absent or stale, or when forced) and starts serving it.
 
         The model is loaded and self-checked first, so a damaged model fails before any other work.
+        `warn`: where this refresh's warnings go (the assistant's own `warn` by default).
         """
+        with self._reloading:
+            return self._reload(force, progress, warn or self.warn)
+
+    def _reload(self, force: bool, progress: indexer.Progress | None, warn: Callable[[str], None]) -> Index:
         # the scorer's and the reader's files are hashed and their sessions built on other threads,
         # beside the embedder's
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-load") as pool:
@@ -113,7 +121,7 @@ class Assistant:
                 judge.result()  # a refusal, if any, before any other work
         _release_free_memory()  # loading left freed buffers in three threads' heaps
         live = self._live  # lends its unchanged passages and vectors to a refresh, never read again
-        index = indexer.open_index(self.settings, self.embedder, self.warn, force=force,
+        index = indexer.open_index(self.settings, self.embedder, warn, force=force,
                                    progress=progress or indexer._no_progress, current=live.index if live else None)
         return self._swap(index)
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from qa import corpus_cli
+from qa import corpus_cli, watch_cli
 from qa.console import assistant as _assistant
 from qa.console import progress as _progress
 from qa.console import settings as _settings
@@ -88,6 +88,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login (mandatory off loopback); "
                    "or set QA_AUTH")
+    p.add_argument("--watch", action="store_true",
+                   help="watch the corpus folder and index what is added, changed or removed (as `qa watch`)")
+
+    p = sub.add_parser("watch", parents=[common], help="index what is added to, changed in or removed from the corpus folder",
+                       description="Watches the corpus folder until Ctrl+C and refreshes the index once a burst of "
+                                   "changes has settled, one log line per document added, updated, removed or refused.",
+                       epilog="example: qa watch --corpus ~/papers")
+    p.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="how long the folder must stay unchanged before it is indexed (default 2)")
 
     p = sub.add_parser("where", parents=[common], help="show which corpus, index and model cache are used, and why",
                        description="Prints the corpus, index and model-cache folders in use and why each "
@@ -211,7 +220,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lean_imports()  # before qa.serve.ui imports gradio
     from qa.serve.ui import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"))
+    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"),
+                 watch=args.watch)
 
 
 def cmd_where(args: argparse.Namespace) -> int:
@@ -243,7 +253,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 COMMANDS = {"index": cmd_index, "ask": cmd_ask, "add": corpus_cli.cmd_add, "remove": corpus_cli.cmd_remove,
             "list": corpus_cli.cmd_list, "show": corpus_cli.cmd_show, "serve": cmd_serve, "eval": cmd_eval,
-            "where": cmd_where, "mcp": cmd_mcp}
+            "where": cmd_where, "watch": watch_cli.cmd_watch, "mcp": cmd_mcp}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -219,7 +219,8 @@ def _walk(corpus_dir: Path) -> list[tuple[Path, str | None]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+            # hidden files, and Word's "~$name.docx" owner files (a lock while a document is open)
+            if name.startswith((".", "~$")) or path.suffix.lower() not in SUFFIXES:
                 continue
             try:
                 target = path.resolve(strict=True)

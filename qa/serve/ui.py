@@ -34,6 +34,7 @@ from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import SUFFIXES  # noqa: E402
 from qa.serve import corpus, render, rest, server  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
+from qa.serve.watch import Watcher  # noqa: E402
 
 log = logging.getLogger("qa.ui")
 
@@ -138,6 +139,24 @@ def _corpus_views(a: Assistant) -> tuple[Any, ...]:
             gr.Dropdown(choices=choices, value=None))
 
 
+def _follower(a: Assistant) -> Callable[..., Any]:
+    """After a question (with `qa serve --watch`): the corpus panel and the pickers again when the
+    index changed since this page last showed them (the watcher swapped in a new generation)."""
+
+    @_safe
+    def follow(docs: Any, seen: Any) -> tuple[Any, ...]:
+        now = str(a.index.path)
+        if now == seen:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        choices = corpus.choices(a)
+        keys = {key for _label, key in choices}
+        kept = [d for d in docs if d in keys] if isinstance(docs, list) else []  # what is still there stays picked
+        return (render.corpus(a.documents()), gr.Dropdown(choices=choices, value=kept),
+                gr.Dropdown(choices=choices, value=None), now)
+
+    return follow
+
+
 def _adder(a: Assistant, temp_root: Path, upload_bytes: int) -> Callable[..., Any]:
     @_safe
     def ingest(files: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -155,8 +174,10 @@ def _remover(a: Assistant) -> Callable[..., Any]:
     return remove
 
 
-def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: check.Warnings | None = None) -> gr.Blocks:
-    """The page, wired to the assistant `a`."""
+def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: check.Warnings | None = None,
+          follow: bool = False) -> gr.Blocks:
+    """The page, wired to the assistant `a`; with `follow` (a watched corpus) each question also
+    brings the corpus panel and the pickers up to date."""
     max_chars = a.settings.max_question_chars
     warnings = warnings or check.Warnings()
     exports = _Exports()
@@ -270,8 +291,11 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         answer_out = [question, chat, state, shown, sources, ctx, docview, md_btn, js_btn]
         asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
+        seen = gr.State(None) if follow else None  # the index generation the corpus panel shows
         for asked in (ask.click(**asking), question.submit(**asking), ex.load_input_event.then(**asking)):
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
+            if seen is not None:
+                asked.then(_follower(a), [picker, seen], [corpus_md, picker, doomed, seen], **private)
         chat.select(select_turn, [state, shown], [shown, sources, ctx, docview], **private)
         pick.change(show_context, [pick, state, shown], [ctx, docview, sources, shown], show_progress="minimal",
                     **private).then(None, js=REVEAL_JS, **private)
@@ -287,8 +311,10 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
     return demo
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> int:
-    """`qa serve`: the chat page on host:port until interrupted; returns the exit status."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+          watch: bool = False) -> int:
+    """`qa serve`: the chat page on host:port until interrupted; returns the exit status. With
+    `watch`, what changes in the corpus folder is indexed as it comes (qa.serve.watch)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # our own news, and only warnings from libraries
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] == "qa")
@@ -297,13 +323,21 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: s
     threads, waiting, grace = rest.threads_setting(), server.queue_size(), server.pending_grace()
     server.sweep(Path(os.environ["GRADIO_TEMP_DIR"]).parent)  # what stopped servers left behind
     warnings = check.Warnings()
+    watcher = Watcher(settings, logging.getLogger("qa.watch").info) if watch else None  # before the index opens
     a = Assistant(settings, warn=warnings)
     getattr(a.embedder, "warm_up", lambda: None)()  # the model loads now, not on the first question
     log.info("%s", corpus.index_line(a))
-    demo = build(a, warnings=warnings)
+    demo = build(a, warnings=warnings, follow=watch)
     api = rest.RestApi(a, login, threads=threads, waiting=waiting)
     blocked = [settings.index_dir, settings.corpus_dir, Path(__file__).resolve().parents[1]]
-    return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS, js=PAGE_JS,
-                      files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
-                      handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes(), waiting=waiting,
-                      grace=grace)
+    if watcher is not None:
+        watcher.start(a, log)
+        log.info("watching %s for changes", settings.corpus_dir)
+    try:
+        return server.run(demo, host, port, login, blocked, theme=gr.themes.Default(), css=CSS, js=PAGE_JS,
+                          files_root=Path(os.environ["GRADIO_TEMP_DIR"]),
+                          handlers={FnIndexInferError: _no_such_endpoint}, routes=api.routes(), waiting=waiting,
+                          grace=grace)
+    finally:
+        if watcher is not None:
+            watcher.close(timeout=10.0)

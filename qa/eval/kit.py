@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from qa.answer import followup
 from qa.answer.compose import Rules, compose
 from qa.answer.judge import Judge, Reads
 from qa.answer.result import Result
-from qa.index import lexical
+from qa.index import indexer, lexical
 from qa.index.embeddings import Embedder
 from qa.index.indexer import unique_passages
 from qa.index.store import Index
@@ -46,6 +47,7 @@ class CachedEmbedder:
         self.name = inner.name
         self.dim = inner.dim
         self.fingerprint = getattr(inner, "fingerprint", None)
+        self.vectors = getattr(inner, "vectors", "float32")
         self._cache: dict[str, np.ndarray] = {}
         self._indexing = False
         self._folder = folder
@@ -62,13 +64,18 @@ class CachedEmbedder:
         return cls(inner, Path(folder) if folder else None)
 
     def _key(self, text: str) -> str:
-        return hashlib.sha1(f"{self.name}|{self.fingerprint}|{text}".encode()).hexdigest()
+        # the float model's vectors keep their old keys; the int8 copy's are told apart
+        vectors = "" if self.vectors == "float32" else f"|{self.vectors}"
+        return hashlib.sha1(f"{self.name}|{self.fingerprint}{vectors}|{text}".encode()).hexdigest()
 
     @contextlib.contextmanager
     def indexing(self) -> Iterator[None]:
+        """Texts encoded inside are indexed texts: cached, and embedded as the indexer embeds them
+        (inside the model's `bulk()`: every core, and the int8 copy where the model has one)."""
         self._indexing = True
         try:
-            yield
+            with getattr(self.inner, "bulk", contextlib.nullcontext)():
+                yield
         finally:
             self._indexing = False
 
@@ -87,6 +94,32 @@ class CachedEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self._cache[k] for k in keys]).astype(np.float32)
 
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]] | None:
+        """The inner model's `encode_with_spans` (None when it has none, or outside `indexing()`),
+        each text's vector and its spans' pooled ones cached under the text and its spans."""
+        inner = getattr(self.inner, "encode_with_spans", None)
+        if not self._indexing or inner is None:
+            return None
+        keys = [self._key(f"spans {json.dumps(s)}|{t}") for t, s in zip(texts, spans, strict=True)]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        if todo:
+            got = inner([texts[i] for i in todo], [spans[i] for i in todo])
+            if got is None:
+                return None
+            missing = np.full(self.dim, np.nan, dtype=np.float32)  # a span pooled as None
+            for n, i in enumerate(todo):
+                self._cache[keys[i]] = got[0][n]
+                for j, v in enumerate(got[1][n]):
+                    self._cache[f"{keys[i]}.{j}"] = missing if v is None else v
+            self._dirty = True
+        vectors = np.vstack([self._cache[k] for k in keys]).astype(np.float32)
+        pooled: list[list[np.ndarray | None]] = []
+        for key, wanted in zip(keys, spans, strict=True):
+            rows = [self._cache[f"{key}.{j}"] for j in range(len(wanted))]
+            pooled.append([None if np.isnan(v).any() else v for v in rows])
+        return vectors, pooled
+
     def save(self) -> None:
         if self._folder is None or not self._dirty:
             return
@@ -100,16 +133,11 @@ class CachedEmbedder:
 
 
 def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
-    """An index held in memory, embedded as the indexer does (a lone sentence reuses its passage's vector)."""
+    """An index held in memory, embedded as the indexer embeds (qa.index.indexer.embed)."""
     import faiss
 
     with embedder.indexing():
-        vectors = embedder.encode([p.search_text() for p in passages])
-        multi = [(p.id, i) for p in passages if len(p.sentences) > 1 for i in range(len(p.sentences))]
-        encoded = embedder.encode([passages[r].sentence_text(i) for r, i in multi])
-    found = dict(zip(multi, encoded, strict=True))
-    rows = [found[(p.id, i)] if len(p.sentences) > 1 else vectors[p.id] for p in passages for i in range(len(p.sentences))]
-    sentence_vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+        vectors, sentence_vectors = indexer.embed(passages, embedder)
     flat = faiss.IndexFlatIP(embedder.dim)
     if len(vectors):
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))

@@ -6,6 +6,11 @@
                           already optimised by onnxruntime (fused attention, layer norm, GELU)
         model.onnx.data   its weights, beside it so onnxruntime maps them instead of parsing them
         export.json       what it was built from, and the SHA-256 of both files
+        model-int8.onnx   the same graph with its matrix products in int8 (weights per channel,
+                          activations per run) and a second output, the last layer's token states,
+                          from which each sentence's vector is pooled: what an index build embeds
+                          with; made from the checked model.onnx without torch, on first use
+        int8.json         what it was made from (export.json's SHA-256s) and its own SHA-256
 
 Derived from the installed weights on the user's machine, never shipped. Every file is written under
 a temporary name, fsynced and renamed, export.json last, so a crash leaves either no export (it is
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -27,12 +33,12 @@ from typing import Any
 from qa.config import MODEL_NAME
 from qa.errors import ModelError
 from qa.index.store import writer_lock
+from qa.places import model_cache
 
 #: bump when the exported graph changes: a new folder is built, an old one is left alone
 EXPORT_VERSION = 1
 OPSET = 17
 ONNX_FILE = "model.onnx"
-from qa.places import model_cache
 DATA_FILE = "model.onnx.data"
 FILES = (ONNX_FILE, DATA_FILE)
 RECORD = "export.json"
@@ -40,6 +46,17 @@ CACHE_ENV = "QA_MODEL_CACHE"
 INPUTS = ("input_ids", "attention_mask")
 #: the weights file whose size and time are recorded, so a load can tell it was not touched since
 WEIGHTS = "model.safetensors"
+#: the int8 copy an index build embeds with (qa.index.ortmodel.OnnxEncoder.bulk), and its record
+INT8_FILE = "model-int8.onnx"
+INT8_RECORD = "int8.json"
+#: bump when the int8 recipe changes: the copy is made again
+INT8_VERSION = 2
+#: the int8 copy's second output: the last layer's token states (batch, tokens, 384), before pooling
+TOKENS_OUTPUT = "tokens"
+#: what is quantized: only the matrix products' weights, one scale per output channel. Measured on
+#: the SQuAD documents (docs/benchmarks.md): cosine to the float vectors 0.994 (median); quantizing
+#: every op the tool knows (per tensor) gave 0.958, too far
+INT8_OPTIONS: dict[str, Any] = {"op_types_to_quantize": ["MatMul"], "per_channel": True, "weight_type": "QInt8"}
 
 
 def cache_root() -> Path:
@@ -188,6 +205,85 @@ def build(folder: Path, fingerprint: str, max_length: int, refused: dict[str, An
         finally:
             os.close(fd)
     return where
+
+
+def read_int8_record(where: Path, record: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The int8 copy's record when it was made by this recipe from this export (`record`), else None
+    and why."""
+    try:
+        int8 = json.loads((where / INT8_RECORD).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError):
+        return None, f"{where / INT8_RECORD} is unreadable"
+    if not isinstance(int8, dict) or not isinstance((int8.get("files") or {}).get(INT8_FILE), str):
+        return None, f"{where / INT8_RECORD} is damaged"
+    if int8.get("version") != INT8_VERSION or int8.get("source") != record.get("files"):
+        return None, f"{where / INT8_RECORD} was made from another export"
+    return int8, ""
+
+
+def _with_tokens(model: Path, out: Path) -> None:
+    """A copy of the export whose graph also outputs the last layer's token states (TOKENS_OUTPUT):
+    the output of its last layer normalisation (plain, or fused with the residual sum by onnxruntime's
+    optimiser), which the pooling averages."""
+    import onnx
+    from onnx import helper
+
+    graph_model = onnx.load(str(model))  # with its weights, from the file beside it
+    graph = graph_model.graph
+    norms = [n for n in graph.node if n.op_type in ("LayerNormalization", "SkipLayerNormalization")]
+    if not norms:
+        raise ValueError("the export has no LayerNormalization to take the token states from")
+    graph.node.append(helper.make_node("Identity", [norms[-1].output[0]], [TOKENS_OUTPUT], name="qa_tokens"))
+    graph.output.append(helper.make_tensor_value_info(TOKENS_OUTPUT, onnx.TensorProto.FLOAT, ["batch", "tokens", 384]))
+    onnx.save(graph_model, str(out))
+
+
+def build_int8(where: Path, record: dict[str, Any], refused: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Makes the int8 copy of the (already checked) export in `where`, with onnxruntime's dynamic
+    quantization (no torch); written under a temporary name and renamed, its record last."""
+    import shutil
+
+    with writer_lock(where):
+        int8, _ = read_int8_record(where, record)
+        if int8 and int8 != refused and sha256_file(where / INT8_FILE) == int8["files"][INT8_FILE]:
+            return int8  # another process made it while we waited
+        work = where / f".int8-{secrets.token_hex(4)}"
+        work.mkdir()
+        try:
+            try:
+                import onnx
+                import onnxruntime
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                _with_tokens(where / ONNX_FILE, work / "tokens.onnx")
+                options = dict(INT8_OPTIONS)
+                logging.disable(logging.WARNING)  # the quantizer's advice on the root logger, not ours
+                try:
+                    quantize_dynamic(str(work / "tokens.onnx"), str(work / INT8_FILE),
+                                     weight_type=getattr(QuantType, options.pop("weight_type")),
+                                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, **options)
+                finally:
+                    logging.disable(logging.NOTSET)
+            except ImportError as e:
+                raise ModelError(f"cannot make the int8 copy of the model: {e.name or e} is not installed; "
+                                 "run scripts/setup") from e
+            except Exception as e:  # the quantizer's own errors on a graph it cannot read
+                reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise ModelError(f"cannot make the int8 copy of the model in {where} ({reason}); "
+                                 "delete that folder and run scripts/setup") from e
+            with (work / INT8_FILE).open("rb+") as f:
+                os.fsync(f.fileno())
+            digest = sha256_file(work / INT8_FILE)
+            os.replace(work / INT8_FILE, where / INT8_FILE)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        int8 = {"version": INT8_VERSION, "source": record["files"], "files": {INT8_FILE: digest},
+                "quantization": INT8_OPTIONS, "onnxruntime": onnxruntime.__version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _write_atomic(where / INT8_RECORD, (json.dumps(int8, indent=1) + "\n").encode())
+    return int8
 
 
 def sha256_file(path: Path) -> str:

@@ -150,6 +150,10 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         # which backend embedded it ("onnx" or "torch"): informative only, both give the same vectors
         "backend": getattr(embedder, "backend", None),
+        # what it embedded passages with: the float model, or its int8 copy (qa.index.export), whose
+        # vectors are within a cosine of ~0.99 of the float ones; informative too: passages kept
+        # from an earlier generation keep theirs, and questions are always embedded in float
+        "vectors": getattr(embedder, "vectors", "float32"),
         "sources": sources,
         "ingest": {"summary": read.summary(), "skipped": [{"doc": d, "reason": r} for d, r in read.skipped]},
         "vector_index": how,
@@ -230,17 +234,51 @@ def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previou
         return vectors, sentence_vectors, per_sentence
     bulk = getattr(embedder, "bulk", contextlib.nullcontext)
     with bulk():
-        vectors[[p.id for p in new]] = _encode_in_batches(embedder, [p.search_text() for p in new], progress, 0.1, 0.5)
-        # a one-sentence passage's sentence vector is its passage vector
-        singles = [p.id for p in new if len(p.sentences) == 1]
-        sentence_vectors[bounds[singles]] = vectors[singles]
-        rows_texts = [(int(bounds[p.id]) + i, p.sentence_text(i)) for p in new if len(p.sentences) > 1
-                      for i in range(len(p.sentences))]
-        if rows_texts:
-            progress(0.5, f"embedding {len(rows_texts)} sentences")
-            encoded = _encode_in_batches(embedder, [t for _r, t in rows_texts], progress, 0.5, 0.9)
-            sentence_vectors[[r for r, _t in rows_texts]] = encoded
+        fresh, fresh_sentences = embed(new, embedder, progress, 0.1, 0.9)
+    vectors[[p.id for p in new]] = fresh
+    sentence_vectors[np.concatenate([np.arange(bounds[p.id], bounds[p.id + 1]) for p in new])] = fresh_sentences
     return vectors, sentence_vectors, per_sentence
+
+
+def embed(passages: list[Passage], embedder: Embedder, progress: Progress = _no_progress, lo: float = 0.0,
+          hi: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's vector, and each of its sentences' (rows in passage order), as an index holds them.
+
+    Where the embedder can (`encode_with_spans`: the int8 copy inside `bulk()`), a passage's
+    sentences are pooled from the same encoder pass as the passage, each from its own tokens' states;
+    a sentence it could not pool (past the model's length, or a titled role's passage, whose
+    embedded text is not its text) is embedded alone, as every sentence is with the float model.
+    A one-sentence passage's sentence vector is its passage vector.
+    """
+    texts = [p.search_text() for p in passages]
+    spans = [[(s.start, s.end) for s in p.sentences] if len(p.sentences) > 1 and texts[i] == p.text else []
+             for i, p in enumerate(passages)]
+    vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
+    found: list[list[np.ndarray | None]] = [[None] * len(p.sentences) for p in passages]
+    pooled = getattr(embedder, "encode_with_spans", None)
+    step, mid = 64, lo + (hi - lo) * 0.6
+    for i in range(0, len(passages), step):
+        got = pooled(texts[i : i + step], spans[i : i + step]) if pooled else None
+        if got is None:
+            vectors[i : i + step] = embedder.encode(texts[i : i + step])
+        else:
+            vectors[i : i + step] = got[0]
+            for j, each in enumerate(got[1]):
+                found[i + j][: len(each)] = each
+        done = min(i + step, len(passages))
+        progress(lo + (mid - lo) * done / len(passages), f"embedded {done}/{len(passages)} passages")
+    for j, p in enumerate(passages):
+        if len(p.sentences) == 1:
+            found[j][0] = vectors[j]
+    alone = [(j, k) for j, row in enumerate(found) for k, v in enumerate(row) if v is None]
+    if alone:
+        progress(mid, f"embedding {len(alone)} sentences")
+        encoded = _encode_in_batches(embedder, [passages[j].sentence_text(k) for j, k in alone], progress, mid, hi)
+        for (j, k), v in zip(alone, encoded, strict=True):
+            found[j][k] = v
+    rows = [v for row in found for v in row if v is not None]  # every one is set by now
+    sentence_vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+    return vectors, sentence_vectors
 
 
 def unique_passages(passages: list[Passage]) -> list[Passage]:

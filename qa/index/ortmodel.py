@@ -8,6 +8,7 @@ vectors equal the torch path's within 1e-5 (tests/test_onnx.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -24,6 +25,9 @@ from qa.index.embeddings import CANARY, REINSTALL, VOCAB_SIZE, check_files
 BATCH = 32
 #: largest difference, in any coordinate, of the export's canary vector from the shipped one
 CANARY_TOLERANCE = 1e-5
+#: least cosine of the int8 copy's canary vector to the shipped (float) one: the copy gives 0.9925
+#: (AVX512-VNNI); a wrong or broken graph far less
+INT8_CANARY_COSINE = 0.98
 
 
 def _session(model: Path, threads: int) -> Any:
@@ -40,14 +44,22 @@ def _session(model: Path, threads: int) -> Any:
 
 
 class OnnxEncoder:
-    """Encodes texts with one session of `threads` intra-op threads; `bulk()` adds one on every core."""
+    """Encodes texts with one session of `threads` intra-op threads; `bulk()` adds one on every core.
 
-    def __init__(self, model: Path, tokenizer: Any, threads: int = 1) -> None:
+    `bulk_model`, when given, names the model the bulk session runs instead (the int8 copy an index
+    build embeds with): called on the first `bulk()`, so a process that only answers never makes,
+    checks or maps it.
+    """
+
+    def __init__(self, model: Path, tokenizer: Any, threads: int = 1,
+                 bulk_model: Callable[[], Path] | None = None) -> None:
         self.threads = threads
         self._model = model  # for the bulk session; the caller has checked its files' SHA-256
+        self._bulk_model = bulk_model
         self._session = _session(model, threads)
         self._bulk: Any = None
         self._bulk_threads = threads
+        self._bulk_owner: int | None = None
         self._bulk_lock = threading.Lock()
         self._tokenizer = tokenizer
 
@@ -56,25 +68,36 @@ class OnnxEncoder:
         """Every core for a batch job (building an index); answering keeps `threads`."""
         cores = max(self.threads, os.cpu_count() or 1)
         with self._bulk_lock:
-            self._bulk = _session(self._model, cores) if cores != self.threads else None
-            self._bulk_threads = cores
+            if self._bulk_model is not None:
+                self._bulk = _session(self._bulk_model(), cores)
+            else:
+                self._bulk = _session(self._model, cores) if cores != self.threads else None
+            self._bulk_threads, self._bulk_owner = cores, threading.get_ident()
             try:
                 yield
             finally:
-                self._bulk, self._bulk_threads = None, self.threads
+                self._bulk, self._bulk_threads, self._bulk_owner = None, self.threads, None
 
     @property
     def threads_in_use(self) -> int:
-        """Intra-op threads of the session that encodes now."""
-        return self._bulk_threads if self._bulk is not None else self.threads
+        """Intra-op threads of the session that an encode from this thread runs on now."""
+        owner = self._bulk is not None and self._bulk_owner == threading.get_ident()
+        return self._bulk_threads if owner else self.threads
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 vectors in the order of `texts`; safe to call from many threads."""
-        session = self._bulk or self._session
+        """L2-normalised float32 vectors in the order of `texts`; safe to call from many threads.
+
+        Only the thread inside `bulk()` encodes with the bulk session: a question asked meanwhile
+        from another thread (a server answering while it indexes an upload) keeps the float model."""
+        bulk = self._bulk
+        session = bulk if bulk is not None and self._bulk_owner == threading.get_ident() else self._session
+        # the int8 copy quantizes its activations with one scale per batch, so a text's vector would
+        # depend on its neighbours: it reads one text at a time (as fast there: no padding)
+        batch = 1 if session is bulk and self._bulk_model is not None else BATCH
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), 0), dtype=np.float32)
-        for start in range(0, len(order), BATCH):
-            rows = order[start : start + BATCH]
+        for start in range(0, len(order), batch):
+            rows = order[start : start + batch]
             encoded = self._tokenizer.encode_batch([texts[i] for i in rows])
             feeds = {
                 "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
@@ -85,6 +108,44 @@ class OnnxEncoder:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
         return out
+
+
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]] | None:
+        """Each text's vector and, pooled from the same pass, a vector for each of its character
+        `spans` (its sentences): the mean of the last layer's states of the tokens inside the span,
+        L2-normalised, as the text's own vector is of all its tokens. A span past the model's
+        length (cut off) gets None. None when this thread is not inside `bulk()` or the bulk model
+        gives no token states (the float model): the caller embeds the spans alone.
+        """
+        bulk = self._bulk
+        if bulk is None or self._bulk_owner != threading.get_ident() or self._bulk_model is None:
+            return None
+        vectors = np.zeros((len(texts), 0), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = []
+        for row, (text, wanted) in enumerate(zip(texts, spans, strict=True)):
+            e = self._tokenizer.encode(text)  # one text a run: see encode()
+            feeds = {"input_ids": np.array([e.ids], dtype=np.int64),
+                     "attention_mask": np.array([e.attention_mask], dtype=np.int64)}
+            vector, states = bulk.run(None, feeds)
+            if not vectors.shape[1]:
+                vectors = np.zeros((len(texts), vector.shape[1]), dtype=np.float32)
+            vectors[row] = vector[0]
+            offsets = np.array(e.offsets, dtype=np.int64).reshape(-1, 2)
+            real = ~np.array(e.special_tokens_mask, dtype=bool) & (offsets[:, 1] > offsets[:, 0])
+            # where the model stopped reading when the text was longer than it reads
+            cut = int(offsets[real, 1].max(initial=0)) if e.overflowing else len(text)
+            mine: list[np.ndarray | None] = []
+            for start, end in wanted:
+                inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+                if not inside.any() or end > cut:
+                    mine.append(None)  # cut off (or holds no token): embedded alone by the caller
+                    continue
+                mean = states[0][inside].mean(axis=0)
+                norm = float(np.linalg.norm(mean))
+                mine.append((mean / norm).astype(np.float32) if norm > 0 else None)
+            pooled.append(mine)
+        return vectors, pooled
 
 
 def _max_length(folder: Path) -> int:
@@ -115,15 +176,15 @@ def tokenizer(folder: Path) -> Any:
     return tok
 
 
-def _open(where: Path, record: dict[str, Any], tok: Any, threads: int,
-          checks: dict[str, Any] | None) -> tuple[OnnxEncoder | None, str]:
+def _open(where: Path, record: dict[str, Any], tok: Any, threads: int, checks: dict[str, Any] | None,
+          bulk_model: Callable[[], Path] | None = None) -> tuple[OnnxEncoder | None, str]:
     """The export as an encoder when its SHA-256 and canary hold, else None and what is wrong."""
     path = where / export.ONNX_FILE
     for name in export.FILES:
         if export.sha256_file(where / name) != record["files"][name]:
             return None, f"{where / name} is missing or damaged (checksum mismatch)"
     try:
-        encoder = OnnxEncoder(path, tok, threads)
+        encoder = OnnxEncoder(path, tok, threads, bulk_model)
     except ImportError as e:
         raise ModelError(f"{e.name or 'onnxruntime'} is not installed; run scripts/setup") from e
     except Exception as e:  # onnxruntime refuses the file
@@ -135,13 +196,50 @@ def _open(where: Path, record: dict[str, Any], tok: Any, threads: int,
     return encoder, ""
 
 
+def int8_model(where: Path, record: dict[str, Any], tok: Any, checks: dict[str, Any] | None,
+               warn: Callable[[str], None]) -> Path:
+    """The checked int8 copy of the export in `where` (its SHA-256 and canary), made when missing or
+    damaged; a copy that fails again after being made afresh is refused (ModelError)."""
+    int8, why = export.read_int8_record(where, record)
+    for attempt in range(2):
+        if int8 is not None:
+            why = _int8_fault(where / export.INT8_FILE, int8, tok, checks)
+            if not why:
+                return where / export.INT8_FILE
+        if attempt:
+            raise ModelError(f"the int8 copy of the model in {where} failed its self-check ({why}, after making "
+                             f"it again); set QA_INDEX_INT8=0 to index with the float model, or {REINSTALL}")
+        if why != "missing":
+            warn(f"the int8 copy of the model is not usable ({why}); making it again")
+        refused = int8
+        int8 = export.build_int8(where, record, refused=refused)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _int8_fault(path: Path, int8: dict[str, Any], tok: Any, checks: dict[str, Any] | None) -> str:
+    """What is wrong with the int8 copy at `path`: "" when its SHA-256 and canary hold."""
+    if export.sha256_file(path) != int8["files"][export.INT8_FILE]:
+        return f"{path} is missing or damaged (checksum mismatch)"
+    try:
+        encoder = OnnxEncoder(path, tok, 1)
+    except Exception as e:  # onnxruntime refuses the file
+        return f"onnxruntime cannot load {path} ({type(e).__name__})"
+    if checks:
+        cosine = float(encoder.encode([CANARY])[0] @ np.asarray(checks["canary"], dtype=np.float32))
+        if not cosine >= INT8_CANARY_COSINE:  # also catches NaN
+            return f"its canary vector's cosine is {cosine:.4f}"
+    return ""
+
+
 def load_export(folder: Path, checks: dict[str, Any] | None, fingerprint: str, threads: int,
-                warn: Callable[[str], None]) -> tuple[OnnxEncoder, Path]:
+                warn: Callable[[str], None], int8: bool = False) -> tuple[OnnxEncoder, Path]:
     """The checked export of the model in `folder`, built (with torch) when missing or damaged.
 
     `checks` are the shipped hashes and canary (None: trust the files). The weights, which this
     path never reads, are hashed unless they are where, and of the size and time, they were when
     their export was built from them; every other file the tokenizer and settings come from is.
+    With `int8`, the encoder's `bulk()` embeds with the export's int8 copy (`int8_model`, made and
+    checked on the first bulk encode).
     """
     check_files(folder, checks, tuple(n for n in (checks or {}).get("files", {}) if n != export.WEIGHTS))
     where = export.export_dir(fingerprint)
@@ -151,7 +249,8 @@ def load_export(folder: Path, checks: dict[str, Any] | None, fingerprint: str, t
     tok = tokenizer(folder)
     for attempt in range(2):
         if record is not None:
-            encoder, why = _open(where, record, tok, threads, checks)
+            bulk = functools.partial(int8_model, where, record, tok, checks, warn) if int8 else None
+            encoder, why = _open(where, record, tok, threads, checks, bulk)
             if encoder is not None:
                 return encoder, where / export.ONNX_FILE
         if attempt:

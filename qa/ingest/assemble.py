@@ -11,7 +11,7 @@ its headings give every paragraph its section, the heading path "Results > Costs
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.ingest.formats import Extracted
 from qa.ingest.layout import Offsets, Paragraph, repair, smart_title
@@ -59,7 +59,7 @@ def _flowing(extracted: Extracted) -> Assembled:
     layout = repair("".join(pieces))
     # The extracted text is the repaired paragraphs themselves, so a citation's slice of it reads
     # exactly as the passage; each page start moves with the character it fell on.
-    kept = tuple(p for p in layout.paragraphs if p.text)
+    kept = _title_role(tuple(p for p in layout.paragraphs if p.text), extracted.title)
     paragraphs, starts = _renumbered(kept)
     text = SEPARATOR.join(p.text for p in paragraphs)
     last = [p.ends[-1] for p in kept]
@@ -69,6 +69,19 @@ def _flowing(extracted: Extracted) -> Assembled:
         moved.append(len(text) if at == len(kept) else starts[at] + bisect_left(kept[at].starts, page_start))
     return Assembled(text, paragraphs, extracted.title or layout.title, extracted.author or layout.author,
                      layout.affiliation, tuple(moved))
+
+
+def _title_role(paragraphs: tuple[Paragraph, ...], title: str | None) -> tuple[Paragraph, ...]:
+    """The paragraph near the top that reads as the reader's title (metadata, or the first page's
+    largest type) is the title; a line above it the repair took for one (a banner) is a heading."""
+    if not title:
+        return paragraphs
+    key = " ".join(title.lower().split())
+    at = next((i for i, p in enumerate(paragraphs[:6]) if " ".join(smart_title(p.text).lower().split()) == key), None)
+    if at is None or paragraphs[at].role == "title":
+        return paragraphs
+    return tuple(replace(p, role="title") if i == at else replace(p, role="heading") if p.role == "title" else p
+                 for i, p in enumerate(paragraphs))
 
 
 def _identity(number: int, role: str, text: str, offset: int, section: str | None = None) -> Paragraph:

@@ -9,7 +9,8 @@ Repairs, each decided from the text's own shape (never from a list of known word
 - a word hyphenated across a line or page break ("sanc-" ... "tions") is joined, unless the same
   hyphenated compound appears elsewhere on one line (then the hyphen is kept);
 - a paragraph cut by a page break (it ends mid-sentence) is joined to its continuation;
-- the title, author and affiliation at the top are recognised;
+- the title, author and affiliation at the top are recognised; a link under the title (a paper's
+  URL or DOI) is a paragraph of its own, never part of the title or of the paragraph before it;
 - a pull-quote (a block whose words all reappear in a longer paragraph) is kept out of the passages.
 """
 
@@ -26,7 +27,7 @@ from typing import overload
 
 from qa.text import is_invisible, words
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 #: roles of a paragraph; only these are cut into passages
 PASSAGE_ROLES = ("title", "author", "affiliation", "body")
@@ -38,6 +39,7 @@ _HEADING_MD = re.compile(r"^#{1,6}\s")
 _LIST_START = re.compile(r"^([-*+>#|]|\d+[.)])\s")
 _HYPHEN_END = re.compile(r"(\w+)-$")
 _WORD_START = re.compile(r"^(\w+)")
+_LINK = re.compile(r"^<?(https?://|www\.|doi:|arXiv:)\S*>?$", re.IGNORECASE)
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs", "with"}
 
 
@@ -274,6 +276,22 @@ def _is_structural(text: str) -> bool:
     return bool(_HEADING_MD.match(text) or _LIST_START.match(text))
 
 
+def _is_link(word: str) -> bool:
+    """A URL, DOI or arXiv identifier standing as a word: it never continues a sentence cut by a break."""
+    return bool(_LINK.match(word))
+
+
+def _split_title_link(raw: str, blocks: list[list[Line]]) -> list[list[Line]]:
+    """A first block whose title line is followed by a link line ("Title" / "https://...") is two."""
+    if blocks and len(blocks[0]) > 1:
+        first = blocks[0]
+        for i in range(1, min(len(first), 4)):
+            a, b = first[i]
+            if _is_link(raw[a:b]) and _looks_like_title(_text(raw, first[:i])):
+                return [first[:i], first[i:], *blocks[1:]]
+    return blocks
+
+
 def _should_join(prev: str, nxt: str, prev_words: int | None = None) -> bool:
     """Does block `nxt` continue block `prev` across a page or column break?
 
@@ -281,6 +299,8 @@ def _should_join(prev: str, nxt: str, prev_words: int | None = None) -> bool:
     """
     if _is_structural(prev) or _is_structural(nxt) or _ends_sentence(prev):
         return False
+    if (len(prev) < 2000 and _is_link(prev.strip())) or _is_link(nxt.lstrip()[:300].split(" ", 1)[0]):
+        return False  # a link standing alone, or opening a block, continues no sentence
     if _starts_lower(nxt):
         return True
     # A long block that stops mid-sentence was cut; a short one is a heading or a byline.
@@ -371,7 +391,7 @@ def _pull_quotes(texts: list[str]) -> set[int]:
 
 def repair(raw: str, markdown: bool = False) -> Layout:
     """Split raw text into repaired, numbered paragraphs with roles, title, author and affiliation."""
-    blocks = _blocks(raw)
+    blocks = _split_title_link(raw, _blocks(raw))
     # Merge blocks cut by page breaks (in linear time: only a block's ends and word count matter).
     merged: list[list[Line]] = []
     merged_words: list[int] = []

@@ -243,8 +243,9 @@ def versions() -> dict[str, str]:
     out = {"qa": metadata.version("qa"), "onnxruntime (qa)": metadata.version("onnxruntime")}
     code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
             "('txtai', 'haystack-ai', 'sentence-transformers-haystack', 'sentence-transformers', 'torch', 'faiss-cpu')}))")
-    got = subprocess.run([str(PEERS_PY), "-c", code], capture_output=True, text=True, check=True).stdout
-    out.update(json.loads(got))
+    if PEERS_PY.exists():  # qa alone (--systems qa) needs no peers' venv
+        got = subprocess.run([str(PEERS_PY), "-c", code], capture_output=True, text=True, check=True).stdout
+        out.update(json.loads(got))
     return out
 
 

@@ -171,6 +171,7 @@ def summary(corpus: Path, files: int, words: int, got: dict[str, list[dict[str, 
             **{k: v for k, v in info[system].items() if k != "system"},
             "median_s": round(statistics.median(walls), 2), "min_s": round(min(walls), 2),
             "max_s": round(max(walls), 2),
+            "cpu_s": round(statistics.median(x["cpu_s"] for x in runs), 1),
             "cores_busy": round(statistics.median(x["cpu_s"] / x["wall_s"] for x in runs), 2),
             "peak_rss_mib": round(statistics.median(x["rss_mib"] for x in runs)),
             "runs": [{k: round(v, 3) for k, v in x.items()} for x in runs],
@@ -251,13 +252,14 @@ def versions() -> dict[str, str]:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [f"{'corpus':<16} {'system':<9} {'chunks':>7} {'vectors':>8} {'words/chunk':>11} "
-             f"{'median s (min-max)':>22} {'ratio to qa':>11} {'cores':>6} {'peak RSS':>9}"]
+             f"{'median s (min-max)':>22} {'ratio to qa':>11} {'CPU s':>7} {'cores':>6} {'peak RSS':>9}"]
     for res in results:
         for system, row in res["systems"].items():
             span = f"{row['median_s']:.1f} ({row['min_s']:.1f}-{row['max_s']:.1f})"
             ratio = f"{row['ratio_to_qa']:.2f}x" if "ratio_to_qa" in row else "-"
             lines.append(f"{res['name']:<16} {system:<9} {row['chunks']:>7} {row['vectors']:>8} "
-                         f"{row['median_words']:>11} {span:>22} {ratio:>11} {row['cores_busy']:>6.2f} "
+                         f"{row['median_words']:>11} {span:>22} {ratio:>11} "
+                         f"{row.get('cpu_s', float('nan')):>7.1f} {row['cores_busy']:>6.2f} "
                          f"{row['peak_rss_mib']:>5} MiB")
     return "\n".join(lines)
 
@@ -361,6 +363,7 @@ def _run(args: argparse.Namespace, systems: list[str], session: Path) -> int:
           + (", with uncommitted changes in qa/" if source["uncommitted_changes_in_qa"] else ""))
     print("chunks: passages indexed; vectors: vectors stored (qa also keeps one for each sentence of a passage "
           "of two or more, pooled from the passage's own encoder pass unless QA_INDEX_INT8=0); "
+          "CPU s: user + system CPU seconds (median), steadier than wall time on a shared machine; "
           "cores: CPU time / wall time; qa's one-off model export not counted")
     return 0
 

@@ -200,11 +200,16 @@ def int8_model(where: Path, record: dict[str, Any], tok: Any, checks: dict[str, 
                warn: Callable[[str], None]) -> Path:
     """The checked int8 copy of the export in `where` (its SHA-256 and canary), made when missing or
     damaged; a copy that fails again after being made afresh is refused (ModelError)."""
+    key = (str(where), tuple((checks or {}).get("canary") or ()))
+    stamp = _stamp(where)
+    if stamp is not None and _INT8_CHECKED.get(key) == stamp:
+        return where / export.INT8_FILE  # checked already in this process, and untouched since
     int8, why = export.read_int8_record(where, record)
     for attempt in range(2):
         if int8 is not None:
             why = _int8_fault(where / export.INT8_FILE, int8, tok, checks)
             if not why:
+                _INT8_CHECKED[key] = _stamp(where)
                 return where / export.INT8_FILE
         if attempt:
             raise ModelError(f"the int8 copy of the model in {where} failed its self-check ({why}, after making "
@@ -214,6 +219,20 @@ def int8_model(where: Path, record: dict[str, Any], tok: Any, checks: dict[str, 
         refused = int8
         int8 = export.build_int8(where, record, refused=refused)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: int8 copies checked in this process (folder, canary) -> their files' stamps then: each index
+#: build (an upload, each refresh of a watched folder) need not hash its ~58 MB and run its canary again
+_INT8_CHECKED: dict[tuple[str, tuple[float, ...]], tuple[tuple[int, ...], ...] | None] = {}
+
+
+def _stamp(where: Path) -> tuple[tuple[int, ...], ...] | None:
+    """Size, times and inode of the int8 copy and its record: any rewrite changes them."""
+    try:
+        return tuple((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                     for st in ((where / n).stat() for n in (export.INT8_FILE, export.INT8_RECORD)))
+    except OSError:
+        return None
 
 
 def _int8_fault(path: Path, int8: dict[str, Any], tok: Any, checks: dict[str, Any] | None) -> str:

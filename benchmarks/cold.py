@@ -97,10 +97,11 @@ class Runner:
 
 
 def cold(run: Runner, runs: int, work: Path) -> dict[str, Any]:
-    from qa.index import export
-    from qa.index.embeddings import MiniLM, model_dir
+    from qa.models import export
+    from qa.models.bundled import model_dir
+    from qa.models.embedder import MiniLM
 
-    run([PY, "-m", "qa.index.export"])  # builds the export when it is missing, before anything is timed
+    run([PY, "-m", "qa.models.prepare"])  # builds the export when it is missing, before anything is timed
     fingerprint = MiniLM().fingerprint
     assert fingerprint
     onnx_file = export.export_dir(fingerprint) / export.ONNX_FILE

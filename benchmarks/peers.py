@@ -327,8 +327,14 @@ def _run(args: argparse.Namespace, systems: list[str], session: Path) -> int:
     qa_env = dict(os.environ)
     if source["path"]:  # ahead of the editable install (the commands run outside the checkout)
         qa_env["PYTHONPATH"] = os.pathsep.join(p for p in (source["path"], os.environ.get("PYTHONPATH")) if p)
-    probe = ("import json, qa; from qa.index import export; "
-             "print(json.dumps({'file': qa.__file__, 'cache': str(export.cache_root())}))")
+    # the export's module moved (qa.index.export before qa.models, with its command), so an older
+    # commit (--qa-commit) is asked where it keeps its own
+    probe = ("import importlib.util, json, qa\n"
+             "new = importlib.util.find_spec('qa.models') is not None\n"
+             "from importlib import import_module\n"
+             "export = import_module('qa.models.export' if new else 'qa.index.export')\n"
+             "print(json.dumps({'file': qa.__file__, 'cache': str(export.cache_root()), "
+             "'prepare': 'qa.models.prepare' if new else 'qa.index.export'}))")
     got = json.loads(subprocess.run([sys.executable, "-c", probe], env=qa_env, cwd=session, capture_output=True,
                                     text=True, check=True).stdout)
     if source["path"] and not got["file"].startswith(source["path"]):
@@ -336,7 +342,7 @@ def _run(args: argparse.Namespace, systems: list[str], session: Path) -> int:
     cache = Path(got["cache"])  # $QA_MODEL_CACHE, else qa's default
     qa_env["QA_MODEL_CACHE"] = str(cache)
     # the one-off ONNX export, built (or found) by the qa being timed, before anything is timed
-    subprocess.run([sys.executable, "-m", "qa.index.export"], env=qa_env, cwd=session, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", got["prepare"]], env=qa_env, cwd=session, check=True, capture_output=True)
     envs = environments(qa_env)
     meta = {"cpus": os.cpu_count(), "repeats": args.repeats, "qa_source": source, "qa_model_cache": str(cache),
             "versions": versions(), "before": snapshot()}

@@ -40,7 +40,7 @@ class FastFake:
     """FakeEmbedder's vectors bit for bit (the same name, so the same index), each word's computed once."""
 
     def __init__(self) -> None:
-        from qa.index.embeddings import FakeEmbedder
+        from qa.models.embedder import FakeEmbedder
 
         self._inner = FakeEmbedder()
         self.name, self.dim = self._inner.name, self._inner.dim
@@ -107,7 +107,7 @@ def corpus_figures(scale: int, builds: int, adds: int, n_questions: int, tmp: Pa
                    retokenise: bool = False) -> dict[str, Any]:
     from qa import Assistant, Settings
     from qa.index import indexer, lexical, store
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
 
     chars = make_corpus(tmp / "corpus", characters=scale * len(ARTICLE.read_text(encoding="utf-8")))
     fake = FastFake()
@@ -187,7 +187,7 @@ def real_figures(copies: int, tmp: Path) -> dict[str, Any]:
     one document added, measured, against the extrapolation the corpus figures use."""
     from qa import Assistant, Settings
     from qa.index import indexer
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
 
     folder = tmp / "real"
     make_corpus(folder / "corpus", copies=copies, only=[ARTICLE])

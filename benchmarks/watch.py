@@ -92,7 +92,7 @@ def remove(a: Any, corpus: Path, name: str, index_now: Callable[[], None] | None
 
 def latency(runs: int, settle: float, work: Path) -> dict[str, dict[str, list[float]]]:
     from qa import Assistant, Settings
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
     from qa.serve.watch import Watcher
 
     embedder = MiniLM()

@@ -18,8 +18,8 @@ from qa.config import Settings
 from qa.eval.evaluate import DEFAULT_SET, load_set, run_article
 from qa.eval.kit import CachedEmbedder, Engine, baseline_index, system_index
 from qa.eval.squad import load_documents, load_squad, run_squad
-from qa.index.embeddings import MiniLM
 from qa.ingest.documents import load_corpus
+from qa.models.embedder import MiniLM
 from qa.search.retrieval import Fusion
 
 CHUNKINGS = (

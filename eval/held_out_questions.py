@@ -7,7 +7,7 @@ The sample's `questions.jsonl` has 40 questions a document, so the ablation's he
 on 240 questions; `qa_train.jsonl` holds every question of those documents (about 900 answerable).
 Each is written with its answers' character spans in the document text of the sample's `docs/`
 (its paragraph found there), so the pipeline can be measured on them as on the sample. These are
-training material kept out of training (the documents scripts/train_scorer.py holds out, read from
+training material kept out of training (the documents qa/models/training/scorer.py holds out, read from
 the shipped scorer's card), never the evaluation documents.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.scorer import CHECK_FILE, MODEL_FOLDER  # noqa: E402
 from qa.eval.squad import doc_id  # noqa: E402
+from qa.models.scorer import CHECK_FILE, MODEL_FOLDER  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,12 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.reader import Reader  # noqa: E402
-from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.kit import CachedEmbedder, Engine, ask, first_rank, system_index  # noqa: E402
 from qa.eval.squad import covers, load_documents, load_squad  # noqa: E402
-from qa.index.embeddings import MiniLM  # noqa: E402
+from qa.models.embedder import MiniLM  # noqa: E402
+from qa.models.reader import Reader  # noqa: E402
+from qa.models.scorer import Scorer  # noqa: E402
 
 
 def norm(text: str) -> str:

@@ -6,8 +6,8 @@
     ... eval/scorer_ablation.py --only-extra --max-words 200 --extra "fused:scorer_rerank=0.8,dense_weight=0.5"
 
 Settings are chosen here, never on the SQuAD evaluation documents: the held-out documents are the
-training documents that scripts/train_scorer.py kept out of training (recorded in the model's
-scorer.json; scripts/train_reader.py holds out the same ones), with their questions from the
+training documents that qa/models/training/scorer.py kept out of training (recorded in the model's
+scorer.json; qa/models/training/reader.py holds out the same ones), with their questions from the
 sample's `questions.jsonl`. Prints one Markdown table: scorer off / rerank only / answer only /
 abstain only / all, at a few weights each, and any --extra setting (Rules or Fusion fields,
 key=value); --max-words cuts both sets' passages at another size.
@@ -27,14 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.answer.compose import Rules  # noqa: E402
-from qa.answer.reader import Reader  # noqa: E402
-from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.evaluate import DEFAULT_SET, load_set, run_article  # noqa: E402
 from qa.eval.kit import CachedEmbedder, Engine, system_index  # noqa: E402
 from qa.eval.squad import doc_id, load_documents, load_squad, run_squad  # noqa: E402
-from qa.index.embeddings import MiniLM  # noqa: E402
 from qa.ingest.documents import load_corpus  # noqa: E402
+from qa.models.embedder import MiniLM  # noqa: E402
+from qa.models.reader import Reader  # noqa: E402
+from qa.models.scorer import Scorer  # noqa: E402
 from qa.search.retrieval import Fusion  # noqa: E402
 
 

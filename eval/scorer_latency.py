@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import ARTICLE, make_corpus  # noqa: E402
 from qa.answer.compose import Rules  # noqa: E402
-from qa.answer.reader import Reader  # noqa: E402
-from qa.answer.scorer import Scorer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.evaluate import DEFAULT_SET, load_set  # noqa: E402
 from qa.eval.kit import CachedEmbedder, Engine, ask, system_index  # noqa: E402
-from qa.index.embeddings import MiniLM  # noqa: E402
 from qa.ingest.documents import load_corpus  # noqa: E402
+from qa.models.embedder import MiniLM  # noqa: E402
+from qa.models.reader import Reader  # noqa: E402
+from qa.models.scorer import Scorer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,16 +14,16 @@ from typing import Any
 
 from qa.answer import followup
 from qa.answer.compose import Rules, compose
-from qa.answer.reader import Reader
 from qa.answer.result import Result
-from qa.answer.scorer import Scorer
 from qa.config import Settings
 from qa.errors import CorpusError, InputError
 from qa.index import indexer
-from qa.index.embeddings import Embedder, MiniLM
 from qa.index.store import Index
 from qa.ingest import library
 from qa.ingest.documents import Document, Skip, doc_name, read_document
+from qa.models.embedder import Embedder, MiniLM
+from qa.models.reader import Reader
+from qa.models.scorer import Scorer
 from qa.places import seed
 from qa.search.retrieval import Fusion, Retriever
 from qa.text import clean_question, clean_text, text_window

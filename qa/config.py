@@ -48,9 +48,9 @@ class Settings:
     exact_limit: int = 20_000
     #: threads per encode, onnxruntime's or torch's (one keeps latency flat when requests run side by side)
     torch_threads: int = field(default_factory=lambda: int(os.environ.get("QA_TORCH_THREADS", "1")))
-    #: the answer scorer (qa.answer.scorer) judges the top passages' sentences; QA_SCORER=0 turns it off
+    #: the answer scorer (qa.models.scorer) judges the top passages' sentences; QA_SCORER=0 turns it off
     scorer: bool = field(default_factory=lambda: os.environ.get("QA_SCORER", "1") != "0")
-    #: the answer reader (qa.answer.reader) reads the best few sentences again, question and
+    #: the answer reader (qa.models.reader) reads the best few sentences again, question and
     #: sentence together; QA_READER=0 turns it off
     reader: bool = field(default_factory=lambda: os.environ.get("QA_READER", "1") != "0")
 

@@ -8,7 +8,7 @@
                  else the per-user folder's index/ for its corpus, and for any other corpus
                  (--corpus DIR) a folder of its own there, indexes/NAME-HASH, so two corpora
                  never rebuild each other's index
-    model cache  $QA_MODEL_CACHE, else $QA_HOME/models, else ~/.qa/models (qa.index.export)
+    model cache  $QA_MODEL_CACHE, else $QA_HOME/models, else ~/.qa/models (qa.models.export)
 
 Working these out writes nothing; `seed` is the one writer, and only into a per-user corpus folder
 that does not exist yet.
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.disk import fsync_dir as _fsync_dir
 from qa.errors import CorpusError
 
 #: the example document shipped inside the package (the article; tests check it matches corpus/)
@@ -107,7 +108,7 @@ def index(flag: str | Path | None = None, corpus_dir: str | Path | None = None) 
 
 
 def model_cache() -> Place:
-    """Where the model's ONNX export is built and kept (qa.index.export)."""
+    """Where the model's ONNX export is built and kept (qa.models.export)."""
     if (value := _env("QA_MODEL_CACHE")) is not None:
         return Place("model cache", Path(value).expanduser().absolute(), "env", "$QA_MODEL_CACHE")
     if _env("QA_HOME") is not None:
@@ -122,14 +123,6 @@ def where(corpus_flag: str | Path | None = None, index_flag: str | Path | None =
 
 def _same(a: Path, b: Path) -> bool:
     return a.expanduser().resolve() == b.expanduser().resolve()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def seed(folder: Path) -> bool:

@@ -35,7 +35,7 @@ def main() -> int:
     import resource
 
     from qa import Assistant, Settings
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:

@@ -61,7 +61,7 @@ def article_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real bundled model, loaded once for the whole run."""
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
 
     model = MiniLM()
     model.warm_up()
@@ -79,7 +79,7 @@ def article_assistant(article_corpus: Path, embedder, tmp_path_factory: pytest.T
 
 @pytest.fixture
 def fake_embedder():
-    from qa.index.embeddings import FakeEmbedder
+    from qa.models.embedder import FakeEmbedder
 
     return FakeEmbedder()
 

@@ -80,7 +80,7 @@ def test_fixed_windows_keep_exact_offsets() -> None:
 
 
 def test_cached_embedder_caches_indexed_texts_only(tmp_path: Path) -> None:
-    from qa.index.embeddings import FakeEmbedder
+    from qa.models.embedder import FakeEmbedder
 
     calls: list[list[str]] = []
 

@@ -17,10 +17,13 @@ ROOT = Path(__file__).resolve().parents[1] / "qa"
 # side (neither imports the other); the package facade `qa` and the CLI sit on top.
 STAGES: dict[str, float] = {
     "qa.errors": 0, "qa.text": 0.5,
+    "qa.disk": 0.75,           # a folder's writer lock and fsync: the store, the model cache, the corpus seed
     "qa.places": 1.25,         # where the corpus, index and model cache live: the settings' defaults
     "qa.ingest": 1,
     "qa.config": 1.5,          # the settings name the ingest versions they depend on
+    "qa.models": 1.75,         # the embedder, the scorer and the reader: sessions, export, checks, cards
     "qa.index": 2,
+    "qa.models.training": 2.5, # the training scripts mine negatives with the index's BM25 tokens
     "qa.search": 3,
     "qa.answer": 4,
     "qa.assistant": 5,
@@ -93,3 +96,45 @@ def test_public_api_is_stable():
     assert qa.Assistant.__module__ == "qa.assistant" and qa.Settings.__module__ == "qa.config"
     for cls in (Result, Hit, Citation):
         assert getattr(qa, cls.__name__) is cls
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle in `graph` (module -> modules it imports), or None."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            found = visit(target)
+            if found:
+                return found
+        path.pop()
+        done.add(node)
+        return None
+
+    for node in sorted(graph):
+        found = visit(node)
+        if found:
+            return found
+    return None
+
+
+def test_no_import_circle():
+    """No module reaches itself through its imports, lazy ones included (the embedder, its export
+    and its onnxruntime session imported each other before they moved into `qa.models`). A package
+    handing work to its own modules (`qa.ingest.formats` reading a file with `formats.docx`, which
+    uses the package's `Block`) is a package's own business, not a circle between modules."""
+    names = {module_name(p) for p in MODULES}
+    graph = {me: {t for t in imported(p) if t in names and t != me and not t.startswith(me + ".")}
+             for p in MODULES for me in [module_name(p)]}
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None

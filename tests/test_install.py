@@ -23,9 +23,9 @@ from tests.conftest import ARTICLE, NETGUARD, ROOT, TREATY
 
 #: every file the wheel may hold besides Python modules, and where
 DATA = {
-    "qa/py.typed", "qa/index/model_check.json", "qa/serve/page.js", "qa/serve/page.css",
+    "qa/py.typed", "qa/models/model_check.json", "qa/serve/page.js", "qa/serve/page.css",
     f"qa/example/{ARTICLE.name}",
-    *(f"qa/answer/{m}_model/{f}" for m in ("scorer", "reader")
+    *(f"qa/models/{m}_model/{f}" for m in ("scorer", "reader")
       for f in ("MODEL_CARD.md", "model.onnx", "tokenizer.json", f"{m}.json")),
 }
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from qa.errors import ModelError
-from qa.index import export
-from qa.index.embeddings import MiniLM
+from qa.models import export
+from qa.models.embedder import MiniLM
 from tests.conftest import TREATY
 
 TEXTS = [
@@ -134,15 +134,15 @@ def test_an_int8_copy_of_another_export_is_made_again(cache):
 def test_an_int8_copy_that_fails_its_canary_is_refused(cache):
     """Its checksum holds but its canary vector is not the model's (here: the expected one is
     another): refused, made again, and refused for good with one line."""
-    from qa.index import ortmodel
-    from qa.index.embeddings import _expected, model_dir
+    from qa.models import ortmodel
+    from qa.models.bundled import expected, model_dir
 
     _bulk(MiniLM(), TEXTS)
     int8 = json.loads((cache / export.INT8_RECORD).read_text())
     tok = ortmodel.tokenizer(model_dir(None))
-    assert ortmodel._int8_fault(cache / export.INT8_FILE, int8, tok, _expected()) == ""
+    assert ortmodel._int8_fault(cache / export.INT8_FILE, int8, tok, expected()) == ""
     other = np.random.default_rng(0).standard_normal(384)
-    checks = {**_expected(), "canary": (other / np.linalg.norm(other)).tolist()}
+    checks = {**expected(), "canary": (other / np.linalg.norm(other)).tolist()}
     assert "canary" in ortmodel._int8_fault(cache / export.INT8_FILE, int8, tok, checks)
     record = json.loads((cache / export.RECORD).read_text())
     with pytest.raises(ModelError, match="int8 copy of the model .* failed its self-check .*QA_INDEX_INT8=0"):

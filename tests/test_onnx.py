@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.index import export
-from qa.index.embeddings import MiniLM
+from qa.models import export
+from qa.models.embedder import MiniLM
 from tests.conftest import ARTICLE, SHARED, TREATY, needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,10 +250,10 @@ def test_an_export_with_other_weights_fails_its_canary(cache, built):
     record = json.loads((cache / export.RECORD).read_text())
     record["files"][export.DATA_FILE] = export.sha256_file(cache / export.DATA_FILE)
     (cache / export.RECORD).write_text(json.dumps(record))
-    from qa.index import ortmodel
-    from qa.index.embeddings import _expected, model_dir
+    from qa.models import ortmodel
+    from qa.models.bundled import expected, model_dir
 
-    encoder, why = ortmodel._open(cache, record, ortmodel.tokenizer(model_dir(None)), 1, _expected())
+    encoder, why = ortmodel._open(cache, record, ortmodel.tokenizer(model_dir(None)), 1, expected())
     assert encoder is None and "canary" in why, why
     # and through the command line, with no torch to rebuild it: refused
     _one_line(_ask_without_torch(built), "cannot build the ONNX export")

@@ -94,7 +94,7 @@ def test_outside_a_checkout_each_corpus_given_by_flag_gets_its_own_per_user_inde
 
 
 def test_the_model_cache_is_the_one_the_export_uses(elsewhere, monkeypatch):
-    from qa.index import export
+    from qa.models import export
 
     monkeypatch.delenv("QA_MODEL_CACHE")
     place = places.model_cache()

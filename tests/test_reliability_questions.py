@@ -38,7 +38,7 @@ class Spy:
 
 @pytest.fixture(scope="module")
 def fake_assistant(tmp_path_factory):
-    from qa.index.embeddings import FakeEmbedder
+    from qa.models.embedder import FakeEmbedder
 
     root = tmp_path_factory.mktemp("questions")
     (root / "corpus").mkdir()

@@ -24,7 +24,7 @@ import pytest
 from qa import Assistant, Settings
 from qa.errors import QAError, StoreError
 from qa.index import store
-from qa.index.embeddings import FakeEmbedder
+from qa.models.embedder import FakeEmbedder
 from tests.conftest import ROOT
 
 REBUILD = "qa index --force"
@@ -347,7 +347,7 @@ WRITER = textwrap.dedent(
     from qa.index import indexer
     from qa.ingest.chunks import chunk
     from qa.ingest.documents import load_corpus
-    from qa.index.embeddings import FakeEmbedder
+    from qa.models.embedder import FakeEmbedder
 
     corpus, index_dir = Path(sys.argv[1]), Path(sys.argv[2])
     e = FakeEmbedder()

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.answer import judge, reader
-from qa.answer.reader import Reader
-from qa.answer.scorer import CANARY_TOLERANCE, MODEL_FOLDER, RESTORE, Scorer, sha256
+from qa.answer import judge
 from qa.errors import ModelError
+from qa.models import reader
+from qa.models.bundled import sha256
+from qa.models.reader import Reader
+from qa.models.scorer import CANARY_TOLERANCE, MODEL_FOLDER, RESTORE, Scorer
 
 from .conftest import ROOT, SHARED, TREATY
 
@@ -157,7 +159,7 @@ def test_cli_with_a_damaged_model_exits_with_one_line(copy, kind, tmp_path, arti
 
 
 def test_the_query_path_never_imports_torch():
-    code = ("import sys; from qa.answer.scorer import Scorer; from qa.answer.reader import Reader; s = Scorer(); "
+    code = ("import sys; from qa.models.scorer import Scorer; from qa.models.reader import Reader; s = Scorer(); "
             "p = s.probability(s.cosines('Who signed it?', ['China signed it.'])); "
             "r = Reader().probabilities('Who signed it?', ['China signed it.']); "
             "assert 0 <= float(p[0]) <= 1 and 0 <= float(r[0]) <= 1; print('torch' in sys.modules)")
@@ -202,8 +204,7 @@ def test_probabilities_follow_each_passages_sentences(article_assistant):
 
 
 def test_training_script_refuses_evaluation_material(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_scorer
+    from qa.models.training import scorer as train_scorer
 
     row = {"id": "x", "source": "squad-v1.1-dev", "title": "Warsaw", "context": "Warsaw is a city.",
            "question": "What is Warsaw?", "answers": ["a city"], "answer_starts": [10], "is_impossible": False}
@@ -219,7 +220,7 @@ def test_training_script_refuses_evaluation_material(tmp_path):
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     out = tmp_path / "scorer"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train_scorer.py"), "--limit", "16", "--steps", "2", "--batch", "4",
+        [sys.executable, "-m", "qa.models.training.scorer", "--limit", "16", "--steps", "2", "--batch", "4",
          "--held-out-limit", "8", "--threads", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from qa.answer import wordpieces
-from qa.answer.reader import MODEL_FOLDER as READER
-from qa.answer.scorer import MODEL_FOLDER as SCORER
+from qa.models import wordpieces
+from qa.models.reader import MODEL_FOLDER as READER
+from qa.models.scorer import MODEL_FOLDER as SCORER
 
 ARTICLE = next((Path(__file__).resolve().parents[1] / "corpus").glob("*.txt")).read_text(encoding="utf-8").split()
 
@@ -65,8 +65,8 @@ def test_a_candidate_read_with_its_context_is_cut_as_in_training():
     (the transformers tokenizer sentence-transformers uses), and the context is cut first."""
     from transformers import AutoTokenizer
 
-    from qa.answer.reader import NULL, reading
-    from qa.index.embeddings import model_dir
+    from qa.models.bundled import model_dir
+    from qa.models.reader import NULL, reading
 
     rng = random.Random(5)
     shared = wordpieces.shared(READER / "tokenizer.json")

@@ -221,7 +221,7 @@ def install_hooks() -> None:
     """
     hooks = set(filter(None, os.environ.get("QA_TEST_HOOKS", "").split(",")))
     if "spy" in hooks:
-        from qa.index.embeddings import MiniLM
+        from qa.models.embedder import MiniLM
 
         real = MiniLM.encode
         log = os.environ["QA_TEST_SPY_LOG"]

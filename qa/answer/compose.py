@@ -47,7 +47,7 @@ class Rules:
     #: answer kinds the quote must hold whatever the score: a count has a figure, while "when" may
     #: be answered by an event ("after the war") and "who" by a common noun ("the deacons")
     strict_kinds: tuple[str, ...] = ("number",)
-    #: the answer scorer (qa.answer.scorer), each use 0 when off: how far its probability moves a
+    #: the answer scorer (qa.models.scorer), each use 0 when off: how far its probability moves a
     #: passage among the top `scorer_depth` ones, how much it adds to a sentence's score, and the
     #: confidence below which the assistant abstains. Chosen on the article dev set and held-out
     #: training documents (eval/scorer_ablation.py, docs/quality.md): rerank and answer help the
@@ -60,7 +60,7 @@ class Rules:
     #: the scorer reads the searched text (a follow-up joined to the question it leans on) instead of
     #: the question as typed
     scorer_reads_query: bool = True
-    #: the answer reader (qa.answer.reader), a cross-encoder that reads the question and a sentence
+    #: the answer reader (qa.models.reader), a cross-encoder that reads the question and a sentence
     #: together: it reads the `reader_candidates` body sentences of the top passages that the answer
     #: step (with the scorer) ranks best; how far its probability moves those passages, how much it
     #: adds to a sentence's score, and the best probability below which the assistant abstains (each

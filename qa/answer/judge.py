@@ -14,7 +14,7 @@ from qa.ingest.chunks import Passage
 
 
 class Judge(Protocol):
-    """What compose needs of a scorer (qa.answer.scorer.Scorer, or a fake in unit tests)."""
+    """What compose needs of a scorer (qa.models.scorer.Scorer, or a fake in unit tests)."""
 
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray: ...
 
@@ -22,7 +22,7 @@ class Judge(Protocol):
 
 
 class Reads(Protocol):
-    """What compose needs of a reader (qa.answer.reader.Reader, or a fake in unit tests)."""
+    """What compose needs of a reader (qa.models.reader.Reader, or a fake in unit tests)."""
 
     def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray: ...
 

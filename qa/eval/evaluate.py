@@ -32,8 +32,8 @@ from qa.eval.kit import (
     two_sentence_share,
     two_sentences,
 )
-from qa.index.embeddings import Embedder
 from qa.ingest.documents import load_corpus
+from qa.models.embedder import Embedder
 from qa.places import seed
 from qa.search.retrieval import Fusion
 
@@ -196,9 +196,9 @@ def _pollution(questions: Sequence[Question]) -> int:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.answer.reader import Reader
-    from qa.answer.scorer import Scorer
-    from qa.index.embeddings import MiniLM
+    from qa.models.embedder import MiniLM
+    from qa.models.reader import Reader
+    from qa.models.scorer import Scorer
 
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:

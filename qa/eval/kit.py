@@ -24,11 +24,11 @@ from qa.answer.compose import Rules, compose
 from qa.answer.judge import Judge, Reads
 from qa.answer.result import Result
 from qa.index import indexer, lexical
-from qa.index.embeddings import Embedder
 from qa.index.indexer import unique_passages
 from qa.index.store import Index
 from qa.ingest.chunks import Passage, chunk, fixed_windows
 from qa.ingest.documents import Document
+from qa.models.embedder import Embedder
 from qa.search.retrieval import Fusion, Retriever
 
 #: the naive baseline's window, in words

@@ -35,8 +35,8 @@ from qa.eval.kit import (
     two_sentence_share,
     two_sentences,
 )
-from qa.index.embeddings import Embedder
 from qa.ingest.documents import Document, load_corpus
+from qa.models.embedder import Embedder
 from qa.search.retrieval import Fusion
 
 

@@ -20,9 +20,9 @@ from qa.errors import CorpusError, StoreError
 from qa.index import lexical, store
 from qa.index import reuse as reuse_
 from qa.index import vectors as vector_index
-from qa.index.embeddings import Embedder
 from qa.ingest.chunks import Passage, passages_of
 from qa.ingest.documents import Ingest, Skip, corpus_files, doc_name, ingest, open_regular
+from qa.models.embedder import Embedder
 
 Warn = Callable[[str], None]
 Progress = Callable[[float, str], None]
@@ -150,7 +150,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         # which backend embedded it ("onnx" or "torch"): informative only, both give the same vectors
         "backend": getattr(embedder, "backend", None),
-        # what it embedded passages with: the float model, or its int8 copy (qa.index.export), whose
+        # what it embedded passages with: the float model, or its int8 copy (qa.models.export), whose
         # vectors are within a cosine of ~0.99 of the float ones; informative too: passages kept
         # from an earlier generation keep theirs, and questions are always embedded in float
         "vectors": getattr(embedder, "vectors", "float32"),

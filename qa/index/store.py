@@ -25,13 +25,15 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qa.disk import fsync_dir as _fsync_dir
+from qa.disk import writer_lock as writer_lock  # re-exported: the store's callers name it store.writer_lock
 from qa.errors import StoreError
 from qa.index import vectors as vector_index
 from qa.index.lexical import Lexical
@@ -61,14 +63,6 @@ class Index:
     sentence_lexical: Lexical  # BM25 over the sentences
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write(path: Path, data: bytes) -> str:
     with path.open("wb") as f:
         f.write(data)
@@ -95,18 +89,6 @@ def _faiss() -> Any:
     import faiss
 
     return faiss
-
-
-@contextlib.contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index folder (readers never wait)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / ".lock").open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def save(

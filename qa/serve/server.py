@@ -90,7 +90,7 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
 
 #: libraries the server never needs but that others pull in when installed: pandas (which gradio
 #: imports) loads pyarrow whenever it can, 33 MiB of the server's memory; pyarrow is installed only
-#: for `datasets`, which scripts/train_scorer.py needs
+#: for `datasets`, which qa/models/training/scorer.py needs
 _NEVER_SERVED = ("pyarrow",)
 
 

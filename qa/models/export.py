@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import MODEL_NAME
+from qa.disk import writer_lock
 from qa.errors import ModelError
-from qa.index.store import writer_lock
 from qa.places import model_cache
 
 #: bump when the exported graph changes: a new folder is built, an old one is left alone
@@ -46,7 +46,7 @@ CACHE_ENV = "QA_MODEL_CACHE"
 INPUTS = ("input_ids", "attention_mask")
 #: the weights file whose size and time are recorded, so a load can tell it was not touched since
 WEIGHTS = "model.safetensors"
-#: the int8 copy an index build embeds with (qa.index.ortmodel.OnnxEncoder.bulk), and its record
+#: the int8 copy an index build embeds with (qa.models.ortmodel.OnnxEncoder.bulk), and its record
 INT8_FILE = "model-int8.onnx"
 INT8_RECORD = "int8.json"
 #: bump when the int8 recipe changes: the copy is made again
@@ -161,7 +161,7 @@ def build(folder: Path, fingerprint: str, max_length: int, refused: dict[str, An
     replaced it meanwhile."""
     import shutil
 
-    from qa.index.embeddings import offline_env
+    from qa.models.bundled import offline_env
 
     offline_env()
     where = export_dir(fingerprint)
@@ -180,7 +180,7 @@ def build(folder: Path, fingerprint: str, max_length: int, refused: dict[str, An
                 raise ModelError(f"cannot build the ONNX export of the model: {e.name or e} is not installed; "
                                  "run scripts/setup") from e
             except Exception as e:  # the exporter's own errors, the onnx package missing, damaged files
-                from qa.index.embeddings import REINSTALL
+                from qa.models.bundled import REINSTALL
 
                 reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 raise ModelError(f"cannot build the ONNX export of the model in {folder} ({reason}); "
@@ -298,19 +298,3 @@ def sha256_file(path: Path) -> str:
                 return hashlib.sha256(m).hexdigest()
     except (OSError, ValueError):
         return ""
-
-
-def main() -> int:
-    """`python -m qa.index.export`: builds the export when missing or damaged (scripts/setup runs it)."""
-    import sys
-
-    from qa.index.embeddings import MiniLM
-
-    model = MiniLM(backend="onnx", warn=lambda m: print(f"qa: {m}", file=sys.stderr))
-    model.warm_up()
-    print(f"qa: the ONNX export of {MODEL_NAME} is ready in {model.export_path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,12 +1,10 @@
-"""The answer scorer: does this sentence answer the question? A calibrated probability, 0..1.
+"""A model folder trained in this project, opened and checked before it is trusted.
 
-A copy of the bundled all-MiniLM-L6-v2 fine-tuned in this project on SQuAD training questions
-(`scripts/train_scorer.py`, which writes `scorer_model/`: the int8 ONNX weights, the tokenizer, a
-model card and `scorer.json` with the SHA-256 of each file, a canary and the calibration). It
-reads the question and each candidate sentence separately (a bi-encoder), so a sentence's vector is
-computed once and remembered, and a question costs one short forward pass. It runs on onnxruntime
-and never imports torch. Loaded once, lazily, and checked like the embedder: a missing or damaged
-file is refused with one line, never replaced by a silent fallback.
+The scorer (`qa.models.scorer`) and the reader (`qa.models.reader`) each ship as a folder: int8
+ONNX weights, their tokenizer, a check file (the SHA-256 of each file, a canary, the calibration)
+and a model card. `CheckedModel` opens one lazily, once per process while its files are
+unchanged, checks every file and the canary, and refuses a missing or damaged one in one line
+that says how to restore it; never a silent fallback.
 """
 
 from __future__ import annotations
@@ -14,29 +12,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.answer import wordpieces
 from qa.errors import ModelError
-from qa.index.embeddings import _sha256 as sha256
-
-MODEL_FOLDER = Path(__file__).with_name("scorer_model")
-CHECK_FILE = "scorer.json"
-RESTORE = "restore qa/answer/scorer_model (git checkout -- qa/answer/scorer_model) or rerun scripts/train_scorer.py"
-#: environment variable naming another scorer folder (tests, relocated installs)
-SCORER_DIR_ENV = "QA_SCORER_DIR"
-#: sentence vectors remembered per process (a sentence of 384 float32 costs 1.5 kB)
-CACHE_SIZE = 50_000
-#: questions whose vectors are being computed ahead (`begin`) and not yet used
-PENDING_SIZE = 64
-#: how far the canary cosine may stray: int8 kernels differ between CPUs (AVX2 against AVX-512 VNNI
-#: moved it by 0.0045); damaged or swapped weights move it far more, and the SHA-256 catches edits
-CANARY_TOLERANCE = 0.02
+from qa.models import wordpieces
+from qa.models.bundled import sha256
 
 
 def logistic(x: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -101,13 +84,13 @@ class CheckedModel:
 
     #: what a refusal calls it, the folder by default, the variable naming another, how to restore
     label = "model"
-    default_folder = MODEL_FOLDER
+    default_folder: Path
     folder_env = ""
     restore = ""
     #: its check file, the canary's recorded figure there, and how far the canary may stray
-    check_file = CHECK_FILE
+    check_file = ""
     canary_figure = "cosine"
-    canary_tolerance = CANARY_TOLERANCE
+    canary_tolerance = 0.0
 
     def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
         self.folder = Path(folder or os.environ.get(self.folder_env) or self.default_folder).absolute()
@@ -171,83 +154,3 @@ class CheckedModel:
         self.warm_up()
         a, b = self._ab
         return logistic(np.asarray(figures, dtype=np.float32), a, b)
-
-
-class Scorer(CheckedModel):
-    """The shipped scorer (or another folder written by scripts/train_scorer.py)."""
-
-    label, folder_env, restore = "answer scorer", SCORER_DIR_ENV, RESTORE
-
-    def __init__(self, folder: Path | str | None = None, threads: int = 1, verify: bool = True) -> None:
-        super().__init__(folder, threads, verify)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _canary(self, question: str, sentence: str) -> float:
-        return float(self._encode([question])[0] @ self._encode([sentence])[0])
-
-    # -- scoring -----------------------------------------------------------------------------------
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        """Each text on its own: the int8 model quantises its activations per run, so a text encoded
-        in a batch would depend on the others in it (and on padding); alone, a sentence always gets
-        the same vector, whatever was asked before, and it is no slower (no padding)."""
-        return np.vstack([self._encode_one(t) for t in texts])
-
-    def _encode_one(self, text: str) -> np.ndarray:
-        ids = np.array([wordpieces.single(self._tokenizer, text, self._max_length)], dtype=np.int64)
-        mask = np.ones_like(ids)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-        m = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised vectors (the question side: never cached)."""
-        self.warm_up()
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        return self._encode(texts)
-
-    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        """The vectors of candidate sentences, each computed once per process (batched)."""
-        self.warm_up()
-        with self._cache_lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            fresh = self._encode(missing)
-            with self._cache_lock:
-                self._cache.update(zip(missing, fresh, strict=True))
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        with self._cache_lock:
-            found = {t: self._cache.get(t) for t in texts}
-        rows = [v if v is not None else self._encode_one(t)[0] for t, v in found.items()]
-        lookup = dict(zip(found, rows, strict=True))
-        return np.vstack([lookup[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-
-    def begin(self, question: str) -> None:
-        """Starts computing `question`'s vector on a worker thread, so that it runs beside the
-        retrieval embedder's encode (onnxruntime releases the GIL); `cosines` picks it up."""
-        self.warm_up()
-        with self._cache_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-scorer")
-            if question in self._pending:
-                return
-            self._pending[question] = self._pool.submit(lambda: self._encode([question])[0])
-            while len(self._pending) > PENDING_SIZE:  # begun and never asked for: forget the oldest
-                self._pending.popitem(last=False)
-
-    def question_vector(self, question: str) -> np.ndarray:
-        """The question's vector: the one `begin` started, else computed now."""
-        with self._cache_lock:
-            ahead = self._pending.pop(question, None)
-        return ahead.result() if ahead is not None else self.encode([question])[0]
-
-    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
-        q = self.question_vector(question)
-        return self.sentence_vectors(sentences) @ q

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Trains the answer scorer (qa/answer/scorer.py) from the bundled all-MiniLM-L6-v2, on CPU.
+"""Trains the answer scorer (qa/models/scorer.py) from the bundled all-MiniLM-L6-v2, on CPU.
 
-    nice .venv/bin/python scripts/train_scorer.py              # the shipped run -> qa/answer/scorer_model/
-    .venv/bin/python scripts/train_scorer.py --limit 64 --steps 2 --out /tmp/s   # a smoke run (seconds)
+    nice .venv/bin/python -m qa.models.training.scorer              # the shipped run -> qa/models/scorer_model/
+    .venv/bin/python -m qa.models.training.scorer --limit 64 --steps 2 --out /tmp/s   # a smoke run (seconds)
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded):
@@ -31,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -40,14 +39,16 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from qa.config import MODEL_NAME
+from qa.index.lexical import tokens
+from qa.ingest.sentences import split
+from qa.models.bundled import model_dir, offline_env, sha256
+from qa.models.checked import logistic
+from qa.models.scorer import CHECK_FILE, Scorer
 
-from qa.answer.scorer import CHECK_FILE, Scorer, logistic, sha256  # noqa: E402
-from qa.config import MODEL_NAME  # noqa: E402
-from qa.index.embeddings import model_dir, offline_env  # noqa: E402
-from qa.index.lexical import tokens  # noqa: E402
-from qa.ingest.sentences import split  # noqa: E402
+#: the checkout (corpus/, ../shared beside it) and the models' package folder
+ROOT = Path(__file__).resolve().parents[3]
+MODELS = Path(__file__).resolve().parents[1]
 
 SHARED = ROOT.parent / "shared"
 DATA = SHARED / "training" / "qa_train.jsonl"
@@ -65,7 +66,7 @@ CANARY = ("When was the treaty renewed?", "The treaty was renewed in 1981 and ag
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "scorer_model")
+    ap.add_argument("--out", type=Path, default=MODELS / "scorer_model")
     ap.add_argument("--steps", type=int, default=380, help="optimiser steps (batch --batch); 380 x 32 is one pass over the triplets")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-5)
@@ -382,7 +383,7 @@ def model_card(card: dict[str, Any]) -> str:
     losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
     return f"""# The answer scorer
 
-Written by `scripts/train_scorer.py` (do not edit by hand; rerun the script).
+Written by `qa/models/training/scorer.py` (do not edit by hand; rerun the script).
 
 - **What**: all-MiniLM-L6-v2 ({t['base_model']}, weights SHA-256 `{t['base_weights_sha256']}`), fine-tuned as a
   bi-encoder that places a question next to the sentence that answers it; exported to ONNX with int8

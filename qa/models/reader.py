@@ -2,7 +2,7 @@
 the sentence answers it (a calibrated probability, 0..1).
 
 A cross-encoder made from the bundled all-MiniLM-L6-v2's six layers and trained in this project on
-SQuAD training questions (`scripts/train_reader.py`, which writes `reader_model/`: the int8 ONNX
+SQuAD training questions (`qa/models/training/reader.py`, which writes `reader_model/`: the int8 ONNX
 weights, the tokenizer, a model card and `reader.json` with the SHA-256 of each file, a canary and
 the calibration). Unlike the scorer it cannot remember a sentence: each (question, sentence) pair is a
 forward pass, so it is asked only about the few best candidates the scorer and retrieval leave.
@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer import wordpieces
-from qa.answer.scorer import CheckedModel
+from qa.models import wordpieces
+from qa.models.checked import CheckedModel
 
 MODEL_FOLDER = Path(__file__).with_name("reader_model")
 CHECK_FILE = "reader.json"
-RESTORE = "restore qa/answer/reader_model (git checkout -- qa/answer/reader_model) or rerun scripts/train_reader.py"
+RESTORE = "restore qa/models/reader_model (git checkout -- qa/models/reader_model) or rerun python -m qa.models.training.reader"
 #: environment variable naming another reader folder (tests, relocated installs)
 READER_DIR_ENV = "QA_READER_DIR"
 #: how far the canary logit may stray: int8 kernels differ between CPUs (as for the scorer's
-#: cosine, qa.answer.scorer.CANARY_TOLERANCE); damaged or swapped weights move it by whole units
+#: cosine, qa.models.scorer.CANARY_TOLERANCE); damaged or swapped weights move it by whole units
 CANARY_TOLERANCE = 0.1
 #: reader.json's "context" for a reader that reads each candidate with the sentence before it
 PREVIOUS = "previous"
@@ -53,7 +53,7 @@ def reading(sentence: str, before: str) -> str:
 
 
 class Reader(CheckedModel):
-    """The shipped reader (or another folder written by scripts/train_reader.py)."""
+    """The shipped reader (or another folder written by qa/models/training/reader.py)."""
 
     label, default_folder, folder_env, restore = "answer reader", MODEL_FOLDER, READER_DIR_ENV, RESTORE
     check_file, canary_figure, canary_tolerance = CHECK_FILE, "logit", CANARY_TOLERANCE

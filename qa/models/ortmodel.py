@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
-from qa.index import export
-from qa.index.embeddings import CANARY, REINSTALL, VOCAB_SIZE, check_files
+from qa.models import export
+from qa.models.bundled import CANARY, REINSTALL, VOCAB_SIZE, check_files
 
 BATCH = 32
 #: largest difference, in any coordinate, of the export's canary vector from the shipped one
@@ -34,7 +34,7 @@ def _session(model: Path, threads: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # the export is optimised once when it is built (qa.index.export): a load only maps it
+    # the export is optimised once when it is built (qa.models.export): a load only maps it
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -1,6 +1,8 @@
 """The cost of keeping rotated and margin text out of a PDF's text (`qa.ingest.formats.pdfmargin`)
 and of reading the title from the first page's type: `read_pdf` as it is, against the same reader
-with pdfminer's plain page aggregator (no character filter), on the same files, interleaved.
+with the margin filter turned off (`pdfmargin.not_body` keeping everything), on the same files,
+interleaved; for each engine (PDFium, where the filter sees words, and pdfminer for every page,
+where it sees characters).
 
 Files: the bundled article printed to PDF four times over, and the two-column test paper of
 `tests/test_pdf_clean.py` (line numbers, an arXiv stamp) repeated to 20 pages. Figures are
@@ -23,17 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.ingest.formats import pdf as pdf_reader  # noqa: E402
+from qa.ingest.formats import pdfmargin  # noqa: E402
 from tests.pdfmaker import text_pdf  # noqa: E402
 from tests.test_pdf_clean import paper_pdf  # noqa: E402
 
 ARTICLE = ROOT / "corpus" / "china-and-north-korea-the-uneasy-partnership.txt"
 
 
-def _plain(manager: Any) -> Any:
-    from pdfminer.converter import PDFPageAggregator
-    from pdfminer.layout import LAParams
-
-    return PDFPageAggregator(manager, laparams=LAParams())
+def _keep_all(chars: Any, page_x0: float, page_x1: float) -> set[int]:
+    return set()
 
 
 def make(folder: Path) -> dict[str, bytes]:
@@ -47,24 +47,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-    real = pdf_reader._reader
+    real = pdfmargin.not_body
     with tempfile.TemporaryDirectory() as tmp:
         files = make(Path(tmp))
         pages = {name: pdf_reader.read_pdf(data).pages or 1 for name, data in files.items()}
-        seconds: dict[tuple[str, str], list[float]] = {}
+        seconds: dict[tuple[str, str, str], list[float]] = {}
         for _ in range(args.repeat):  # interleaved, so a noisy moment touches both alike
             for name, data in files.items():
-                for way, reader in (("baseline", _plain), ("clean", real)):
-                    pdf_reader._reader = reader  # type: ignore[assignment]
-                    t0 = time.perf_counter()
-                    pdf_reader.read_pdf(data)
-                    seconds.setdefault((name, way), []).append(time.perf_counter() - t0)
-        pdf_reader._reader = real
-    print(f"{'file':8} {'pages':>5} {'baseline p/s':>13} {'clean p/s':>10} {'clean/baseline time':>20}")
+                for engine in pdf_reader.ENGINES:
+                    for way, keep in (("baseline", _keep_all), ("clean", real)):
+                        pdfmargin.not_body = keep  # type: ignore[assignment]
+                        t0 = time.perf_counter()
+                        pdf_reader.read_pdf(data, engine)
+                        seconds.setdefault((name, engine, way), []).append(time.perf_counter() - t0)
+        pdfmargin.not_body = real
+    print(f"{'file':8} {'engine':9} {'pages':>5} {'baseline p/s':>13} {'clean p/s':>10} {'clean/baseline time':>20}")
     for name in files:
-        base = statistics.median(seconds[(name, "baseline")])
-        clean = statistics.median(seconds[(name, "clean")])
-        print(f"{name:8} {pages[name]:5d} {pages[name] / base:13.1f} {pages[name] / clean:10.1f} {clean / base:20.3f}")
+        for engine in pdf_reader.ENGINES:
+            base = statistics.median(seconds[(name, engine, "baseline")])
+            clean = statistics.median(seconds[(name, engine, "clean")])
+            print(f"{name:8} {engine:9} {pages[name]:5d} {pages[name] / base:13.1f} {pages[name] / clean:10.1f} "
+                  f"{clean / base:20.3f}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,18 +13,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.answer import followup
+from qa.answer import followup, shortanswer
 from qa.answer.compose import Rules, compose
 from qa.answer.result import Result
 from qa.config import Settings
-from qa.errors import CorpusError, InputError
+from qa.errors import CorpusError, InputError, NotFound
 from qa.index import indexer
 from qa.index.store import Index
-from qa.ingest import library
+from qa.ingest import library, timelimit
 from qa.ingest.documents import Document, Skip, doc_name, read_document
+from qa.ingest.formats import pdfboxes
+from qa.ingest.formats.pdfrender import DEFAULT_ZOOM, PageImage, Renderer, check_page, check_zoom
 from qa.models.embedder import Embedder, MiniLM
 from qa.models.reader import Reader
 from qa.models.scorer import Scorer
+from qa.models.span import SpanModel
 from qa.places import seed
 from qa.search.retrieval import Fusion, Retriever
 from qa.text import clean_question, clean_text, text_window
@@ -71,6 +75,7 @@ class Assistant:
         load: bool = True,
         scorer: Scorer | None = None,
         reader: Reader | None = None,
+        span: SpanModel | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.warn = warn or (lambda _m: None)
@@ -84,10 +89,16 @@ class Assistant:
         self.scorer = scorer or (Scorer(threads=self.settings.torch_threads) if self.settings.scorer else None)
         #: reads the best few sentences again, with the question (None when Settings.reader is off)
         self.reader = reader or (Reader(threads=self.settings.torch_threads) if self.settings.reader else None)
+        #: marks the short answer inside the quote (None when Settings.span is off)
+        self.span = span or (SpanModel(threads=self.settings.torch_threads) if self.settings.span else None)
+        #: maps a short answer to raw offsets where its sentence's text is not one to one with the file
+        self._raw_map = shortanswer.DocumentMap(self._read)
         self._lock = threading.Lock()
         #: one refresh at a time (an upload, a removal, the folder watcher), so none swaps in an older one
         self._reloading = threading.RLock()
         self._live: _Live | None = None
+        #: PDF pages drawn for the page view, the last few kept
+        self.renderer = Renderer()
         if load:
             self.reload()
 
@@ -113,7 +124,7 @@ class Assistant:
         # the scorer's and the reader's files are hashed and their sessions built on other threads,
         # beside the embedder's
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-load") as pool:
-            judges = [pool.submit(m.warm_up) for m in (self.scorer, self.reader) if m is not None]
+            judges = [pool.submit(m.warm_up) for m in (self.scorer, self.reader, self.span) if m is not None]
             warm_up = getattr(self.embedder, "warm_up", None)
             if warm_up is not None:
                 warm_up()
@@ -148,9 +159,13 @@ class Assistant:
         refused: list[str] = []
         checked: list[library.Checked] = []
         known = {d.get("sha256"): d for d in (self.documents() if self._live else [])}
-        for path, name in files:
+        told = progress or indexer._no_progress  # reading takes the first half of the bar (OCR is slow)
+        for at, (path, name) in enumerate(files):
+            def reading(f: float, what: str, at: int = at) -> None:
+                told(0.5 * (at + f) / len(files), what)
+
             try:
-                c = library.check(Path(path), name, self.settings.max_file_bytes)
+                c = library.check(Path(path), name, self.settings.max_file_bytes, self.settings.file_seconds, reading)
             except InputError as e:
                 refused.append(f"skipped {name}: {e}")
                 continue
@@ -165,7 +180,7 @@ class Assistant:
             for c in checked:
                 saved.append(library.save(c, self.settings.corpus_dir))
             if saved:
-                self.reload(progress=progress)
+                self.reload(progress=lambda f, what: told(0.5 + 0.5 * f, what))
         except BaseException:
             for path in saved:
                 path.unlink(missing_ok=True)
@@ -199,7 +214,8 @@ class Assistant:
         """The indexed document `doc` read afresh from the corpus folder."""
         path = self._path_of(doc)
         try:
-            document, _note = read_document(path, doc, self.settings.max_file_bytes)
+            with timelimit.reading(self.settings.file_seconds):
+                document, _note = read_document(path, doc, self.settings.max_file_bytes)
         except Skip as err:
             raise CorpusError(f"cannot show {doc}: {err}") from None
         return document
@@ -216,6 +232,38 @@ class Assistant:
     def _doc_of(self, path: Path) -> str:
         corpus_dir = self.settings.corpus_dir
         return doc_name(corpus_dir, path.resolve())
+
+    def page_image(self, name: str, page: Any, zoom: Any = DEFAULT_ZOOM) -> PageImage:
+        """Page `page` (1-based) of the indexed PDF `name` (as `qa list` names it) drawn as a PNG at
+        `zoom` (1 is 72 dpi; bounded in pixels and time, see qa.ingest.formats.pdfrender).
+
+        NotFound for a document the index does not hold, one that is not a PDF, or a page it does
+        not have; InputError for a page or zoom that is not a number in range. The document is
+        looked up in the index, never by a path from the caller, and only its indexed file is read.
+        """
+        documents = self.documents()
+        entry = next((d for d in documents if d.get("doc") == name), None)
+        if entry is None:
+            try:
+                chosen = library.resolve([name], documents)
+            except InputError as e:
+                raise NotFound(str(e)) from None
+            entry = next(d for d in documents if d.get("doc") in chosen)
+        doc, pages = str(entry["doc"]), entry.get("pages")
+        if entry.get("format", "pdf") != "pdf" or not isinstance(pages, int):
+            raise NotFound(f"{doc} is not a PDF; it has no pages to draw.")
+        page, zoom = check_page(page, pages), check_zoom(zoom)
+
+        def load() -> bytes:
+            path = self._path_of(doc)
+            if path.stat().st_size > self.settings.max_file_bytes:
+                raise CorpusError(f"{doc} is over the size limit; re-index with `qa index`.")
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+                raise CorpusError(f"{doc} changed since it was indexed; re-index with `qa index`.")
+            return data
+
+        return self.renderer.page(str(entry.get("sha256")), load, page, zoom)
 
     # -- questions ---------------------------------------------------------------------------------
 
@@ -238,7 +286,8 @@ class Assistant:
         live = self._live
         if live is None:
             raise InputError("the assistant has no index loaded")
-        only = library.passage_rows(live.index.passages, library.resolve(docs, self.documents())) if docs else None
+        chosen = library.resolve(docs, self.documents()) if docs else None
+        only = library.passage_rows(live.index.passages, chosen) if chosen else None
         t0 = time.perf_counter()
         query = self.query_for(q, history)
         if self.scorer is not None:  # the scorer's question vector, computed beside the embedder's
@@ -247,9 +296,12 @@ class Assistant:
         t1 = time.perf_counter()
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
         t2 = time.perf_counter()
-        result = compose(q, query, live.index, candidates, k, self.rules, self.scorer, self.reader)
+        result = compose(q, query, live.index, candidates, k, self.rules, self.scorer, self.reader,
+                         searched_docs=len(chosen) if chosen else None)  # a few documents: the models read deeper
         t3 = time.perf_counter()
-        timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "total": t3 - t0}
+        result = shortanswer.mark(result, self.span, self._raw_map)  # one short pass over the quote
+        t4 = time.perf_counter()
+        timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "span": t4 - t3, "total": t4 - t0}
         return replace(result, timings=timings)
 
     # -- checking a citation -----------------------------------------------------------------------
@@ -263,8 +315,11 @@ class Assistant:
         title, paragraph (number), before, text, after (paragraph texts; before/after may be None),
         before_paragraph and after_paragraph (their numbers), highlight ([start, end) inside text),
         start and end (raw offsets of the cited range), page (of a PDF, else None) and section (the
-        heading path, else None); for a PDF also page_text (the cited page's whole extracted text)
-        and page_highlight ([start, end) of the cited range inside it); for every format
+        heading path, else None); for a PDF also page_text (the cited page's whole extracted text),
+        page_highlight ([start, end) of the cited range inside it), page_count, and boxes: the
+        cited lines on each page the range covers (two pages when it runs across a break), as
+        [{"page": n, "boxes": [[left, top, right, bottom], ...]}] in fractions of the page (origin
+        top left; see qa.ingest.formats.pdfboxes); for every format
         document_text (the extracted text around the citation: all of it, or `VIEW_PARAGRAPHS`
         paragraphs either side, at most 100,000 characters, for a long document),
         document_offset (where document_text begins in the extracted text), document_highlight
@@ -294,7 +349,7 @@ class Assistant:
         if passage is None and doc is not None and span is not None:
             passage = next((p for p in passages if fits(p)), None)
         if passage is None:
-            raise InputError("That citation is not in the current index; ask the question again.")
+            raise NotFound("That citation is not in the current index; ask the question again.")
         start, end = span or (passage.start, passage.end)
 
         document = self._read(passage.doc)
@@ -327,18 +382,28 @@ class Assistant:
             "end": end,
             "page": document.page_at(start),
             "section": p.section,
-            **_page_view(document, start, end),
+            **_page_view(document, start, end, self._path_of(passage.doc)),
             **text_window(document.raw, start, end),
         }
 
 
-def _page_view(document: Document, start: int, end: int) -> dict[str, Any]:
-    """The cited page of a PDF as text, with the cited range inside it; nothing for other formats."""
+def _page_view(document: Document, start: int, end: int, path: Path) -> dict[str, Any]:
+    """The cited page of a PDF as text, with the cited range inside it, and the cited lines' boxes
+    on each page the range covers (`path`: the PDF, read again for them); nothing for other formats."""
     page = document.page_at(start)
     if page is None:
         return {}
     starts = document.page_starts
     a = starts[page - 1]
     b = starts[page] if page < len(starts) else len(document.raw)
-    return {"page_text": document.raw[a:b].rstrip("\n"), "page_highlight": [start - a, min(end, b) - a]}
+    boxes: list[dict[str, Any]] = []
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == document.sha256:
+            pieces = pdfboxes.parts(document.raw, starts, start, end)
+            boxes = [b.to_json() for b in pdfboxes.quote_boxes(data, pieces)]
+    except (OSError, CorpusError):  # the text views still stand; the page is shown unmarked
+        boxes = []
+    return {"page_text": document.raw[a:b].rstrip("\n"), "page_highlight": [start - a, min(end, b) - a],
+            "page_count": document.pages or len(starts), "boxes": boxes}
 

@@ -114,13 +114,16 @@ def parser() -> argparse.ArgumentParser:
                        description="Runs a question set and prints hit@k, MRR, answer accuracy, abstention and latency.",
                        epilog="example: qa eval --squad")
     p.add_argument("--set", dest="qset", metavar="PATH", help="question set (JSON lines; default: the article's)")
-    from qa.eval import SQUAD_DEFAULT
+    from qa.eval import COVID_DEFAULT, SQUAD_DEFAULT
 
     p.add_argument("--squad", nargs="?", const=str(SQUAD_DEFAULT), metavar="DIR",
                    help="also run the SQuAD v1.1 evaluation documents (each alone, and all together); "
                         "DIR defaults to ../shared/benchmarks/squad-v1.1-dev beside the repository")
+    p.add_argument("--covid", nargs="?", const=str(COVID_DEFAULT), metavar="DIR",
+                   help="also run COVID-QA dev (long papers: each question of its own paper, and all together); "
+                        "DIR defaults to ../shared/benchmarks/covid-qa-dev beside the repository")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD questions")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N SQuAD (and COVID-QA) questions")
     return top
 
 

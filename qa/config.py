@@ -35,6 +35,10 @@ class Settings:
     index_dir: Path = field(default_factory=lambda: places.index().path)
     #: a passage holds whole sentences and at most this many words (a longer sentence stands alone)
     max_words: int = 120
+    #: BM25 reads each body passage with its document's title (where the index holds more than one
+    #: document) and its section's heading path, so words that name the paper or the section count
+    #: for its passages (qa.index.lexical.heading_tokens; docs/quality.md, issue 25 part 3)
+    headings: bool = True
     #: passages returned by default
     k: int = 5
     #: longest question accepted, in characters, after clean-up
@@ -53,6 +57,11 @@ class Settings:
     #: the answer reader (qa.models.reader) reads the best few sentences again, question and
     #: sentence together; QA_READER=0 turns it off
     reader: bool = field(default_factory=lambda: os.environ.get("QA_READER", "1") != "0")
+    #: the span model (qa.models.span) marks the short answer inside the quote; QA_SPAN=0 turns it off
+    span: bool = field(default_factory=lambda: os.environ.get("QA_SPAN", "1") != "0")
+    #: longest a file's reading may take, in seconds ($QA_FILE_SECONDS); a PDF that takes longer is
+    #: refused and the others are read (qa.ingest.timelimit)
+    file_seconds: float = field(default_factory=lambda: env_whole_number("QA_FILE_SECONDS", 120, 1, 86_400, "seconds"))
 
     def __post_init__(self) -> None:
         if not 20 <= self.max_words <= 400:
@@ -65,6 +74,8 @@ class Settings:
             raise InputError(f"exact_limit must be at least 0 (got {self.exact_limit}).")
         if self.torch_threads < 1:
             raise InputError("QA_TORCH_THREADS must be at least 1.")
+        if not 0 < self.file_seconds <= 86_400:
+            raise InputError(f"file_seconds must be more than 0 and at most 86400 (got {self.file_seconds}).")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
 
@@ -84,4 +95,4 @@ class Settings:
         from qa.ingest.layout import LAYOUT_VERSION
         from qa.ingest.sentences import SPLITTER
 
-        return {"max_words": self.max_words, "layout": LAYOUT_VERSION, "splitter": SPLITTER}
+        return {"max_words": self.max_words, "layout": LAYOUT_VERSION, "splitter": SPLITTER, "headings": self.headings}

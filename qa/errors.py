@@ -11,6 +11,10 @@ class InputError(QAError):
     """A question or an option the user gave is unusable (empty, too long, out of range)."""
 
 
+class NotFound(InputError):
+    """A document, page or citation the index does not hold (the REST API answers 404)."""
+
+
 class CorpusError(QAError):
     """The corpus cannot be used at all (missing folder, no indexable text)."""
 

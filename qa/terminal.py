@@ -1,8 +1,9 @@
 """`qa ask`'s readable form, for a person at a terminal: what the chat page shows, as text.
 
-The quoted answer with its numbered citation, its confidence in words, what was searched when it
-differs from what was asked, then each passage in rank order under its citation, the answer
-sentence marked `»…«` inside it. Scores stay in the JSON (`qa ask --json`). Document text is
+The quoted answer with its numbered citation (its short answer, where the span model found one,
+on a line of its own and underlined inside the quote on a terminal), its confidence in words, what
+was searched when it differs from what was asked, then each passage in rank order under its
+citation, the answer sentence marked `»…«` inside it. Scores stay in the JSON (`qa ask --json`). Document text is
 printed without its escape sequences or other control characters, and styling (bold) is added
 only on a terminal that takes it.
 """
@@ -61,6 +62,16 @@ def marked(text: str, ranges: Iterable[Sequence[int]]) -> str:
     return "".join(out)
 
 
+def quote(answer: Any, color: bool = False) -> str:
+    """The answer's text cleaned for a terminal; with `color`, its short answer (`answer.span`)
+    underlined inside it (the quote itself is bold)."""
+    span = getattr(answer, "span", None)
+    t = answer.text
+    if not color or span is None or not 0 <= span.start < span.end <= len(t):
+        return for_terminal(t)
+    return f"{for_terminal(t[: span.start])}\x1b[4m{for_terminal(t[span.start : span.end])}\x1b[24m{for_terminal(t[span.end :])}"
+
+
 def render_text(result: Any, color: bool = False, columns: int = WIDTH) -> str:
     """The readable form of a `qa.answer.result.Result`: the quoted answer, its citation and
     confidence, then the numbered passages (the answer marked »…« in its own passage)."""
@@ -69,7 +80,9 @@ def render_text(result: Any, color: bool = False, columns: int = WIDTH) -> str:
     answer = result.answer
     if answer:
         c = answer.citation
-        lines.append(f"{bold}“{for_terminal(answer.text)}”{off} [{c.id}]")
+        lines.append(f"{bold}“{quote(answer, color)}”{off} [{c.id}]")
+        if getattr(answer, "span", None) is not None:  # the short answer, on a line of its own (a pipe too)
+            lines.append(f"{_INDENT}Short answer: {for_terminal(answer.span.text)}")
         lines.append(f"{_INDENT}[{c.id}] {for_terminal(c.label())}")
         if confidence_words(answer.confidence):
             lines.append(f"{_INDENT}{confidence_words(answer.confidence)}")
@@ -82,7 +95,9 @@ def render_text(result: Any, color: bool = False, columns: int = WIDTH) -> str:
         # marked only when there is an answer (as on the chat page): the nearest passages of an
         # abstention hold no answer sentence
         body = marked(h.passage.text, h.highlight) if answer else for_terminal(h.passage.text)
-        wrapped = textwrap.fill(body, width=columns, initial_indent=_INDENT, subsequent_indent=_INDENT)
+        # a table's passage keeps its rows one a line; prose has no line breaks
+        wrapped = "\n".join(textwrap.fill(line, width=columns, initial_indent=_INDENT, subsequent_indent=_INDENT)
+                             for line in body.split("\n"))
         lines.append("")
         lines.append(f"[{h.rank}] {for_terminal(h.citation.label())}")
         lines.append(wrapped.replace(_OPEN, f"{bold}»").replace(_CLOSE, f"«{off}"))

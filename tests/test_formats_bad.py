@@ -52,7 +52,8 @@ def bad_files(folder: Path) -> dict[str, tuple[bytes, str]]:
 
 
 @pytest.fixture
-def bad_corpus(tmp_path: Path) -> tuple[Path, dict[str, tuple[bytes, str]]]:
+def bad_corpus(tmp_path: Path, monkeypatch) -> tuple[Path, dict[str, tuple[bytes, str]]]:
+    monkeypatch.setenv("QA_TESSERACT", str(tmp_path / "no-tesseract"))  # the scan is refused (tests/test_ocr.py reads it)
     corpus = tmp_path / "incoming" / "corpus"
     corpus.mkdir(parents=True)
     files = bad_files(corpus)
@@ -61,7 +62,8 @@ def bad_corpus(tmp_path: Path) -> tuple[Path, dict[str, tuple[bytes, str]]]:
     encrypted_pdf(corpus / "locked.pdf", user_password="letmein")
     image_only_pdf(corpus / "scan.pdf")
     files["locked.pdf"] = (b"", "encrypted (it needs a password)")
-    files["scan.pdf"] = (b"", "no text layer (a scanned or image-only PDF; OCR is not done)")
+    files["scan.pdf"] = (b"", "no text layer (a scanned or image-only PDF) and no Tesseract OCR to read it: "
+                              "apt-get install tesseract-ocr tesseract-ocr-eng (Debian)")
     make_html(corpus, "good page.html")
     return corpus, files
 

@@ -1,7 +1,8 @@
 """The page with the reader's own documents, in a real Chromium: several files uploaded at once (a
 PDF with running headers among them), a question about the PDF answered with its page, its [1]
-opening the cited page as text with the sentence highlighted, the document view scrolled to the
-cited place, the document picker limiting the search, and a document removed.
+opening the cited page as an image with the sentence's lines marked (the page view's own test is
+test_pageview_browser.py), the document view scrolled to the cited place, the document picker
+limiting the search, and a document removed.
 
 Screenshots go to $QA_SCREENSHOTS when it is set (else the test's temporary folder)."""
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures_formats import make_docx, make_pdf
-from tests.test_ui_browser import WAIT, _flat, ask, browser, page, upload  # noqa: F401  (fixtures)
+from tests.test_ui_browser import WAIT, _flat, ask, browser, page, selected_view, upload, view  # noqa: F401
 from tests.uiserver import Server, start, stop
 
 pytestmark = pytest.mark.browser
@@ -41,18 +42,17 @@ def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F
     text = reply.inner_text()
     assert "eleven metres" in text and "page 2" in text, text
 
-    # its [1] opens the cited page as text, the quoted sentence highlighted, and the document view
+    # its [1] opens the cited page as an image, the quoted sentence's lines marked; the text a tab away
     quote = _flat(reply.locator("blockquote mark").inner_text()).strip("“”")
     reply.locator("blockquote .qa-cite").click()
-    p.wait_for_function("document.querySelector('#qa-document .qa-page mark') !== null", timeout=WAIT)
-    view = p.locator("#qa-document")
-    assert "Page 2 as text" in _flat(view.inner_text())
-    assert _flat(view.locator(".qa-page mark").inner_text()) == quote
-    assert "grain ships" in view.locator(".qa-page").inner_text()  # the rest of page 2, as text
-    assert "Ilse Marrow" not in view.locator(".qa-page").inner_text()  # page 3 is not on it
-    assert _flat(view.locator(".qa-doc mark").inner_text()) == quote and "the whole text" in view.inner_text()
-    view.scroll_into_view_if_needed()
+    p.wait_for_selector("#qa-pageview img.qa-page-image", timeout=WAIT)
+    assert selected_view(page) == "Page"
+    assert "Page 2 of 3" in _flat(p.locator("#qa-pageview").inner_text())
+    assert p.locator("#qa-pageview .qa-box").count() == 2  # the sentence's two lines
+    p.locator("#qa-pageview").scroll_into_view_if_needed()
     p.screenshot(path=str(_shots(tmp_path) / "pdf-page-view.png"))
+    document = view(page, "Document")
+    assert _flat(document.locator(".qa-doc mark").inner_text()) == quote and "the whole text" in document.inner_text()
 
     # the picker limits the next question to the Word document
     p.locator("#qa-docs input").click()
@@ -65,7 +65,7 @@ def test_upload_a_pdf_and_a_docx_ask_pick_and_remove(page, tmp_path):  # noqa: F
     reply.locator(".qa-cite").first.click()  # a Word document has no pages; its document view
     p.wait_for_function("document.querySelector('#qa-document .qa-doc mark')?.innerText.includes('crowns')",
                         timeout=WAIT)
-    assert p.locator("#qa-document .qa-page").count() == 0
+    assert selected_view(page) == "Document" and p.locator("#qa-views").get_by_role("tab", name="Page").count() == 0
 
     # and a document is removed from the Corpus tab
     p.get_by_role("tab", name="Corpus").click()
@@ -108,7 +108,7 @@ def test_the_document_view_scrolls_to_the_cited_place(page, tmp_path):  # noqa: 
     assert "Oskar Brandt" in view.locator(".qa-doc mark").inner_text()
     # 161 paragraphs: a window of them around the citation, and the view says so
     assert "paragraphs 82–161 of 161, around the citation (the document is long" in _flat(view.inner_text())
-    assert view.locator(".qa-page").count() == 0
+    assert selected_view(page) == "Document"  # a text file: its document, no page view
     view.scroll_into_view_if_needed()
     p.screenshot(path=str(_shots(tmp_path) / "document-view.png"))
     # another citation of the same reply scrolls the box to its own place

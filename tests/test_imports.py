@@ -24,6 +24,8 @@ STAGES: dict[str, float] = {
     "qa.models": 1.75,         # the embedder, the scorer and the reader: sessions, export, checks, cards
     "qa.index": 2,
     "qa.models.training": 2.5, # the training scripts mine negatives with the index's BM25 tokens
+    # the abstention model is fitted on what the whole answer step computes, run as qa eval runs it
+    "qa.models.training.abstain_fit": 4.5, "qa.models.training.abstain": 6.5,
     "qa.search": 3,
     "qa.answer": 4,
     "qa.assistant": 5,

@@ -27,6 +27,7 @@ DATA = {
     f"qa/example/{ARTICLE.name}",
     *(f"qa/models/{m}_model/{f}" for m in ("scorer", "reader")
       for f in ("MODEL_CARD.md", "model.onnx", "tokenizer.json", f"{m}.json")),
+    *(f"qa/models/abstain_model/{f}" for f in ("MODEL_CARD.md", "abstain.json", "weights.json")),
 }
 
 

@@ -204,7 +204,8 @@ def test_the_reader_chooses_the_answer_sentence_and_gives_the_confidence(article
     other = next(i for i in range(len(top.sentences)) if top.sentence_text(i) not in plain.answer.text)
     liked = top.sentence_text(other)
     scorer = _Table({top.sentence_text(i): 0.5 for i in range(len(top.sentences))})
-    rules = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, reader_answer=5.0, reader_candidates=8)
+    rules = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, reader_answer=5.0, reader_candidates=8,
+                    learned_abstention=False)  # the reader's own confidence (else the abstention model's)
     read = compose(question, question, a.index, candidates, 5, rules, scorer, _Table({liked: 0.97}))
     assert read.answer is not None and liked in read.answer.text
     assert read.answer.confidence == pytest.approx(0.97)

@@ -158,22 +158,24 @@ def test_sources_and_context_panels():
            "start": 1, "end": 5}
     out = render.context(ctx, 2)
     assert out.startswith("**[2]** *T* · corpus/a.txt · characters 1–5")
+    assert out == f"{render.context_head(ctx, 2)}\n\n{render.paragraphs(ctx)}"  # the line over the views, then one
+    assert render.context_head({**ctx, "page": 7}, 2).startswith("**[2]** *T* · corpus/a.txt · page 7 · characters")
     assert render.context(ctx, 2, quoted=True).startswith("**[2]** *T* · corpus/a.txt · the quoted sentence, characters 1–5")
     assert "<div class=\"qa-around\">\n\n*Paragraph 4, before:*  \nBefore &lt;i&gt;.\n\n</div>" in out
     assert "Cited <mark>text</mark> here." in out and "after:" not in out
 
 
-def test_the_cited_page_and_the_document_are_shown_as_text_with_the_range_marked():
+def test_the_document_is_shown_as_text_with_the_range_marked():
     page = "Header line <b>\n\nThe pump [x](javascript:1) failed.\n\n# Not a heading"
     at = page.index("failed")
     ctx = {"doc": "corpus/r.pdf", "page": 3, "page_text": page, "page_highlight": [at, at + 6],
            "document_text": "Intro.\n\n" + page, "document_highlight": [8 + at, 8 + at + 6],
            "document_paragraphs": [1, 4, 4], "document_whole": True}
     out = render.document_view(ctx)
-    assert "**Page 3** as text" in out and "**The document** (corpus/r.pdf), the whole text:" in out
-    assert out.count("The pump \\[x\\](javascript:1) <mark>failed</mark>.") == 2  # page and document
+    assert "**The document** (corpus/r.pdf), the whole text:" in out
+    assert out.count("The pump \\[x\\](javascript:1) <mark>failed</mark>.") == 1  # one view: the page is an image
     assert "Header line &lt;b&gt;" in out and "\\# Not a heading" in out and "<b>" not in out
-    assert '<div class="qa-page qa-view">' in out and '<div class="qa-doc qa-view">' in out
+    assert '<div class="qa-doc qa-view">' in out and "qa-page" not in out and "as text" not in out
     # a long document: a window around the citation, and the view says so; no page outside a PDF
     long = render.document_view({**ctx, "page": None, "page_text": None, "document_paragraphs": [41, 121, 900],
                                  "document_whole": False})

@@ -169,7 +169,7 @@ def _conforms(value: Any, schema: dict[str, Any], spec: dict[str, Any], where: s
 def test_openapi_describes_the_api(server):
     spec = httpx.get(server.url + "openapi.json", timeout=30).json()
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/api/ask", "/api/documents"}
+    assert set(spec["paths"]) == {"/api/ask", "/api/documents", "/api/context", "/api/page"}  # page view: test_pageview_api
     post = spec["paths"]["/api/ask"]["post"]
     request = post["requestBody"]["content"]["application/json"]["schema"]
     assert set(spec["components"]["schemas"]["AskRequest"]["properties"]) == {"question", "k", "history", "docs"}
@@ -182,6 +182,10 @@ def test_openapi_describes_the_api(server):
               spec)
     documents = httpx.get(server.url + "api/documents", timeout=30).json()
     _conforms(documents, spec["paths"]["/api/documents"]["get"]["responses"]["200"]["content"]["application/json"]
+              ["schema"], spec)
+    cited = ask(server, {"question": TREATY}).json()["answer"]["citation"]
+    ctx = httpx.get(server.url + "api/context", params={k: cited[k] for k in ("doc", "start", "end")}, timeout=30)
+    _conforms(ctx.json(), spec["paths"]["/api/context"]["get"]["responses"]["200"]["content"]["application/json"]
               ["schema"], spec)
     for page in ("docs", "redoc", "docs/oauth2-redirect"):  # no documentation page (it would load a CDN's scripts)
         assert httpx.get(server.url + page, timeout=30).status_code == 404

@@ -127,10 +127,27 @@ def upload(p: Page, name: str, content: str) -> tuple[str, list[str]]:
 
 
 def wait_context(p: Page, rank: int) -> Any:
-    """The context panel once it shows citation [rank] in its paragraph."""
+    """The line over the context's views once it names citation [rank] and the views are open."""
     p.page.wait_for_function("""n => { const t = document.querySelector('#qa-context').innerText;
-                                       return t.includes('cited:') && t.startsWith(`[${n}]`); }""", arg=rank)
+                                       const v = document.querySelector('#qa-viewer');
+                                       return t.startsWith(`[${n}]`) && v && v.offsetParent !== null; }""", arg=rank)
     return p.page.locator("#qa-context")
+
+
+#: each view of an open citation: its tab's name and its panel
+VIEWS = {"Page": "#qa-pageview", "Paragraphs": "#qa-paragraphs", "Document": "#qa-document"}
+
+
+def selected_view(p: Page) -> str:
+    return p.page.locator('#qa-views [role="tab"][aria-selected="true"]').inner_text().strip()
+
+
+def view(p: Page, name: str) -> Any:
+    """The panel of the view `name` of the open citation, its tab clicked first."""
+    p.page.locator("#qa-views").get_by_role("tab", name=name, exact=True).click()
+    panel = p.page.locator(VIEWS[name])
+    panel.wait_for(state="visible")
+    return panel
 
 
 def show_context(p: Page, nth: int = 0) -> Any:
@@ -183,13 +200,21 @@ def test_clicking_a_marker_opens_its_context_at_once(page):
     marker = reply.locator("blockquote .qa-cite")
     number = int(marker.inner_text().strip("[]"))
     marker.click()  # the only click
-    ctx = wait_context(page, number)
-    text = _flat(ctx.inner_text())
-    assert "before:" in text and "after:" in text and "the quoted sentence" in text
-    assert _flat(ctx.locator("mark").inner_text()) == quote  # the sentence highlighted in its paragraph
+    head = wait_context(page, number)
+    assert "the quoted sentence" in head.inner_text()
+    # one view at a time, the most faithful first: a text file's document, scrolled to the sentence
+    assert selected_view(page) == "Document" and page.page.locator("#qa-views").get_by_role("tab", name="Page").count() == 0
+    page.page.wait_for_selector("#qa-document .qa-doc mark")
+    assert _flat(page.page.locator("#qa-document .qa-doc mark").inner_text()) == quote
+    paragraphs = view(page, "Paragraphs")  # the other view, one click away
+    text = _flat(paragraphs.inner_text())
+    assert "before:" in text and "after:" in text and not page.page.locator("#qa-document").is_visible()
+    assert _flat(paragraphs.locator("mark").inner_text()) == quote  # the sentence highlighted in its paragraph
     assert "qa-open" in page.page.locator(f"#qa-sources li .qa-cite-0-{number}").get_attribute("class")
-    ctx = show_context(page, 1 if number == 1 else 0)  # another source, from the list
-    assert ctx.locator("mark").count() == 1 and "the quoted sentence" not in ctx.inner_text()
+    head = show_context(page, 1 if number == 1 else 0)  # another source, from the list
+    page.page.wait_for_function("q => !document.querySelector('#qa-paragraphs mark')?.innerText.includes(q)",
+                                arg=quote[:40])
+    assert paragraphs.locator("mark").count() == 1 and "the quoted sentence" not in head.inner_text()
     # a [n] inside the folded passages, by keyboard: focus it and press Enter
     reply.get_by_text("Other top passages").click()
     folded = reply.locator("details .qa-cite").last
@@ -369,7 +394,8 @@ def test_markup_in_a_document_is_shown_never_run(page):
     reply = ask(page, "What was found painted on the hull of the Quillon ferry?")
     text = _flat(reply.inner_text())
     assert "<script>alert(1)</script>" in text
-    context = _flat(show_context(page).inner_text())
+    show_context(page)
+    context = _flat(view(page, "Paragraphs").inner_text())
     assert "<img src=x onerror=alert(1)>" in context
     assert "[x](javascript:alert(1))" in context and "![p](http://10.0.0.1/p.png)" in context
     question = "Was <img src=x onerror=alert(2)> or [x](javascript:alert(2)) or **this** on the Quillon ferry?"
@@ -378,7 +404,8 @@ def test_markup_in_a_document_is_shown_never_run(page):
     page.page.get_by_text("More nearby passages").or_(page.page.get_by_text("Other top passages")).first.click()
     page.page.wait_for_timeout(300)  # let any injected handler fire, if one existed
     found = page.page.evaluate("""() => {
-        const scope = [...document.querySelectorAll('#qa-chat, #qa-sources, #qa-context, #qa-corpus, #qa-status')];
+        const scope = [...document.querySelectorAll(
+            '#qa-chat, #qa-sources, #qa-context, #qa-paragraphs, #qa-document, #qa-corpus, #qa-status')];
         const all = scope.flatMap(el => [el, ...el.querySelectorAll('*')]);
         return {
           scripts: all.filter(e => e.tagName === 'SCRIPT').length,
@@ -386,7 +413,8 @@ def test_markup_in_a_document_is_shown_never_run(page):
           images: all.filter(e => e.tagName === 'IMG').map(e => e.getAttribute('src')),
           links: all.filter(e => e.tagName === 'A').map(e => e.getAttribute('href')),
           forms: all.filter(e => ['FORM', 'BUTTON', 'SVG'].includes(e.tagName.toUpperCase())
-                                 && e.closest('#qa-chat .message-content, #qa-context, #qa-corpus')).length,
+                                 && e.closest('#qa-chat .message-content, #qa-context, #qa-paragraphs, #qa-document, '
+                                              + '#qa-corpus')).length,
           styled: all.filter(e => (e.getAttribute('style') || '').includes('fixed')).length,
         };
     }""")

@@ -286,12 +286,12 @@ def test_a_file_that_cannot_be_read_is_named_once(watched):
     (w.corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n this is not a PDF at all")
     (w.corpus / "blob.txt").write_bytes(bytes(range(256)) * 40)
     lines = w.after(1)
-    assert sorted(lines) == ["refused blob.txt: looks binary", "refused broken.pdf: not a readable PDF (PDFSyntaxError)"]
+    assert sorted(lines) == ["refused blob.txt: looks binary", "refused broken.pdf: not a readable PDF (data format error)"]
     (w.corpus / "dam.txt").write_text(DAM, encoding="utf-8")
     assert w.after(2)[2:] == ["added dam.txt (1 passage)"]  # the broken ones are not named again
     assert w.documents() == {f"corpus/{ARTICLE.name}", "corpus/dam.txt"}
     (w.corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n still not a PDF")  # changed: named again
-    assert w.after(3)[3:] == ["refused broken.pdf: not a readable PDF (PDFSyntaxError)"]
+    assert w.after(3)[3:] == ["refused broken.pdf: not a readable PDF (data format error)"]
 
 
 def test_the_previous_generation_is_served_until_the_new_one_is_complete(watched, settings):

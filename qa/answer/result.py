@@ -55,12 +55,31 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The short answer inside the quote (qa.answer.shortanswer): the answer's words."""
+
+    start: int  # [start, end) inside the answer's text (the quote)
+    end: int
+    raw_start: int  # the same range in the document as read from disk, as the citation's start/end
+    raw_end: int
+    text: str
+    #: the span model's calibrated probability that these are the answer's words
+    confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "raw_start": self.raw_start,
+                "raw_end": self.raw_end, "confidence": round(self.confidence, 4)}
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     citation: Citation
     score: float
     #: the scorer's calibrated probability that the quote answers the question (None without it)
     confidence: float | None = None
+    #: the short answer inside the quote; None when there is none (or the span model is off)
+    span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,8 @@ class Result:
     #: why there is no answer (one sentence for the reader), None when there is one
     reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    #: what the abstention model read (qa.answer.abstain.Evidence; None without both models); not in the JSON
+    evidence: Any = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +101,8 @@ class Result:
             "answer": None
             if self.answer is None
             else {"text": self.answer.text, "citation": self.answer.citation.to_json(), "score": round(self.answer.score, 4)}
-            | ({} if self.answer.confidence is None else {"confidence": round(self.answer.confidence, 4)}),
+            | ({} if self.answer.confidence is None else {"confidence": round(self.answer.confidence, 4)})
+            | {"span": None if self.answer.span is None else self.answer.span.to_json()},
             "reason": self.reason,
             "passages": [h.to_json() for h in self.hits],
         }

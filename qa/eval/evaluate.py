@@ -199,6 +199,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     from qa.models.embedder import MiniLM
     from qa.models.reader import Reader
     from qa.models.scorer import Scorer
+    from qa.models.span import SpanModel
 
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
@@ -210,6 +211,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         from qa.eval.squad import check_sample
 
         check_sample(Path(args.squad))
+    if getattr(args, "covid", None):
+        from qa.eval.covid import check_set
+
+        check_set(Path(args.covid))
     questions = load_set(Path(args.qset) if args.qset else DEFAULT_SET)
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
     fusion, rules = Fusion(), Rules()
@@ -219,6 +224,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"no documents in {settings.corpus_dir} to evaluate against")
     scorer = Scorer(threads=settings.torch_threads) if settings.scorer else None
     reader = Reader(threads=settings.torch_threads) if settings.reader else None
+    span = SpanModel(threads=settings.torch_threads) if settings.span else None  # the short answer, on SQuAD
     index = system_index(documents, settings.max_words, embedder)
     engine = Engine.of(index, fusion, rules, scorer, reader)
     base = Engine.of(baseline_index(documents, embedder))
@@ -240,13 +246,17 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         docs = load_documents(folder, [q.doc_id for q in squad], settings)
         for key, together in (("squad_together", True), ("squad", False)):
             report[key] = run_squad(folder, settings, embedder, fusion, rules, documents=docs, together=together,
-                                    questions=squad, scorer=scorer, reader=reader)
+                                    questions=squad, scorer=scorer, reader=reader, span=span)
             if reader is not None and scorer is not None:
                 report[key + "_without_reader"] = run_squad(folder, settings, embedder, fusion, rules, documents=docs,
                                                             together=together, questions=squad, baseline=False, scorer=scorer)
             if scorer is not None or reader is not None:
                 report[key + "_without_scorer"] = run_squad(folder, settings, embedder, fusion, rules, documents=docs,
                                                             together=together, questions=squad, baseline=False)
+    if getattr(args, "covid", None):
+        from qa.eval.covid import run_covid
+
+        report["covid"] = run_covid(Path(args.covid), settings, embedder, fusion, rules, scorer, reader, limit)
     embedder.save()
     report = round_all(report)
     if args.json:
@@ -260,7 +270,7 @@ ARTICLE_ROWS = ("hit@1", "hit@3", "hit@5", "mrr@10", "answer@1", "abstention_pre
                 "false_abstentions", "followup_hit@3", "two_sentence_answers", "mean_passage_words",
                 "max_passage_words")
 SQUAD_ROWS = ("R@1", "R@5", "mrr@10", "answer@1", "false_abstention_rate", "two_sentence_answers",
-              "mean_passage_words")
+              "mean_passage_words", "span_em", "span_f1", "span_given", "span_em_always", "span_f1_always")
 
 
 def render(report: dict[str, Any]) -> str:
@@ -293,6 +303,10 @@ def render(report: dict[str, Any]) -> str:
         lines.extend(_table(SQUAD_ROWS, q["system"], q.get("baseline", {}), _without(report, key)))
         if "latency" in q:
             lines.append(_latency(q["latency"]))
+    if "covid" in report:
+        from qa.eval.covid import render as render_covid
+
+        lines.extend(render_covid(report["covid"]))
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ from qa.answer.result import Result
 from qa.index import indexer, lexical
 from qa.index.indexer import unique_passages
 from qa.index.store import Index
+from qa.ingest import library
 from qa.ingest.chunks import Passage, chunk, fixed_windows
 from qa.ingest.documents import Document
 from qa.models.embedder import Embedder
@@ -132,8 +133,9 @@ class CachedEmbedder:
         self._dirty = False
 
 
-def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
-    """An index held in memory, embedded as the indexer embeds (qa.index.indexer.embed)."""
+def memory_index(passages: list[Passage], embedder: CachedEmbedder, headings: bool = True) -> Index:
+    """An index held in memory, embedded as the indexer embeds (qa.index.indexer.embed); `headings`:
+    as `Settings.headings`."""
     import faiss
 
     with embedder.indexing():
@@ -143,12 +145,13 @@ def memory_index(passages: list[Passage], embedder: CachedEmbedder) -> Index:
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
     bounds = np.zeros(len(passages) + 1, dtype=np.int64)
     bounds[1:] = np.cumsum([len(p.sentences) for p in passages])
-    tables = lexical.tables(passages, [lexical.sentence_tokens(p) for p in passages])
+    tables = lexical.tables(passages, [lexical.sentence_tokens(p) for p in passages], headings)
     return Index(Path("<memory>"), {}, tuple(passages), flat, sentence_vectors, bounds, *tables)
 
 
-def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder) -> Index:
-    return memory_index(unique_passages(chunk(documents, max_words)), embedder)
+def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder,
+                 headings: bool = True) -> Index:
+    return memory_index(unique_passages(chunk(documents, max_words)), embedder, headings)
 
 
 def baseline_index(documents: Sequence[Document], embedder: CachedEmbedder) -> Index:
@@ -156,7 +159,7 @@ def baseline_index(documents: Sequence[Document], embedder: CachedEmbedder) -> I
     for d in documents:
         for p in fixed_windows(d, BASELINE_WORDS):
             passages.append(Passage(len(passages), p.doc, p.title, p.paragraph, p.start, p.end, p.text, p.sentences))
-    return memory_index(passages, embedder)
+    return memory_index(passages, embedder, headings=False)  # dense only: BM25 is never asked
 
 
 @dataclass
@@ -176,16 +179,19 @@ class Engine:
 
 
 def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str] = (), k: int = 10,
-        mode: str = "hybrid") -> Result:
-    """What `Assistant.ask` does, on an in-memory engine (the question is assumed clean)."""
+        mode: str = "hybrid", docs: Sequence[str] | None = None) -> Result:
+    """What `Assistant.ask` does, on an in-memory engine (the question is assumed clean); `docs`:
+    the cited names of the documents to search among (None: all), as `Assistant.ask(docs=...)`."""
     t0 = time.perf_counter()
+    only = library.passage_rows(engine.index.passages, set(docs)) if docs else None
     query = followup.resolve(question, list(history)[-5:])
     begin = getattr(engine.scorer, "begin", None)  # the scorer's question vector, beside the embedder's
     if begin is not None:
         begin(query if engine.rules.scorer_reads_query else question)
     qvec = embedder.encode([query])[0]
-    candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode)
-    result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader)
+    candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
+    result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader,
+                     searched_docs=len(set(docs)) if docs else None)
     return replace(result, timings={"total": time.perf_counter() - t0})
 
 
@@ -198,10 +204,16 @@ class Bare:
     seconds: float  # encode + search only (the sentence pick is not timed)
 
 
-def bare_dense(index: Index, embedder: Embedder, question: str, k: int = 10) -> Bare:
+def bare_dense(index: Index, embedder: Embedder, question: str, k: int = 10, docs: Sequence[str] | None = None) -> Bare:
+    """`docs`: the documents to search among (None: all), compared exactly as the retriever does."""
     t0 = time.perf_counter()
     qvec = embedder.encode([question])[0]
-    _, found = index.vectors.search(qvec.reshape(1, -1), min(k, index.vectors.ntotal))
+    if docs:
+        only = library.passage_rows(index.passages, set(docs))
+        scores = index.vectors.reconstruct_batch(only) @ qvec
+        found = only[np.argsort(-scores)[:k]].reshape(1, -1)
+    else:
+        _, found = index.vectors.search(qvec.reshape(1, -1), min(k, index.vectors.ntotal))
     seconds = time.perf_counter() - t0
     rows = [int(r) for r in found[0] if r >= 0]
     top = rows[0]

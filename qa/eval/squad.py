@@ -4,7 +4,9 @@ The eight evaluation documents' questions (`questions_eval_docs.jsonl`, else the
 `questions.jsonl`), in two settings: each document its own corpus, or all of them indexed together
 (one library). A passage is a strict hit when it comes from the question's document and its raw
 span covers one of the question's `answer_char_spans`; an answer sentence is right when its raw
-span does.
+span does. With the span model, the short answer inside each right quote is scored against the
+annotated answers (exact match and F1, SQuAD's normalisation): with its no-span rule (a question
+given no span counts 0) and as the best span always given.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.answer import shortanswer
 from qa.answer.compose import Rules
 from qa.answer.judge import Judge, Reads
 from qa.config import Settings
@@ -37,6 +40,7 @@ from qa.eval.kit import (
 )
 from qa.ingest.documents import Document, load_corpus
 from qa.models.embedder import Embedder
+from qa.models.spanscore import exact_match, f1
 from qa.search.retrieval import Fusion
 
 
@@ -131,6 +135,7 @@ def run_squad(
     scorer: Judge | None = None,
     reader: Reads | None = None,
     question_embedder: Embedder | None = None,
+    span: Any = None,
 ) -> dict[str, Any]:
     """R@1, R@5, MRR@10 and answer-sentence@1 over the questions, for the system and the baseline;
     each document its own corpus, or (`together`) all of them one corpus."""
@@ -141,6 +146,8 @@ def run_squad(
     bare: list[float] = []
     words: list[int] = []
     groups = [list(docs)] if together else [[d] for d in docs]
+    by_name = {d.doc: d for d in docs.values()}
+    raw_map = shortanswer.DocumentMap(lambda doc: by_name[doc], keep=len(by_name))
     for group in groups:
         mine = [q for q in questions if q.doc_id in group]
         if not mine:
@@ -164,6 +171,8 @@ def run_squad(
                 "correct": a is not None and hit(result.hits[a.citation.id - 1].passage, a.citation.start, a.citation.end),
                 "pair": a is not None and two_sentences(result),
             }
+            if span is not None and row["correct"] and q.answers:
+                row |= _span_row(span, q, shortanswer.mark(result, span, raw_map))
             if base is not None:
                 b = bare_dense(base.index, embedder, q.question)
                 bare.append(b.seconds)
@@ -181,6 +190,8 @@ def run_squad(
     }
     out["system"]["false_abstention_rate"] = sum(1 for r in rows if not r["answered"]) / max(1, len(rows))
     out["system"]["two_sentence_answers"] = two_sentence_share(rows)
+    if span is not None:
+        out["system"] |= _span_figures(rows)
     if baseline:
         out["baseline"] = _figures(rows, "base_rank", "base_correct", [])
         out["baseline"]["false_abstention_rate"] = 0.0
@@ -189,6 +200,31 @@ def run_squad(
     else:
         out["latency"] = {"system": latency_figures(timed)}
     return out
+
+
+def _span_row(model: Any, q: SquadQuestion, marked: Any) -> dict[str, Any]:
+    """The short answer of a right quote against the annotated answers: with the no-span rule (none
+    counts 0) and the model's best span whatever the rule says."""
+    a = marked.answer
+    given = a.span.text if a.span is not None else ""
+    best = model.find(q.question, a.text)
+    always = a.text[best.start : best.end] if best is not None else ""
+    return {"span_given": a.span is not None, "span_em": exact_match(given, q.answers), "span_f1": f1(given, q.answers),
+            "span_em_always": exact_match(always, q.answers), "span_f1_always": f1(always, q.answers)}
+
+
+def _span_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over the questions whose quote is right: the short answer's EM and F1 (none given counts 0),
+    the share given one, EM and F1 over those, and EM and F1 of the best span always given."""
+    scored = [r for r in rows if "span_em" in r]
+    n = max(1, len(scored))
+    given = [r for r in scored if r["span_given"]]
+    return {"span_questions": len(scored), "span_em": sum(r["span_em"] for r in scored) / n,
+            "span_f1": sum(r["span_f1"] for r in scored) / n, "span_given": len(given) / n,
+            "span_em_given": sum(r["span_em"] for r in given) / max(1, len(given)),
+            "span_f1_given": sum(r["span_f1"] for r in given) / max(1, len(given)),
+            "span_em_always": sum(r["span_em_always"] for r in scored) / n,
+            "span_f1_always": sum(r["span_f1_always"] for r in scored) / n}
 
 
 def _figures(rows: list[dict[str, Any]], rank: str, correct: str, words: list[int]) -> dict[str, Any]:

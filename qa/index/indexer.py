@@ -132,7 +132,8 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     sources = source_hashes(settings.corpus_dir, settings.max_file_bytes)
     previous = _previous(settings, embedder, warn, current) if reuse else None
     read = ingest(settings.corpus_dir, settings.max_file_bytes, warn,
-                  keep=previous.unchanged(sources) if previous else None)
+                  keep=previous.unchanged(sources) if previous else None,
+                  seconds=settings.file_seconds, progress=lambda done, what: progress(0.05 * done, what))
     progress(0.05, f"read the corpus: {read.summary()}" + (f", {len(read.kept)} unchanged" if read.kept else ""))
     entries, cut = _documents(read, previous, settings.max_words, list(sources))
     passages, repeats = unique_and_repeats(cut)
@@ -140,7 +141,7 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
     vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
     progress(0.9, "indexing words")
-    tables = lexical.tables(passages, per_sentence)
+    tables = lexical.tables(passages, per_sentence, settings.headings)
     per_doc, cuts = Counter(p.doc for p in passages), Counter(p.doc for p in cut)
     for entry in entries:
         entry["passages"], entry["cut"] = per_doc[entry["doc"]], cuts[entry["doc"]]

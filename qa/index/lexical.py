@@ -212,11 +212,24 @@ def sentence_tokens(passage: Passage) -> list[list[str]]:
     return [tokens(passage.sentence_text(i)) for i in range(len(passage.sentences))]
 
 
-def tables(passages: Sequence[Passage], per_sentence: Sequence[list[list[str]]]) -> tuple[Lexical, Lexical]:
+def heading_tokens(passages: Sequence[Passage]) -> list[list[str]]:
+    """The words each body passage is read with besides its own (`tables` with `headings`): its
+    document's title, where the passages come from more than one document (a title that every
+    passage shares tells none apart, and would only take its words' weight away), and its section's
+    heading path ("Results > Costs"), where the format has headings."""
+    titled = len({p.title for p in passages if p.role == "body"}) > 1
+    return [tokens(" ".join(part for part in (p.title if titled else None, p.section) if part))
+            if p.role == "body" else [] for p in passages]
+
+
+def tables(passages: Sequence[Passage], per_sentence: Sequence[list[list[str]]],
+           headings: bool = True) -> tuple[Lexical, Lexical]:
     """The passages' and the sentences' BM25, from each passage's sentences' token lists. A body
-    passage's tokens are its sentences'; a title or byline is ranked by its spelled-out text."""
+    passage's tokens are its sentences' (and, with `headings`, its title's and section heading's:
+    `heading_tokens`); a title or byline is ranked by its spelled-out text."""
+    extra = heading_tokens(passages) if headings else [[] for _ in passages]
     passage_tokens = [
-        [t for s in sents for t in s] if p.role == "body" else tokens(p.search_text())
-        for p, sents in zip(passages, per_sentence, strict=True)
+        [*(t for s in sents for t in s), *more] if p.role == "body" else tokens(p.search_text())
+        for p, sents, more in zip(passages, per_sentence, extra, strict=True)
     ]
     return Lexical(tokenized=passage_tokens), Lexical(tokenized=[s for sents in per_sentence for s in sents])

@@ -4,16 +4,20 @@ The extracted text is what `qa show DOC` prints and what citations index: blocks
 blank line. Text laid out in pages (PDF) goes through the same layout repair as a plain-text file
 (lines joined, words hyphenated across lines and pages rejoined, paragraphs cut by a page break
 mended, title and byline found), and each page's first offset is kept so a citation knows its
-page. Structured text (Markdown, HTML, Word) is already in paragraphs: each block is one, and
-its headings give every paragraph its section, the heading path "Results > Costs".
+page. A table read from a PDF page (a block of kind "table") skips the repair: it is a paragraph
+of its own (role "table"), its rows one a line, placed among the paragraphs where it stood.
+Structured text (Markdown, HTML, Word) is already in paragraphs: each block is one, and its
+headings give every paragraph its section, the heading path "Results > Costs".
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from qa.ingest.formats import Extracted
+from qa.ingest.formats import Block, Extracted
+from qa.ingest.formats.pdftables import CAPTION
 from qa.ingest.layout import Offsets, Paragraph, repair, smart_title
 from qa.text import clean_text
 
@@ -40,35 +44,66 @@ def assemble(extracted: Extracted) -> Assembled:
 
 def _flowing(extracted: Extracted) -> Assembled:
     pieces: list[str] = []
-    page_starts: list[int] = []
+    page_starts: list[int | None] = []  # where each page's text begins in the repaired text
     offset = 0
     pages = extracted.pages or max((b.page or 1 for b in extracted.blocks), default=1)
-    by_page: dict[int, list[str]] = {}
+    by_page: dict[int, list[Block]] = {}
     for b in extracted.blocks:
-        by_page.setdefault(b.page or 1, []).append(b.text)
+        by_page.setdefault(b.page or 1, []).append(b)
+    tables: list[tuple[int, int, Block]] = []  # (where the text after it begins, page, the table)
     for n in range(1, pages + 1):
         start = None
-        for text in by_page.get(n, []):
+        for block in by_page.get(n, []):
+            if block.kind == "table":
+                tables.append((offset + len(SEPARATOR) if pieces else 0, n, block))
+                continue
             if pieces:
                 pieces.append(SEPARATOR)
                 offset += len(SEPARATOR)
             start = offset if start is None else start
-            pieces.append(text)
-            offset += len(text)
-        page_starts.append(offset if start is None else start)
+            pieces.append(block.text)
+            offset += len(block.text)
+        page_starts.append(start)
     layout = repair("".join(pieces))
     # The extracted text is the repaired paragraphs themselves, so a citation's slice of it reads
     # exactly as the passage; each page start moves with the character it fell on.
     kept = _title_role(tuple(p for p in layout.paragraphs if p.text), extracted.title)
-    paragraphs, starts = _renumbered(kept)
+    # A table is a paragraph of its own, before the first paragraph that does not end before it
+    # (one cut by a page break and mended across the table comes after it, so the table keeps its page).
+    order: list[Paragraph | tuple[int, Block]] = []
+    at = 0
+    for anchor, page, block in tables:
+        while at < len(kept) and kept[at].ends[-1] <= anchor:
+            order.append(kept[at])
+            at += 1
+        order.append((page, block))
+    order.extend(kept[at:])
+    paragraphs, starts = _renumbered(order)
     text = SEPARATOR.join(p.text for p in paragraphs)
-    last = [p.ends[-1] for p in kept]
-    moved = []
-    for page_start in page_starts:
-        at = bisect_right(last, page_start)  # the first paragraph that ends after the page begins
-        moved.append(len(text) if at == len(kept) else starts[at] + bisect_left(kept[at].starts, page_start))
+    table_starts: dict[int, int] = {}
+    prose: list[tuple[Paragraph, int]] = []
+    for item, begin in zip(order, starts, strict=True):
+        if isinstance(item, tuple):
+            table_starts.setdefault(item[0], begin)
+        else:
+            prose.append((item, begin))
+    last = [p.ends[-1] for p, _b in prose]
+    moved: list[int | None] = []
+    for n, page_start in enumerate(page_starts, start=1):
+        where = None
+        if page_start is not None:
+            i = bisect_right(last, page_start)  # the first paragraph that ends after the page begins
+            where = len(text) if i == len(prose) else prose[i][1] + bisect_left(prose[i][0].starts, page_start)
+        if n in table_starts:
+            where = table_starts[n] if where is None else min(where, table_starts[n])
+        moved.append(where)
+    filled: list[int] = []
+    following = len(text)  # a page with no text begins where the next one does
+    for where in reversed(moved):
+        following = following if where is None else min(where, following)
+        filled.append(following)
     return Assembled(text, paragraphs, extracted.title or layout.title, extracted.author or layout.author,
-                     layout.affiliation, tuple(moved))
+                     layout.affiliation, tuple(reversed(filled)))
 
 
 def _title_role(paragraphs: tuple[Paragraph, ...], title: str | None) -> tuple[Paragraph, ...]:
@@ -92,13 +127,23 @@ def _identity(number: int, role: str, text: str, offset: int, section: str | Non
     return Paragraph(number, role, text, starts, ends, section=section)
 
 
-def _renumbered(paragraphs: tuple[Paragraph, ...]) -> tuple[tuple[Paragraph, ...], list[int]]:
-    """The paragraphs laid end to end, SEPARATOR between them, and where each one starts."""
+def _renumbered(items: Sequence[Paragraph | tuple[int, Block]]) -> tuple[tuple[Paragraph, ...], list[int]]:
+    """The paragraphs (and tables) laid end to end, SEPARATOR between them, numbered from 1, and
+    where each one starts. A table's text is its lines, each cleaned, one under the other; its
+    caption's first sentence is its section, so a part of a long table still says which it is."""
     out, starts, offset = [], [], 0
-    for p in paragraphs:
+    for number, item in enumerate(items, start=1):
         starts.append(offset)
-        out.append(_identity(p.number, p.role, p.text, offset, p.section))
-        offset += len(p.text) + len(SEPARATOR)
+        if isinstance(item, tuple):
+            lines = [clean_text(line) for line in item[1].text.split("\n")]
+            text = "\n".join(line for line in lines if line)
+            caption = lines[0] if lines and CAPTION.match(lines[0]) else None
+            section = caption[: caption.find(". ") + 1 or None][:120].rstrip(".") if caption else None
+            out.append(_identity(number, "table", text, offset, section))
+        else:
+            text = item.text
+            out.append(_identity(number, item.role, text, offset, item.section))
+        offset += len(text) + len(SEPARATOR)
     return tuple(out), starts
 
 

@@ -1,8 +1,9 @@
 """Passages: the one currency passed from loading to indexing to answering.
 
-A passage is whole sentences of one paragraph, at most `max_words` words, and knows its exact
-place in the source: the document, the paragraph number, the raw character span, and the spans of
-its sentences, both inside its own text and in the raw text.
+A passage is whole sentences of one paragraph (of a table: whole lines, its caption and its rows),
+at most `max_words` words, and knows its exact place in the source: the document, the paragraph
+number, the raw character span, and the spans of its sentences, both inside its own text and in
+the raw text.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Passage:
         if self.role == "affiliation":
             who = self.author or "The author"
             return f"{who}, the author of {self.title}, is {self.text}."
+        if self.role == "table" and self.section and not self.text.startswith(self.section):
+            return f"{self.section}\n{self.text}"  # a later part of a long table, under its caption
         return self.text
 
     def to_record(self) -> dict[str, Any]:
@@ -105,9 +108,19 @@ class Passage:
         )
 
 
+def _lines(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each line of a table's text: its caption, then its rows."""
+    spans, at = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            spans.append((at, at + len(line)))
+        at += len(line) + 1
+    return spans
+
+
 def _sentence_spans(p: Paragraph, max_words: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for a, b in sentences.split(p.text):
+    for a, b in _lines(p.text) if p.role == "table" else sentences.split(p.text):
         if len(p.text[a:b].split()) > max_words:
             spans.extend(sentences.word_windows(p.text, a, b, max_words))
         else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
+from qa.ingest import readpdf, timelimit
 from qa.ingest.assemble import Assembled, assemble
 from qa.ingest.formats import SUFFIXES, Skip, extract, format_of
 from qa.ingest.layout import Paragraph, repair
@@ -149,7 +150,7 @@ def _extracted(fmt: str, data: bytes, max_bytes: int) -> tuple[str, Assembled, s
     if fmt in ("pdf", "docx"):
         if not data.strip():
             raise Skip("empty")
-        assembled = assemble(extract(fmt, data, None, max_bytes))
+        assembled = assemble(readpdf.read(fmt, data, max_bytes))  # a PDF within the per-file time limit
         encoding, key = fmt, ""
     else:
         text, encoding = _decoded(data)
@@ -266,12 +267,14 @@ class Ingest:
 
 
 def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None,
-           keep: Mapping[str, str] | None = None) -> Ingest:
+           keep: Mapping[str, str] | None = None, seconds: float | None = None,
+           progress: Callable[[float, str], None] | None = None) -> Ingest:
     """Reads every usable document of the corpus; each skipped file is reported through `warn`.
 
     `keep` maps documents the caller already holds (unchanged on disk since it read them) to their
     content hash: they are not read again, only listed in `Ingest.kept`, in their place for the
-    duplicate check.
+    duplicate check. `seconds`: the per-file time limit on reading a PDF (`qa.ingest.timelimit`;
+    None: none); `progress(fraction of the files, message)` hears of each page OCR reads.
     """
     corpus_dir = Path(corpus_dir)
     documents: list[Document] = []
@@ -284,7 +287,8 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
         warn(f"skipped {doc}: {why}")
         skipped.append((doc, why.kind))
 
-    for path, problem in _walk(corpus_dir):
+    walked = _walk(corpus_dir)
+    for at, (path, problem) in enumerate(walked):
         doc = doc_name(corpus_dir, path)
         if problem is not None:
             skip(doc, Skip(problem))
@@ -296,8 +300,13 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
                 seen[keep[doc]] = doc
                 kept.append(doc)
             continue
+        def told(fraction: float, what: str, at: int = at, doc: str = doc) -> None:
+            if progress is not None:
+                progress((at + fraction) / len(walked), f"{what} in {doc}")
+
         try:
-            document, note = read_document(path, doc, max_bytes)
+            with timelimit.reading(seconds, told):
+                document, note = read_document(path, doc, max_bytes)
         except Skip as e:
             skip(doc, e)
             continue

@@ -27,10 +27,11 @@ from typing import overload
 
 from qa.text import is_invisible, words
 
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 6  # 6: front matter ending in a "Label: value" line never joins the next block
 
-#: roles of a paragraph; only these are cut into passages
-PASSAGE_ROLES = ("title", "author", "affiliation", "body")
+#: roles of a paragraph; only these are cut into passages ("table": a table read from a PDF page,
+#: its caption and then a row a line, cut between rows; see `qa.ingest.assemble`)
+PASSAGE_ROLES = ("title", "author", "affiliation", "body", "table")
 
 _LINE = re.compile(r"[^\n]*\n?")
 _CLOSERS = "\"'”’)]»"
@@ -41,6 +42,8 @@ _HYPHEN_END = re.compile(r"(\w+)-$")
 _WORD_START = re.compile(r"^(\w+)")
 _LINK = re.compile(r"^<?(https?://|www\.|doi:|arXiv:)\S*>?$", re.IGNORECASE)
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs", "with"}
+#: a short "Label: value" line, as a paper's front matter has them ("License: cc-by", "DOI: 10.1186/...")
+_FIELD = re.compile(r"^[A-Z][A-Za-z]*(?: [A-Za-z]+){0,2}:\s*\S")
 
 
 class Offsets(Sequence[int]):
@@ -292,6 +295,13 @@ def _split_title_link(raw: str, blocks: list[list[Line]]) -> list[list[Line]]:
     return blocks
 
 
+def _is_field(raw: str, line: Line) -> bool:
+    """A short "Label: value" line ("License: cc-by", "DOI: 10.1186/..."): a block of front matter
+    that ends with one was not cut by a page break, whatever its length (a long author list)."""
+    text = raw[line[0] : line[1]]
+    return bool(_FIELD.match(text)) and _word_count(text, 9) <= 8
+
+
 def _should_join(prev: str, nxt: str, prev_words: int | None = None) -> bool:
     """Does block `nxt` continue block `prev` across a page or column break?
 
@@ -400,7 +410,7 @@ def repair(raw: str, markdown: bool = False) -> Layout:
         if merged:
             prev = merged[-1]
             ends = _text(raw, prev) if len(prev) <= 3 else f"{_text(raw, prev[:2])} {_text(raw, prev[-1:])}"
-            if _should_join(ends, _text(raw, block[:2]), merged_words[-1]):
+            if _should_join(ends, _text(raw, block[:2]), merged_words[-1]) and not _is_field(raw, prev[-1]):
                 prev.extend(block)
                 merged_words[-1] += words_in_block
                 continue

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InputError
+from qa.ingest import timelimit
 from qa.ingest.chunks import Passage
 from qa.ingest.documents import SUFFIXES, Skip, read_document
 from qa.ingest.formats import format_of
@@ -49,9 +50,12 @@ def safe_name(name: str) -> str:
     return f"{stem}.{suffix.lower()}" if suffix else stem
 
 
-def check(path: Path, name: str, max_bytes: int) -> Checked:
+def check(path: Path, name: str, max_bytes: int, seconds: float | None = None,
+          progress: Callable[[float, str], None] | None = None) -> Checked:
     """Reads and checks a file to add under `name`, or raises InputError saying, in a few words
-    and without the name (the caller names the file as the user knows it), what is wrong with it."""
+    and without the name (the caller names the file as the user knows it), what is wrong with it.
+    `seconds`: the limit on reading a PDF (`qa.ingest.timelimit`); `progress(fraction, message)`
+    hears of each page OCR reads."""
     name = safe_name(name)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
@@ -63,7 +67,9 @@ def check(path: Path, name: str, max_bytes: int) -> Checked:
     if size > max_bytes:
         raise InputError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
     try:
-        read_document(path, f"upload/{name}", max_bytes, fmt=format_of(suffix))
+        told = (lambda f, what: progress(f, f"{what} in {name}")) if progress else None
+        with timelimit.reading(seconds, told):
+            read_document(path, f"upload/{name}", max_bytes, fmt=format_of(suffix))
         data = path.read_bytes()
     except Skip as e:
         raise InputError(str(e)) from None

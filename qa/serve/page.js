@@ -37,20 +37,31 @@
     open(el);
   }, true);
 
-  // The cited page and the document (`<div class="qa-view">`, under the context) each scroll their
-  // own box to the highlight, whenever the server writes a new one: only scrollTop is set.
+  // The views of an open citation (`<div class="qa-view">`: a PDF's page image, the document) each
+  // scroll their own box to the first mark (`<mark>` in text, `.qa-box` over a page) once, when the
+  // server writes a new one or its tab is first shown: only scrollTop and scrollLeft are set.
+  const done = new WeakSet();
   const scrollViews = () => {
-    for (const view of document.querySelectorAll("#qa-document .qa-view")) {
-      const mark = view.querySelector("mark");
+    for (const view of document.querySelectorAll("#qa-side .qa-view")) {
+      if (done.has(view) || view.clientHeight === 0) continue;  // scrolled already, or its tab is hidden
+      const image = view.querySelector("img");
+      if (image && !image.complete) {
+        image.addEventListener("load", () => requestAnimationFrame(scrollViews), { once: true });
+        continue;
+      }
+      done.add(view);
+      const mark = view.querySelector("mark, .qa-box");
       if (!mark) continue;
-      const offset = mark.getBoundingClientRect().top - view.getBoundingClientRect().top;
-      view.scrollTop += offset - view.clientHeight / 3;
+      const m = mark.getBoundingClientRect(), v = view.getBoundingClientRect();
+      view.scrollTop += m.top - v.top - view.clientHeight / 3;
+      if (m.left < v.left || m.right > v.right) view.scrollLeft += m.left - v.left - 16;
     }
   };
   const watch = () => {
-    const panel = document.querySelector("#qa-document");
+    const panel = document.querySelector("#qa-side");
     if (!panel) return setTimeout(watch, 200);
-    new MutationObserver(() => requestAnimationFrame(scrollViews)).observe(panel, { subtree: true, childList: true });
+    new MutationObserver(() => requestAnimationFrame(scrollViews)).observe(panel, {
+      subtree: true, childList: true, attributes: true, attributeFilter: ["class", "style", "hidden"] });
   };
   watch();
 

@@ -6,7 +6,8 @@ out of a document: `<`, `>` and `&` become entities, the characters that make in
 e-mail addresses are broken so they are not turned into links, and a leading list or heading
 marker is escaped. Whitespace is collapsed, so no block structure survives. Other punctuation is
 left alone so that the text stays readable (Gradio also copies it into aria-labels). The only
-markup in the output is our own: `<mark>` for highlights, emphasis and line breaks, `<div>`s with
+markup in the output is our own: `<mark>` for highlights, `<strong>` for the short answer inside
+the quote, emphasis and line breaks, `<div>`s with
 fixed classes around a neighbouring paragraph and the page and document views, and `<span>`s for
 the clickable citations (`cite`) and the confidence, whose attributes hold only numbers.
 """
@@ -97,6 +98,26 @@ def passage(hit: dict[str, Any], turn: int = 0, answer: dict[str, Any] | None = 
     return f"{cite(turn, hit['rank'])} {place(hit['citation'])}{quoted(hit, answer)}  \n{body}"
 
 
+def span_of(answer: dict[str, Any]) -> tuple[int, int] | None:
+    """[start, end) of the answer's short answer inside its text (`answer["span"]`), when it has one."""
+    span, t = answer.get("span"), answer.get("text", "")
+    if not isinstance(span, dict):
+        return None
+    a, b = span.get("start"), span.get("end")
+    if not isinstance(a, int) or not isinstance(b, int) or isinstance(a, bool) or isinstance(b, bool):
+        return None
+    return (a, b) if 0 <= a < b <= len(t) else None
+
+
+def short(answer: dict[str, Any]) -> str:
+    """The quote escaped, its short answer's words in <strong>."""
+    t, span = answer["text"], span_of(answer)
+    if span is None:
+        return text(t)
+    a, b = span
+    return f"{text(t[:a])}<strong>{text(t[a:b])}</strong>{text(t[b:])}"
+
+
 #: what a calibrated confidence (0..1) means in words: (at least, word, meaning)
 CONFIDENCE = ((0.8, "high", "the quote very likely answers the question"),
               (0.5, "medium", "the quote may answer the question; check it in context"),
@@ -133,7 +154,7 @@ def reply(result: dict[str, Any], turn: int = 0) -> str:
     hits = result["passages"]
     if answer:
         c = answer["citation"]
-        parts.append(f"> <mark>“{text(answer['text'])}”</mark> {cite(turn, c['id'])}")
+        parts.append(f"> <mark>“{short(answer)}”</mark> {cite(turn, c['id'])}")
         if confidence(answer):
             parts.append(confidence(answer))
         first = next((h for h in hits if int(h["rank"]) == int(c["id"])), None)
@@ -187,12 +208,22 @@ def sources(result: dict[str, Any] | None, turn: int = 0, opened: int | None = N
 
 
 def context(ctx: dict[str, Any], number: int, quoted: bool = False) -> str:
-    """A citation in its place: the paragraphs before and after, the cited range highlighted
-    (`quoted`: the range is the answer's sentence inside source `number`)."""
+    """A citation in its place: which it is (`context_head`), then `paragraphs`."""
+    return f"{context_head(ctx, number, quoted)}\n\n{paragraphs(ctx)}"
+
+
+def context_head(ctx: dict[str, Any], number: int, quoted: bool = False) -> str:
+    """The line over the context's views: the citation's number, title, document, page (PDF) and
+    range (`quoted`: the range is the answer's sentence inside source `number`)."""
     what = "the quoted sentence, characters" if quoted else "characters"
-    head = (f"**[{number}]** *{text(ctx['title'])}* · {text(ctx['doc'])} · {what} "
+    page = f"page {int(ctx['page'])} · " if isinstance(ctx.get("page"), int) else ""
+    return (f"**[{number}]** *{text(ctx['title'])}* · {text(ctx['doc'])} · {page}{what} "
             f"{int(ctx['start'])}–{int(ctx['end'])}")
-    parts = [head]
+
+
+def paragraphs(ctx: dict[str, Any]) -> str:
+    """The cited paragraph, the cited range highlighted, between the paragraphs before and after."""
+    parts = []
     if ctx.get("before"):
         parts.append(_around(f"*Paragraph {int(ctx['before_paragraph'])}, before:*  \n{text(ctx['before'])}"))
     parts.append(f"*Paragraph {int(ctx['paragraph'])}, cited:*  \n{marked(ctx['text'], [ctx['highlight']])}")
@@ -208,13 +239,10 @@ def _blocks(s: str, highlight: Sequence[int]) -> str:
 
 
 def document_view(ctx: dict[str, Any]) -> str:
-    """Under the context: the cited page of a PDF as text, then the document's extracted text (as
-    `qa show` prints it), each with the cited range highlighted, in a box the page's script scrolls
-    to it. A long document shows a window of paragraphs around the citation, and says so."""
+    """The document's extracted text (as `qa show` prints it) with the cited range highlighted, in
+    a box the page's script scrolls to it. A long document shows a window of paragraphs around the
+    citation, and says so. (A PDF's page is shown as an image: qa.serve.pageview.)"""
     parts = []
-    if isinstance(ctx.get("page_text"), str) and isinstance(ctx.get("page"), int):
-        parts.append(f"**Page {int(ctx['page'])}** as text, the cited range highlighted:")
-        parts.append(f'<div class="qa-page qa-view">\n\n{_blocks(ctx["page_text"], ctx["page_highlight"])}\n\n</div>')
     if isinstance(ctx.get("document_text"), str):
         first, last, total = (int(n) for n in ctx["document_paragraphs"])
         scope = ("the whole text" if ctx.get("document_whole") else
@@ -265,7 +293,7 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
             lines += [f"*Searched for:* {_plain(r['query'])}", ""]
         a = r.get("answer")
         if a:
-            lines += [f"> “{_plain(a['text'])}” [^{n}-{int(a['citation']['id'])}a]", ""]
+            lines += [f"> “{_exported_quote(a)}” [^{n}-{int(a['citation']['id'])}a]", ""]
             notes.append(f"[^{n}-{int(a['citation']['id'])}a]: {_note(a['citation'])}")
         else:
             why = _plain(r.get("reason") or "")
@@ -275,6 +303,16 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
             notes.append(f"[^{n}-{int(h['rank'])}]: {_note(h['citation'])}")
         lines.append("")
     return "\n".join(lines + notes) + "\n"
+
+
+def _exported_quote(a: dict[str, Any]) -> str:
+    """The quote as exported, its short answer in bold (**...**)."""
+    span = span_of(a)
+    if span is None:
+        return _plain(a["text"])
+    t, (x, y) = a["text"], span
+    pieces = [_SPACE.sub(" ", part).translate(_EXPORT) for part in (t[:x], t[x:y], t[y:])]
+    return f"{pieces[0]}**{pieces[1]}**{pieces[2]}".strip()
 
 
 def _note(c: dict[str, Any]) -> str:

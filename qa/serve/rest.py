@@ -1,4 +1,5 @@
-"""The REST API next to the chat page: `POST /api/ask`, `GET /api/documents`, `GET /openapi.json`.
+"""The REST API next to the chat page: `POST /api/ask`, `GET /api/documents`, `GET /openapi.json`,
+and the page view's `GET /api/context` and `GET /api/page` (qa.serve.pages).
 
 Plain Starlette routes put on Gradio's own FastAPI app before it starts (`routes` in launch's
 `app_kwargs`, see qa.serve.server), so they sit behind the same middleware as the page: the Host
@@ -32,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 from qa.assistant import Assistant
 from qa.config import env_whole_number
 from qa.errors import InputError, QAError
-from qa.serve import openapi
+from qa.serve import openapi, pages
 from qa.serve import pagecheck as check
 from qa.text import clean_question
 
@@ -92,6 +93,8 @@ class RestApi:
             Route("/api/ask", self._only("POST", self.ask), methods=_METHODS),
             Route("/api/documents", self._only("GET", self.documents), methods=_METHODS),
             Route("/openapi.json", self._only("GET", self.describe), methods=_METHODS),
+            Route("/api/context", self._only("GET", self.context), methods=_METHODS),
+            Route("/api/page", self._only("GET", self.page), methods=_METHODS),
             Route("/api/{rest:path}", self.unknown, methods=_METHODS),
         ]
 
@@ -155,6 +158,35 @@ class RestApi:
         self.admitted += 1
         try:
             return await anyio.to_thread.run_sync(functools.partial(self._answer, arguments), limiter=self.limiter)
+        finally:
+            self.admitted -= 1
+
+    async def context(self, request: Request) -> Response:
+        try:
+            citation = pages.context_arguments(request.query_params)
+        except pages.BadRequest as e:
+            return error(400, str(e))
+        except InputError as e:
+            return failure(422, e)
+        return await self._in_thread(functools.partial(pages.context_response, self.assistant, citation))
+
+    async def page(self, request: Request) -> Response:
+        try:
+            doc, page, zoom = pages.page_arguments(request.query_params)
+        except pages.BadRequest as e:
+            return error(400, str(e))
+        except InputError as e:
+            return failure(422, e)
+        return await self._in_thread(functools.partial(pages.page_response, self.assistant, doc, page, zoom))
+
+    async def _in_thread(self, work: Callable[[], Response]) -> Response:
+        """`work` on one of the API's threads, or 503 at once when too many requests wait for one."""
+        if self.admitted >= self.threads + self.waiting:
+            return error(503, f"The server is busy ({self.waiting} requests already waiting); try again "
+                              "in a moment.", headers={"Retry-After": "1"})
+        self.admitted += 1
+        try:
+            return await anyio.to_thread.run_sync(work, limiter=self.limiter)
         finally:
             self.admitted -= 1
 

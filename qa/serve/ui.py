@@ -5,7 +5,9 @@ own input (a private endpoint can still be called by a raw request; the checks a
 `qa.serve.pagecheck`), calls the Python API, and renders the JSON form of the result with `qa.serve.render`,
 which escapes all document and user text. Serving (environment, launch, guards) is `qa.serve.server`;
 the corpus's upload, removal and document picker are `qa.serve.corpus`.
-The page's one script, `page.js`, opens a clicked citation in context.
+The page's one script, `page.js`, opens a clicked citation in context. A citation opens in one view
+at a time, the most faithful first: a PDF's page as an image with the cited lines marked
+(qa.serve.pageview), else the document scrolled to the citation; the others are tabs beside it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from qa.assistant import Assistant  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.errors import InputError, QAError  # noqa: E402
 from qa.ingest.documents import SUFFIXES  # noqa: E402
-from qa.serve import corpus, render, rest, server  # noqa: E402
+from qa.serve import corpus, pageview, render, rest, server  # noqa: E402
 from qa.serve import pagecheck as check  # noqa: E402
 from qa.serve.watch import Watcher  # noqa: E402
 
@@ -48,7 +50,7 @@ ARTICLE_EXAMPLES = [
 ]
 K_MAX = 10
 MAX_TURNS = 100
-CONTEXT_HINT = "*Click a [n] in the chat, or a source above, to read it in its paragraph.*"
+CONTEXT_HINT = "*Click a [n] in the chat, or a source above, to see it in its place: a PDF's page, or the document.*"
 FOCUS_JS = "() => window.qaFocusQuestion && window.qaFocusQuestion()"
 REVEAL_JS = "() => window.qaRevealContext && window.qaRevealContext()"
 
@@ -194,8 +196,8 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         result = a.ask(question, k=check.k(k, K_MAX), history=history, docs=corpus.picked(a, docs)).to_json()
         results = (results + [result])[-MAX_TURNS:]
         turn = len(results) - 1
-        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT, "",
-                *exports.buttons(results))
+        return ("", _messages(results), results, turn, render.sources(result, turn), CONTEXT_HINT,
+                gr.Column(visible="hidden"), *exports.buttons(results))
 
     @_safe
     def select_turn(state: Any, shown: Any, evt: gr.SelectData) -> tuple[Any, ...]:
@@ -206,7 +208,7 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         turn = index // 2
         if turn == shown:  # a click in the turn already shown (selecting text, say) keeps its context open
             return turn, gr.skip(), gr.skip(), gr.skip()
-        return turn, render.sources(results[turn], turn), CONTEXT_HINT, ""
+        return turn, render.sources(results[turn], turn), CONTEXT_HINT, gr.Column(visible="hidden")
 
     @_safe
     def show_context(choice: Any, state: Any, shown: Any) -> tuple[Any, ...]:
@@ -220,12 +222,41 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
         hit, answer = hits[rank], results[turn].get("answer") or {}
         quoted = bool(answer) and int(answer["citation"]["id"]) == int(hit["rank"])  # highlight its sentence
         shown_ctx = a.context(answer["citation"] if quoted else hit["citation"])
-        return (render.context(shown_ctx, int(hit["rank"]), quoted=quoted), render.document_view(shown_ctx),
-                render.sources(results[turn], turn, opened=int(hit["rank"])), turn)
+        number = int(hit["rank"])
+        shown_now = (render.context_head(shown_ctx, number, quoted=quoted), gr.Column(visible=True),
+                     render.paragraphs(shown_ctx), render.document_view(shown_ctx),
+                     render.sources(results[turn], turn, opened=number), turn)
+        view = pageview.start(shown_ctx)
+        if view is None:  # no pages: the document, scrolled to the citation
+            return (*shown_now, gr.Tabs(selected="document"), gr.Tab(visible=False), "", None)
+        return (*shown_now, gr.Tabs(selected="page"), gr.Tab(visible=True), page(view), view.to_state())
+
+    def page(view: pageview.View) -> str:
+        try:
+            image = a.page_image(view.doc, view.page, view.scale)
+        except InputError:
+            raise
+        except QAError as e:  # the file changed, or PDFium cannot draw it: the text views still stand
+            log.warning("page view of %s, page %d: %s", view.doc, view.page, e)
+            return (f"**Page {view.page} of {view.pages}** · the page cannot be drawn: {render.text(check.public(str(e)))} "
+                    "(the Paragraphs and Document tabs have the text)")
+        return pageview.html(view, image.png, image.width, image.height)
+
+    def mover(step: int, zoom: int = 0, home: bool = False) -> Callable[..., Any]:
+        """A page view button's handler: `step` pages on, `zoom` steps in, or (`home`) back to the
+        citation's first page."""
+
+        @_safe
+        def move(value: Any) -> tuple[str, dict[str, Any]]:
+            view = pageview.View.from_state(value)
+            view = view.turned(view.cited[0] - view.page if home and view.cited else step).zoomed(zoom)
+            return page(view), view.to_state()
+
+        return move
 
     @_safe
     def clear() -> tuple[Any, ...]:
-        return ([], [], None, render.sources(None), CONTEXT_HINT, "", *exports.buttons([]))
+        return ([], [], None, render.sources(None), CONTEXT_HINT, gr.Column(visible="hidden"), *exports.buttons([]))
 
     def ask_api(question: str, k: int = 5, history: list[str] | None = None) -> dict[str, Any]:
         """Answers `question` by quoting the documents; returns the same JSON as `qa ask --json`:
@@ -269,9 +300,24 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                     sources = gr.Markdown(render.sources(None), elem_id="qa-sources", elem_classes="qa-panel",
                                           sanitize_html=True, latex_delimiters=[])
                     ctx = gr.Markdown(CONTEXT_HINT, elem_id="qa-context", elem_classes="qa-panel",
-                                      sanitize_html=True, latex_delimiters=[])
-                    docview = gr.Markdown("", elem_id="qa-document", elem_classes="qa-panel", sanitize_html=True,
-                                          latex_delimiters=[])  # the cited page and the document, scrolled to it
+                                      sanitize_html=True, latex_delimiters=[])  # which citation is open
+                    with gr.Column(visible="hidden", elem_id="qa-viewer") as viewer, gr.Tabs(elem_id="qa-views") as views:
+                        # a PDF's page, marked; shown for a PDF only (Gradio 6.31 hides a tab by an update only
+                        # when it was built hidden)
+                        with gr.Tab("Page", id="page", elem_id="qa-page-tab", visible=False) as page_tab:
+                            with gr.Row(elem_id="qa-page-nav"):
+                                nav = {name: gr.Button(name, elem_id=f"qa-{key}", size="sm", min_width=70)
+                                       for name, key in (("◀ Previous", "prev"), ("Cited page", "cited"),
+                                                         ("Next ▶", "next"), ("Zoom out", "zoom-out"),
+                                                         ("Zoom in", "zoom-in"))}
+                            pageview_md = gr.Markdown("", elem_id="qa-pageview", elem_classes="qa-panel",
+                                                      sanitize_html=True, latex_delimiters=[])
+                        with gr.Tab("Paragraphs", id="paragraphs", elem_id="qa-paragraphs-tab"):
+                            paras = gr.Markdown("", elem_id="qa-paragraphs", elem_classes="qa-panel", sanitize_html=True,
+                                                latex_delimiters=[])  # the cited paragraph between its neighbours
+                        with gr.Tab("Document", id="document", elem_id="qa-document-tab"):
+                            docview = gr.Markdown("", elem_id="qa-document", elem_classes="qa-panel",
+                                                  sanitize_html=True, latex_delimiters=[])  # scrolled to the citation
                 with gr.Tab("Corpus", elem_id="qa-corpus-tab"):
                     corpus_md = gr.Markdown(render.corpus(a.documents()), elem_id="qa-corpus", elem_classes="qa-panel",
                                          sanitize_html=True, latex_delimiters=[])
@@ -285,10 +331,11 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
 
 
         pick = gr.Textbox(visible="hidden", elem_id="qa-pick", max_length=40)  # "TURN:RANK", set by page.js
+        page_state = gr.State(None)  # the page view's document, page and zoom (qa.serve.pageview.View)
 
         # -- events --------------------------------------------------------------------------------
         private: dict[str, Any] = {"api_visibility": "private"}
-        answer_out = [question, chat, state, shown, sources, ctx, docview, md_btn, js_btn]
+        answer_out = [question, chat, state, shown, sources, ctx, viewer, md_btn, js_btn]
         asking = {"fn": respond, "inputs": [question, k, state, picker], "outputs": answer_out,
                   "concurrency_id": "ask", "concurrency_limit": 1, **private}
         seen = gr.State(None) if follow else None  # the index generation the corpus panel shows
@@ -296,10 +343,15 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
             if seen is not None:
                 asked.then(_follower(a), [picker, seen], [corpus_md, picker, doomed, seen], **private)
-        chat.select(select_turn, [state, shown], [shown, sources, ctx, docview], **private)
-        pick.change(show_context, [pick, state, shown], [ctx, docview, sources, shown], show_progress="minimal",
-                    **private).then(None, js=REVEAL_JS, **private)
-        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, docview, md_btn, js_btn], **private)
+        chat.select(select_turn, [state, shown], [shown, sources, ctx, viewer], **private)
+        pick.change(show_context, [pick, state, shown],
+                    [ctx, viewer, paras, docview, sources, shown, views, page_tab, pageview_md, page_state],
+                    show_progress="minimal", **private).then(None, js=REVEAL_JS, **private)
+        for name, step, zoom, home in (("◀ Previous", -1, 0, False), ("Next ▶", 1, 0, False),
+                                       ("Cited page", 0, 0, True), ("Zoom out", 0, -1, False), ("Zoom in", 0, 1, False)):
+            nav[name].click(mover(step, zoom, home), [page_state], [pageview_md, page_state], show_progress="minimal",
+                            **private)
+        clear_btn.click(clear, None, [chat, state, shown, sources, ctx, viewer, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
         corpus_out = [status, corpus_md, picker, doomed]
         upload.upload(_adder(a, temp_root, upload_bytes), [upload], [*corpus_out, upload], concurrency_id="index_writer",

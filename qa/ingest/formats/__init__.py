@@ -46,6 +46,9 @@ class Block:
     level: int = 0
     #: the page it is on (PDF), else None
     page: int | None = None
+    #: "text", or "table" for a table read from a PDF page (its caption, then a line a row): a
+    #: paragraph of its own, never joined to the text around it nor repaired
+    kind: str = "text"
 
 
 @dataclass(frozen=True)

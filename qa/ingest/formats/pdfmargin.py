@@ -1,7 +1,7 @@
 """Characters of a PDF page that are not body text: rotated text and margin line numbers.
 
-Decided per page from the characters pdfminer read, before its layout analysis groups them into
-lines, so what is dropped never disturbs the reading order of what is kept:
+Decided per page from the characters pdfminer read (or the words PDFium read, `pdfwords`), before
+they are grouped into lines, so what is dropped never disturbs the reading order of what is kept:
 - text that does not run left to right along the page (arXiv's identifier stamped up the left
   margin, a vertical "Draft" watermark): a character whose text matrix is not horizontal, dropped
   only while horizontal characters are the page's majority (a page set sideways keeps its text);
@@ -26,12 +26,16 @@ ROWS = 3
 
 
 class Char(Protocol):
-    """What is read of a pdfminer LTChar."""
+    """What is read of a character (a pdfminer LTChar) or a word (`pdfwords.Word`)."""
 
-    matrix: tuple[float, float, float, float, float, float]
-    x0: float
-    x1: float
-    y0: float
+    @property
+    def matrix(self) -> tuple[float, float, float, float, float, float]: ...
+    @property
+    def x0(self) -> float: ...
+    @property
+    def x1(self) -> float: ...
+    @property
+    def y0(self) -> float: ...
 
     def get_text(self) -> str: ...
 

@@ -14,8 +14,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from statistics import median
-from typing import Any
 
 from qa.ingest.layout import smart_title
 
@@ -31,7 +29,8 @@ _PARTICLES = {"de", "van", "von", "der", "den", "bin", "al", "da", "del", "di", 
 
 @dataclass(frozen=True)
 class TypeLine:
-    """One text line of a page as set: its text, its type size and where it stands (points, y up)."""
+    """One text line of a page as set: its text, its type size and where it stands (points, y up).
+    Made from PDFium's words (`pdf`), pdfminer's lines (`pdfminer_pages`) or OCR's (`pdfocr`)."""
 
     text: str
     size: float
@@ -41,18 +40,6 @@ class TypeLine:
     main: str
     #: its characters that are not spaces
     chars: int
-
-
-def type_line(line: Any) -> TypeLine | None:
-    """A pdfminer LTTextLine as a TypeLine, None when it holds no visible character."""
-    from pdfminer.layout import LTChar
-
-    chars = [c for c in line if isinstance(c, LTChar) and c.get_text().strip()]
-    if not chars:
-        return None
-    size = median(c.size for c in chars)
-    main = "".join(c.get_text() if not isinstance(c, LTChar) or c.size >= 0.8 * size else " " for c in line)
-    return TypeLine(" ".join(line.get_text().split()), size, line.y1, line.y0, " ".join(main.split()), len(chars))
 
 
 def _body_size(lines: Sequence[TypeLine]) -> float:

@@ -1,0 +1,127 @@
+"""Warm answer latency on long papers and on the article, one thread, against today's path in the same run.
+
+    QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python -m benchmarks.longdocs [--questions 120] [--rounds 3] [--json]
+
+Two workloads: questions of COVID-QA dev (`../shared/benchmarks/covid-qa-dev`, 49 papers of ~3,500
+words indexed together) each limited to its own paper, as a reader who picks one document asks
+(`docs=[paper]`: the narrowed rules, `Rules.narrowed`); and the article's dev questions over the
+article. Paths, each on an index built for it (passage and sentence vectors from QA_EVAL_CACHE):
+- "today": the answer path before issue 25 part 3 (no headings read by BM25, no deeper reranking
+  for a limited search) and before part 4 (no learned abstention), everything else as in the tree;
+- "not narrowed": the tree's path, with a limited search reranked as an open one;
+- "tree": the tree's path as shipped.
+The scorer and the reader run on one thread; the reader remembers nothing, so every ask pays for
+its readings (the scorer keeps the vectors of sentences it has met, as in a serving process). Every
+question is asked once on each path to warm it, then the rounds alternate the paths question by
+question; prints each path's median and the median of per-question ratios to "today". The span
+model's pass over the quote (`Assistant.ask`, issue 25 part 2) is not in any path here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qa.answer.compose import Rules  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.eval import COVID_DEFAULT  # noqa: E402
+from qa.eval.covid import load_papers, load_questions  # noqa: E402
+from qa.eval.evaluate import DEFAULT_SET, load_set  # noqa: E402
+from qa.eval.kit import CachedEmbedder, Engine, ask, system_index  # noqa: E402
+from qa.ingest.documents import load_corpus  # noqa: E402
+from qa.models.embedder import MiniLM  # noqa: E402
+from qa.models.reader import Reader  # noqa: E402
+from qa.models.scorer import Scorer  # noqa: E402
+
+
+def today_rules() -> Rules:
+    """The shipped Rules with this issue's changes to the answer path undone."""
+    rules = Rules()
+    undone: dict[str, Any] = {"narrow_depth": rules.scorer_depth, "narrow_reader_candidates": rules.reader_candidates,
+                              "narrow_reader_within": rules.reader_within, "narrow_answer_depth": rules.answer_depth}
+    if "learned_abstention" in {f.name for f in fields(Rules)}:
+        undone["learned_abstention"] = False
+    return replace(rules, **undone)
+
+
+def not_narrowed() -> Rules:
+    rules = Rules()
+    return replace(rules, narrow_depth=rules.scorer_depth, narrow_reader_candidates=rules.reader_candidates,
+                   narrow_reader_within=rules.reader_within, narrow_answer_depth=rules.answer_depth)
+
+
+def timed(engines: dict[str, Engine], embedder: Any, asks: list[tuple[str, tuple[str, ...], list[str] | None]],
+          rounds: int) -> dict[str, Any]:
+    for question, history, docs in asks:  # warm every path
+        for engine in engines.values():
+            ask(engine, embedder, question, history, k=5, docs=docs)
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for question, history, docs in asks:
+            for name, engine in engines.items():
+                t = time.perf_counter()
+                ask(engine, embedder, question, history, k=5, docs=docs)
+                times[name].append(time.perf_counter() - t)
+    return {"asks_each": len(times["today"]),
+            "p50_ms": {name: round(1000 * statistics.median(t), 2) for name, t in times.items()},
+            "ratio_to_today": {name: round(statistics.median(a / b for a, b in zip(t, times["today"], strict=True)), 3)
+                               for name, t in times.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--covid", type=Path, default=COVID_DEFAULT)
+    ap.add_argument("--questions", type=int, default=120, help="COVID-QA questions, spread evenly over the set")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    settings = Settings()
+    embedder = CachedEmbedder.from_env(MiniLM(threads=1))
+    scorer, reader = Scorer(threads=1), Reader(threads=1)
+    scorer.warm_up()
+    reader.warm_up()
+    figures: dict[str, Any] = {"rules": {"today": vars(today_rules()), "tree": vars(Rules())}}
+
+    covid = load_questions(args.covid)
+    step = max(1, len(covid) // args.questions)
+    chosen = covid[::step][: args.questions]
+    papers = load_papers(args.covid, [q.doc_id for q in covid], settings)
+    corpus = list(papers.values())
+    indexes = {h: system_index(corpus, settings.max_words, embedder, headings=h) for h in (False, True)}
+    engines = {"today": Engine.of(indexes[False], rules=today_rules(), scorer=scorer, reader=reader),
+               "not narrowed": Engine.of(indexes[True], rules=not_narrowed(), scorer=scorer, reader=reader),
+               "tree": Engine.of(indexes[True], rules=Rules(), scorer=scorer, reader=reader)}
+    figures["paper"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
+                        **timed(engines, embedder, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
+
+    documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
+    article = {h: system_index(documents, settings.max_words, embedder, headings=h) for h in (False, True)}
+    engines = {"today": Engine.of(article[False], rules=today_rules(), scorer=scorer, reader=reader),
+               "not narrowed": Engine.of(article[True], rules=not_narrowed(), scorer=scorer, reader=reader),
+               "tree": Engine.of(article[True], rules=Rules(), scorer=scorer, reader=reader)}
+    figures["article"] = {"passages": len(article[True].passages),
+                          **timed(engines, embedder, [(q.question, q.history, None) for q in load_set(DEFAULT_SET)],
+                                  args.rounds)}
+    embedder.save()
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    for name, label in (("paper", "a question limited to its own paper (COVID-QA dev)"), ("article", "the article")):
+        f = figures[name]
+        print(f"{label}: {f['passages']} passages, {f['asks_each']} asks a path, k=5, one thread, warm")
+        for path, p50 in f["p50_ms"].items():
+            print(f"  {path:<14} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

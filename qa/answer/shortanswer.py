@@ -1,0 +1,110 @@
+"""The short answer inside the quote: the span model (qa.models.span) reads the quoted text once,
+with the question, and marks the answer's words in it ("On **June 20, 2019** President Xi Jinping
+arrived in Pyongyang ..."), or nothing when the question has no short answer or the model is unsure.
+
+`mark` gives the result's answer its `Span`: [start, end) inside the quote's text, and the same
+range as raw offsets into the document (as the citation's start and end are). A sentence whose
+text maps one to one onto its raw characters (the same length: no line break joined, no hyphen or
+space dropped) gives them by adding; any other asks `raw_map`, which maps through the document's
+own paragraph (the Assistant reads the document for it).
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from qa.answer.result import Result, Span
+from qa.errors import QAError
+from qa.ingest.chunks import Passage
+from qa.ingest.layout import Paragraph
+
+#: maps [a, b) of a passage's text to raw offsets in its document (None when it cannot)
+RawMap = Callable[[Passage, int, int], tuple[int, int] | None]
+
+
+class Finds(Protocol):
+    """What `mark` needs of a span model (qa.models.span.SpanModel)."""
+
+    def answer(self, question: str, text: str) -> Any: ...
+
+
+def quote_offset(p: Passage, start: int, end: int, text: str) -> int | None:
+    """Where the quote (raw [start, end), `text`) begins in the passage's text."""
+    for s in p.sentences:
+        if s.raw_start == start and p.text[s.start : s.start + len(text)] == text:
+            return s.start
+    found = p.text.find(text)
+    return found if found >= 0 else None
+
+
+def raw_offsets(p: Passage, a: int, b: int, raw_map: RawMap | None) -> tuple[int, int] | None:
+    """Raw offsets of [a, b) of the passage's text: added to its sentence's where that sentence's text
+    is as long as its raw span (one to one), else from `raw_map`."""
+    first = next((s for s in p.sentences if s.start <= a < s.end), None)
+    last = next((s for s in p.sentences if s.start < b <= s.end), None)
+    if first is not None and last is not None and all(s.end - s.start == s.raw_end - s.raw_start for s in (first, last)):
+        return first.raw_start + (a - first.start), last.raw_start + (b - last.start)
+    return raw_map(p, a, b) if raw_map is not None else None
+
+
+class DocumentMap:
+    """A `RawMap` through the document's own paragraph (its per-character map to the raw text), the
+    document read by `read` (the last `keep` documents' paragraphs kept; one read again when the
+    passage no longer matches it, as after the file changed)."""
+
+    def __init__(self, read: Callable[[str], Any], keep: int = 4) -> None:
+        self.read = read
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._docs: OrderedDict[str, dict[int, Paragraph]] = OrderedDict()
+
+    def _paragraphs(self, doc: str, fresh: bool) -> dict[int, Paragraph] | None:
+        with self._lock:
+            kept = None if fresh else self._docs.get(doc)
+        if kept is not None:
+            return kept
+        try:
+            paragraphs = {p.number: p for p in self.read(doc).paragraphs}
+        except (QAError, OSError):  # gone or unreadable: the answer keeps no span
+            return None
+        with self._lock:
+            self._docs[doc] = paragraphs
+            while len(self._docs) > self.keep:
+                self._docs.popitem(last=False)
+        return paragraphs
+
+    def __call__(self, p: Passage, a: int, b: int) -> tuple[int, int] | None:
+        for fresh in (False, True):
+            paragraph = (self._paragraphs(p.doc, fresh) or {}).get(p.paragraph)
+            if paragraph is None:
+                continue
+            at = bisect_left(paragraph.starts, p.start)
+            if paragraph.text[at : at + len(p.text)] != p.text:
+                at = paragraph.text.find(p.text)
+            if at >= 0 and at + b <= len(paragraph.text):
+                return paragraph.raw_span(at + a, at + b)
+        return None
+
+
+def mark(result: Result, model: Finds | None, raw_map: RawMap | None = None) -> Result:
+    """`result` with its answer's short answer (`Answer.span`), when the model finds one."""
+    answer = result.answer
+    if model is None or answer is None:
+        return result
+    found = model.answer(result.question, answer.text)
+    if found is None:
+        return result
+    p = result.hits[answer.citation.id - 1].passage
+    at = quote_offset(p, answer.citation.start, answer.citation.end, answer.text)
+    if at is None:
+        return result
+    raw = raw_offsets(p, at + found.start, at + found.end, raw_map)
+    if raw is None:
+        return result
+    span = Span(found.start, found.end, raw[0], raw[1], answer.text[found.start : found.end], found.confidence)
+    return replace(result, answer=replace(answer, span=span))

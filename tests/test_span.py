@@ -1,0 +1,360 @@
+"""The span model (qa.models.span) and the short answer inside the quote (qa.answer.shortanswer):
+the shipped model's hashes and canary, a damaged copy refused, the span in the Python API and its
+JSON, the terminal and a pipe (`qa ask`), the Markdown export, the chat message and MCP; none for a
+why-question; QA_SPAN=0; raw offsets through the document's own map where its text is not one to
+one with the file; and the training script (its defaults, its refusal of evaluation material, a
+tiny run that loads). The REST API and the page are tested with a real server in
+tests/test_span_serve.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import terminal
+from qa.answer import shortanswer
+from qa.assistant import Assistant
+from qa.config import Settings
+from qa.errors import ModelError
+from qa.ingest.chunks import chunk
+from qa.ingest.documents import read_document
+from qa.models.bundled import sha256
+from qa.models.span import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, Found, SpanModel, best_span, kind
+from qa.models.spanscore import exact_match, f1, normalize
+from qa.serve import mcpview, render
+
+from .conftest import ARTICLE, ROOT, SHARED, needs_shared
+
+DATA = SHARED / "training" / "qa_train.jsonl"
+#: a question whose answer has a short answer inside its sentence ("In March 2018, Kim Jong-Un made his
+#: first official visit to Beijing ...")
+WHEN = "When did Kim Jong-Un make his first official visit to Beijing?"
+#: its answer sentence is a clause (the new Russian government downgraded its ties ... and decided
+#: not to renew the treaty): a reason, no short answer
+WHY = "Why did Russia downgrade its ties with North Korea?"
+
+
+def _train_span():
+    from qa.models.training import span as train_span
+
+    return train_span
+
+
+@pytest.fixture(scope="module")
+def real() -> SpanModel:
+    m = SpanModel()
+    m.warm_up()
+    return m
+
+
+@pytest.fixture(scope="module")
+def treaty(article_assistant):
+    """The answer to WHEN, with its short answer."""
+    return article_assistant.ask(WHEN)
+
+
+# -- the shipped model ------------------------------------------------------------------------------
+
+
+def test_shipped_model_matches_its_hashes_and_canary(real):
+    card = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())
+    assert {n: sha256(MODEL_FOLDER / n) for n in card["files"]} == card["files"]
+    c = card["canary"]
+    found = real.find(c["question"], c["sentence"])
+    assert found is not None and abs(found.score - c["score"]) < CANARY_TOLERANCE
+    assert c["sentence"][found.start : found.end] == c["span"]
+    assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
+    t = card["training"]
+    assert t["limit"] is None and t["data"] == ["qa_train.jsonl", "squad_train_more.jsonl"]
+    assert t["questions"] > 90_000  # drawn from the whole pool (the shipped run read steps x batch of them)
+    assert t["epochs"] == round(t["steps"] * t["batch"] / t["questions"], 3)
+    written = (MODEL_FOLDER / "MODEL_CARD.md").read_text()
+    assert "## Held-out figures" in written and "## When there is no span" in written
+    assert "why" in card["rule"]["no_span_kinds"] and 0 < card["rule"]["max_share"] < 1
+
+
+def test_a_damaged_or_missing_file_is_refused_in_one_line(tmp_path):
+    broken = tmp_path / "span_model"
+    shutil.copytree(MODEL_FOLDER, broken)
+    data = bytearray((broken / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (broken / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="span model .* has changed or damaged files \\(model.onnx\\)") as e:
+        SpanModel(broken).warm_up()
+    assert "\n" not in str(e.value) and "qa.models.training.span" in str(e.value)
+    (broken / CHECK_FILE).unlink()
+    with pytest.raises(ModelError, match="is missing \\(span.json not found\\)"):
+        SpanModel(broken).warm_up()
+
+
+def test_a_wrong_canary_is_refused(tmp_path):
+    folder = tmp_path / "span_model"
+    shutil.copytree(MODEL_FOLDER, folder)
+    card = json.loads((folder / CHECK_FILE).read_text())
+    card["canary"]["score"] += 5
+    (folder / CHECK_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="failed its self-check"):
+        SpanModel(folder).warm_up()
+
+
+def test_question_kinds():
+    assert kind("Why did Russia downgrade its ties?") == "why" and kind("How come it failed?") == "why"
+    assert kind("How many soldiers died?") == "how much" and kind("How did it end?") == "how"
+    assert kind("In which year was it signed?") == "which" and kind("Whose idea was it?") == "who"
+    assert kind("Name the treaty.") == "other"
+
+
+def test_the_best_span_starts_before_it_ends_and_is_not_too_long():
+    start = np.array([0.0, 5.0, 0.0, 0.0])
+    end = np.array([9.0, 0.0, 0.0, 6.0])  # the best end comes before the best start: not allowed
+    i, j, logp = best_span(start, end)
+    assert (i, j) == (1, 3) and logp < 0
+    rng = np.random.default_rng(7)
+    for _ in range(20):  # the best allowed pair, as a search over every pair finds it
+        s, e = rng.normal(size=12) * 3, rng.normal(size=12) * 3
+        ls, le = s - np.logaddexp.reduce(s), e - np.logaddexp.reduce(e)
+        want = max((ls[a] + le[b], a, b) for a in range(12) for b in range(a, min(12, a + 4)))
+        i, j, logp = best_span(s, e, max_tokens=4)
+        assert (i, j) == want[1:] and logp == pytest.approx(want[0], abs=1e-5)
+
+
+def test_squad_scoring():
+    assert normalize("The  Treaty, of 1961!") == "treaty of 1961"
+    assert exact_match("the Treaty of 1961", ["Treaty of 1961"]) == 1.0
+    assert f1("Treaty of Friendship", ["Treaty on Friendship"]) == pytest.approx(2 / 3)
+    assert f1("", ["x"]) == 0.0 and exact_match("x", []) == 0.0
+
+
+# -- the short answer in every interface -------------------------------------------------------------
+
+
+def test_the_short_answer_is_marked_inside_the_quote(treaty):
+    a = treaty.answer
+    assert a is not None and a.span is not None
+    s = a.span
+    assert 0 <= s.start < s.end <= len(a.text) and a.text[s.start : s.end] == s.text
+    assert s.text == "March 2018" and len(s.text) < len(a.text) / 2
+    raw = ARTICLE.read_text(encoding="utf-8")
+    assert " ".join(raw[s.raw_start : s.raw_end].split()) == s.text  # the file's own characters
+    assert a.citation.start <= s.raw_start < s.raw_end <= a.citation.end
+    assert 0.5 <= s.confidence <= 1.0
+    assert treaty.to_json()["answer"]["span"] == {"text": s.text, "start": s.start, "end": s.end, "raw_start": s.raw_start,
+                                                  "raw_end": s.raw_end, "confidence": round(s.confidence, 4)}
+    assert treaty.timings["span"] >= 0
+
+
+def test_no_span_for_a_why_question(article_assistant, real):
+    result = article_assistant.ask(WHY)
+    assert result.answer is not None and "downgraded its ties" in result.answer.text
+    assert result.answer.span is None and result.to_json()["answer"]["span"] is None
+    assert real.find(WHY, result.answer.text) is not None  # the model has a best span; the rule refuses it
+    assert real.answer(WHY, result.answer.text) is None
+
+
+def test_qa_span_0_turns_it_off(monkeypatch, article_assistant):
+    monkeypatch.setenv("QA_SPAN", "0")
+    settings = Settings(corpus_dir=article_assistant.settings.corpus_dir, index_dir=article_assistant.settings.index_dir)
+    assert settings.span is False
+    off = Assistant(settings, embedder=article_assistant.embedder, load=False)
+    assert off.span is None
+    monkeypatch.delenv("QA_SPAN")
+    assert Settings().span is True
+
+
+def test_the_terminal_underlines_it_and_a_line_says_it(treaty):
+    s = treaty.answer.span
+    plain = terminal.render_text(treaty)
+    lines = plain.splitlines()
+    assert lines[0] == f"“{treaty.answer.text}” [{treaty.answer.citation.id}]"  # »…« and the quote stay the sentence
+    assert lines[1] == f"    Short answer: {s.text}" and "\x1b" not in plain
+    styled = terminal.render_text(treaty, color=True)
+    assert f"\x1b[4m{s.text}\x1b[24m" in styled.splitlines()[0]
+
+
+def test_qa_ask_on_a_pipe_prints_it_without_escape_codes(article_corpus, tmp_path):
+    env = {**os.environ, "QA_TORCH_THREADS": "1", "TERM": "xterm"}
+    base = [sys.executable, "-m", "qa", "ask", "--corpus", str(article_corpus), "--index", str(tmp_path / "index")]
+    text = subprocess.run([*base, WHEN], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert "\x1b" not in text.stdout
+    short = next(line for line in text.stdout.splitlines() if line.startswith("    Short answer: "))
+    assert short == "    Short answer: March 2018"
+    js = subprocess.run([*base, "--json", WHEN], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert js.returncode == 0, js.stderr[-2000:]
+    span = json.loads(js.stdout)["answer"]["span"]
+    assert short == f"    Short answer: {span['text']}" and set(span) == {"text", "start", "end", "raw_start", "raw_end", "confidence"}
+    why = subprocess.run([*base, "--json", WHY], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert json.loads(why.stdout)["answer"]["span"] is None
+
+
+def test_the_chat_message_and_the_markdown_export_bold_it(treaty):
+    js = treaty.to_json()
+    s = treaty.answer.span
+    message = render.reply(js)
+    quote = message.splitlines()[0]
+    assert f"<strong>{render.text(s.text)}</strong>" in quote and quote.count("<strong>") == 1
+    exported = render.export_markdown([js])
+    assert f"**{s.text}**" in exported and exported.count("**") == 2
+    # no span: the quote as before
+    bare = {**js, "answer": {**js["answer"], "span": None}}
+    assert "<strong>" not in render.reply(bare) and "**" not in render.export_markdown([bare])
+    # a span out of range (hand-made JSON) is ignored, never sliced
+    odd = {**js, "answer": {**js["answer"], "span": {**js["answer"]["span"], "end": 10**6}}}
+    assert "<strong>" not in render.reply(odd)
+
+
+def test_mcp_passes_it_through(treaty):
+    out = mcpview.ask_output(treaty)
+    assert out["span"] == treaty.to_json()["answer"]["span"]
+    assert f"    short answer: {treaty.answer.span.text}" in mcpview.ask_text(treaty, out).splitlines()
+
+
+# -- raw offsets --------------------------------------------------------------------------------------
+
+
+class _Fixed:
+    """A span model that always marks `word` (fast, for the offsets' unit tests)."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def warm_up(self) -> None:
+        pass
+
+    def answer(self, question: str, text: str) -> Found | None:
+        at = text.find(self.word)
+        return None if at < 0 else Found(at, at + len(self.word), 0.9, 0.9, 0.1, 1.0)
+
+
+def test_raw_offsets_through_the_documents_map_where_text_and_file_differ(tmp_path, fake_embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # a hyphen across a line break and a run of spaces: the paragraph's text is shorter than the file's
+    raw = ("Harbour notes\n\nThe lighthouse keeper re-\nported that the  lamp was lit in 1887 by Ada\n"
+           "Fenwick. It burned whale oil until 1921.\n")
+    (corpus / "notes.txt").write_text(raw, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    qa = Assistant(settings, embedder=fake_embedder, span=_Fixed("Ada Fenwick"))  # type: ignore[arg-type]
+    result = qa.ask("Who lit the lamp in 1887?")
+    s = result.answer.span if result.answer else None
+    assert s is not None and s.text == "Ada Fenwick"
+    assert raw[s.raw_start : s.raw_end] == "Ada\nFenwick"
+    # the same through the map alone, for a word past the joined hyphen and the spaces
+    document, _ = read_document(corpus / "notes.txt", "corpus/notes.txt", 10**6)
+    p = next(p for p in chunk([document], 120) if "1887" in p.text)
+    a = p.text.index("1887")
+    mapped = shortanswer.DocumentMap(lambda doc: document)(p, a, a + 4)
+    assert mapped is not None and raw[mapped[0] : mapped[1]] == "1887"
+    assert shortanswer.raw_offsets(p, a, a + 4, None) is None  # not one to one, and no map: no offsets
+
+
+def test_mark_leaves_a_result_without_answer_or_span_as_it_is(treaty):
+    assert shortanswer.mark(treaty, None) is treaty
+    bare = replace(treaty, answer=replace(treaty.answer, span=None))
+    assert shortanswer.mark(bare, _Fixed("no such words")) is bare
+    marked = shortanswer.mark(bare, _Fixed("Beijing"))
+    assert marked.answer.span is not None and marked.answer.span.text == "Beijing"
+    assert ARTICLE.read_text(encoding="utf-8")[marked.answer.span.raw_start : marked.answer.span.raw_end] == "Beijing"
+    abstained = replace(treaty, answer=None)
+    assert shortanswer.mark(abstained, _Fixed("Beijing")) is abstained
+
+
+# -- the training script ------------------------------------------------------------------------------
+
+
+def test_the_training_scripts_defaults_are_the_shipped_recipe():
+    """Rerunning qa/models/training/span.py with no options trains what ships (its card's settings)."""
+    train_span = _train_span()
+    shipped = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
+    defaults = vars(train_span.parse(["--out", "unused"]))
+    for key in ("layers", "steps", "batch", "lr", "threads", "max_seq_length", "freeze_layers"):
+        assert defaults[key] == shipped[key], key
+    assert defaults["freeze_embeddings"] is shipped["frozen_word_embeddings"] and defaults["bf16"] is shipped["bf16"]
+    assert [p.name for p in defaults["data"]] == shipped["data"] and shipped["seed"] == train_span.SEED
+
+
+def test_training_script_refuses_evaluation_material(tmp_path):
+    row = {"id": "x", "source": "squad-v1.1-dev", "title": "Normans", "context": "The Normans came.",
+           "question": "Who came?", "answers": ["The Normans"], "answer_starts": [0], "is_impossible": False}
+    data = tmp_path / "leak.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    with pytest.raises(AssertionError, match="evaluation documents"):
+        _train_span().main(["--data", str(data), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_answers_across_a_sentence_boundary_are_skipped_and_counted():
+    train_span = _train_span()
+    from qa.models import wordpieces
+    from qa.models.bundled import model_dir
+
+    tokenizer = wordpieces.shared(model_dir() / "tokenizer.json")
+    context = "The lamp was lit in 1887. It burned oil until 1921."
+    rows = [{"question": "When was it lit?", "context": context, "answers": ["1887"], "answer_starts": [20]},
+            {"question": "What?", "context": context, "answers": ["1887. It"], "answer_starts": [20]}]
+    data, skipped = train_span.examples(rows, tokenizer, 96)
+    assert len(data) == 1 and skipped == {"across_sentences": 1, "cut_off": 0}
+    ids, _types, first, a, b = data[0]
+    assert tokenizer.decode(ids[a : b + 1]) == "1887" and a >= first
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
+    out = tmp_path / "span"
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps", "2",
+         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((out / CHECK_FILE).read_text())
+    assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
+    assert card["training"]["data_sha256"] == {"qa_train.jsonl": sha256(DATA)}
+    assert card["training"]["excluded_and_checked"]["titles"] and card["evaluation"]["all"]["questions"] > 0
+    written = (out / "MODEL_CARD.md").read_text()
+    assert "## Held-out figures" in written and "first 2 of the six layers" in written
+    (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from span.json alone
+    subprocess.run([sys.executable, "-m", "qa.models.training.span", "--card-only", "--out", str(out)],
+                   check=True, timeout=120, cwd=ROOT)
+    assert (out / "MODEL_CARD.md").read_text() == written
+    m = SpanModel(out)
+    m.warm_up()  # what the script writes passes the loader's own checks
+    found = m.find("When was it lit?", "The lamp was lit in 1887.")
+    assert found is not None and 0 <= found.start < found.end <= len("The lamp was lit in 1887.")
+    assert Path(out / "tokenizer.json").is_file()
+
+
+def test_a_span_is_widened_to_whole_words():
+    from qa.models.span import whole_words
+
+    text = "against any “unprovoked aggression” directed at North Korea."
+    a = text.index("voked")
+    assert text[slice(*whole_words(text, a, text.index(" directed")))] == "unprovoked aggression”"
+    assert whole_words(text, 0, 7) == (0, 7) and whole_words(text, 1, 3) == (0, 7)
+
+
+@needs_shared("benchmarks/squad-v1.1-dev")
+def test_qa_eval_squad_scores_the_short_answer_of_each_right_quote(embedder, real):
+    from qa.eval.evaluate import SQUAD_ROWS
+    from qa.eval.kit import CachedEmbedder
+    from qa.eval.squad import load_squad, run_squad
+
+    folder = SHARED / "benchmarks" / "squad-v1.1-dev"
+    questions = [q for q in load_squad(folder) if q.doc_id == "Super_Bowl_50"][:8]
+    out = run_squad(folder, Settings(), CachedEmbedder(embedder), questions=questions, baseline=False, span=real)
+    s = out["system"]
+    assert 0 < s["span_questions"] <= round(s["answer@1"] * len(questions))  # the right quotes only
+    assert 0.0 <= s["span_em"] <= s["span_f1"] <= 1.0 and 0.0 <= s["span_given"] <= 1.0
+    assert s["span_em"] <= s["span_em_always"] and s["span_f1"] <= s["span_f1_always"]  # the rule only takes spans away
+    assert {"span_em", "span_f1", "span_given"} <= set(SQUAD_ROWS)
+    assert "span_em" not in run_squad(folder, Settings(), CachedEmbedder(embedder), questions=questions,
+                                      baseline=False)["system"]

@@ -25,7 +25,7 @@ from tests.conftest import ARTICLE, NETGUARD, ROOT, TREATY
 DATA = {
     "qa/py.typed", "qa/models/model_check.json", "qa/serve/page.js", "qa/serve/page.css",
     f"qa/example/{ARTICLE.name}",
-    *(f"qa/models/{m}_model/{f}" for m in ("scorer", "reader")
+    *(f"qa/models/{m}_model/{f}" for m in ("scorer", "reader", "span")
       for f in ("MODEL_CARD.md", "model.onnx", "tokenizer.json", f"{m}.json")),
     *(f"qa/models/abstain_model/{f}" for f in ("MODEL_CARD.md", "abstain.json", "weights.json")),
 }

@@ -9,7 +9,9 @@ article. Paths, each on an index built for it (passage and sentence vectors from
 - "today": the answer path before issue 25 part 3 (no headings read by BM25, no deeper reranking
   for a limited search) and before part 4 (no learned abstention), everything else as in the tree;
 - "not narrowed": the tree's path, with a limited search reranked as an open one;
-- "tree": the tree's path as shipped.
+- "tree": the tree's path as shipped;
+- "reader before" (with --reader-before DIR): the tree's path with that reader instead of the shipped
+  one (the reader before a retraining, issue 25 part 1); each path's ratio to it is printed too.
 The scorer and the reader run on one thread; the reader remembers nothing, so every ask pays for
 its readings (the scorer keeps the vectors of sentences it has met, as in a serving process). Every
 question is asked once on each path to warm it, then the rounds alternate the paths question by
@@ -71,10 +73,15 @@ def timed(engines: dict[str, Engine], embedder: Any, asks: list[tuple[str, tuple
                 t = time.perf_counter()
                 ask(engine, embedder, question, history, k=5, docs=docs)
                 times[name].append(time.perf_counter() - t)
-    return {"asks_each": len(times["today"]),
-            "p50_ms": {name: round(1000 * statistics.median(t), 2) for name, t in times.items()},
-            "ratio_to_today": {name: round(statistics.median(a / b for a, b in zip(t, times["today"], strict=True)), 3)
-                               for name, t in times.items()}}
+    out = {"asks_each": len(times["today"]),
+           "p50_ms": {name: round(1000 * statistics.median(t), 2) for name, t in times.items()},
+           "ratio_to_today": {name: round(statistics.median(a / b for a, b in zip(t, times["today"], strict=True)), 3)
+                              for name, t in times.items()}}
+    if "reader before" in times:
+        out["ratio_to_reader_before"] = {
+            name: round(statistics.median(a / b for a, b in zip(t, times["reader before"], strict=True)), 3)
+            for name, t in times.items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,12 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=120, help="COVID-QA questions, spread evenly over the set")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reader-before", type=Path, default=None, help="a reader folder to time the tree's path with as well")
     args = ap.parse_args(argv)
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=1))
     scorer, reader = Scorer(threads=1), Reader(threads=1)
+    before = Reader(args.reader_before, threads=1) if args.reader_before else None
     scorer.warm_up()
     reader.warm_up()
+    if before is not None:
+        before.warm_up()
     figures: dict[str, Any] = {"rules": {"today": vars(today_rules()), "tree": vars(Rules())}}
 
     covid = load_questions(args.covid)
@@ -100,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = {"today": Engine.of(indexes[False], rules=today_rules(), scorer=scorer, reader=reader),
                "not narrowed": Engine.of(indexes[True], rules=not_narrowed(), scorer=scorer, reader=reader),
                "tree": Engine.of(indexes[True], rules=Rules(), scorer=scorer, reader=reader)}
+    if before is not None:
+        engines["reader before"] = Engine.of(indexes[True], rules=Rules(), scorer=scorer, reader=before)
     figures["paper"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
                         **timed(engines, embedder, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
 
@@ -108,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = {"today": Engine.of(article[False], rules=today_rules(), scorer=scorer, reader=reader),
                "not narrowed": Engine.of(article[True], rules=not_narrowed(), scorer=scorer, reader=reader),
                "tree": Engine.of(article[True], rules=Rules(), scorer=scorer, reader=reader)}
+    if before is not None:
+        engines["reader before"] = Engine.of(article[True], rules=Rules(), scorer=scorer, reader=before)
     figures["article"] = {"passages": len(article[True].passages),
                           **timed(engines, embedder, [(q.question, q.history, None) for q in load_set(DEFAULT_SET)],
                                   args.rounds)}
@@ -119,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         f = figures[name]
         print(f"{label}: {f['passages']} passages, {f['asks_each']} asks a path, k=5, one thread, warm")
         for path, p50 in f["p50_ms"].items():
-            print(f"  {path:<14} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}")
+            other = (f", to reader before {f['ratio_to_reader_before'][path]:.2f}" if "ratio_to_reader_before" in f else "")
+            print(f"  {path:<14} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}{other}")
     return 0
 
 

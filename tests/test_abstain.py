@@ -231,3 +231,23 @@ def test_the_fitting_script_writes_a_tiny_model_that_loads(tmp_path: Path):
     )
     assert again.returncode == 0 and "read back" in again.stdout
     assert (tmp_path / "again" / WEIGHTS_FILE).read_bytes() == (out / WEIGHTS_FILE).read_bytes()
+
+
+def test_the_abstention_model_s_articles_are_ones_no_card_trained_on():
+    """A reader trained on squad_train_more.jsonl reserves RESERVED_MORE_DOCS articles; a scorer that
+    never read that file leaves all of them unseen: the abstention model takes the reserved ones."""
+    from qa.models.training.abstain import unseen_titles
+    from qa.models.training.scorer import reserved_titles
+
+    more = [f"Article_{i}" for i in range(100)]
+    reserved = reserved_titles(more, 5)
+    assert len(reserved) == 5 and reserved == reserved_titles(list(reversed(more)), 5)  # by title, not order
+    held = ["Held_a", "Held_b"]
+    reader = {"training": {"data": ["qa_train.jsonl", "squad_train_more.jsonl"], "held_out_documents": held,
+                           "reserved_documents": reserved}}
+    scorer = {"training": {"data": "qa_train.jsonl", "held_out_documents": held}}
+    assert unseen_titles([reader, scorer], more, 5) == (held, reserved)
+    assert unseen_titles([scorer, scorer], more, 5)[1] == reserved  # neither read it: the same first five
+    # a model that trained on every article of the file leaves none
+    greedy = {"training": {"data": ["squad_train_more.jsonl"], "held_out_documents": held}}
+    assert unseen_titles([greedy, scorer], more, 5)[1] == []

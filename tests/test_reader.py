@@ -258,14 +258,20 @@ def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
     """Rerunning qa/models/training/reader.py with no options trains what ships (its card's settings); only
     the precision follows the machine (bfloat16 where the CPU computes it natively)."""
     train_reader = _train_reader()
+    from qa.models.training.scorer import RESERVED_MORE_DOCS
 
     shipped = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
     defaults = vars(train_reader.parse(["--out", "unused"]))
     assert defaults["max_seq_length"] is None and defaults["bf16"] is None  # chosen when it runs
-    for key in ("layers", "steps", "batch", "negatives", "lr", "threads", "context"):
-        assert defaults[key] == shipped[key], key
+    # a card written before --freeze-layers and --in-batch existed trained all layers with one in-batch negative
+    before = {"freeze_layers": 0, "in_batch": 1}
+    for key in ("layers", "steps", "batch", "negatives", "lr", "threads", "context", "freeze_layers", "in_batch", "removed"):
+        assert defaults[key] == shipped.get(key, before.get(key)), key
     assert defaults["null"] is bool(shipped.get("null")) and shipped["max_seq_length"] == (112 if shipped["context"] else 80)
-    assert shipped["seed"] == train_reader.SEED and shipped["data"] == defaults["data"].name
+    files = shipped["data"] if isinstance(shipped["data"], list) else [shipped["data"]]
+    assert shipped["seed"] == train_reader.SEED and files == [p.name for p in defaults["data"]]
+    reserved = shipped.get("reserved_documents", [])
+    assert shipped["limit"] is None and (reserved == [] if files == ["qa_train.jsonl"] else len(reserved) == RESERVED_MORE_DOCS)
 
 
 @pytest.mark.slow
@@ -274,20 +280,25 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     out = tmp_path / "reader"
     done = subprocess.run(
         [sys.executable, "-m", "qa.models.training.reader", "--limit", "24", "--steps", "2", "--batch", "4",
-         "--held-out-limit", "8", "--threads", "1", "--layers", "2", "--null", "--out", str(out)],
+         "--held-out-limit", "8", "--threads", "1", "--layers", "2", "--freeze-layers", "1", "--null",
+         "--scaling", "8", "--data", str(DATA), "--out", str(out)],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
-    assert card["training"]["data_sha256"] == sha256(DATA) and card["training"]["excluded_and_checked"]["titles"]
+    assert card["training"]["data_sha256"] == {DATA.name: sha256(DATA)} and card["training"]["excluded_and_checked"]["titles"]
+    assert card["training"]["freeze_layers"] == 1 and card["training"]["reserved_documents"] == []
+    # the data-scaling table: after 8 questions (step 2 of 4 a step), and at the end
+    assert [(x["questions"], x["step"]) for x in card["training"]["scaling"]] == [(8, 2), (8, 2)]
     written = (out / "MODEL_CARD.md").read_text()
     assert "## Held-out figures" in written and "first 2 of the six layers" in written
     train_reader = _train_reader()
 
     bf16 = train_reader.fast_bf16()  # bfloat16 only where the CPU computes it natively
-    assert card["training"]["bf16"] is bf16 and ("bfloat16 mixed precision" if bf16 else "fp32, seed") in written
+    assert card["training"]["bf16"] is bf16 and ("bfloat16 mixed precision" if bf16 else "fp32, the word embeddings") in written
     assert card["context"] == "previous" and card["max_seq_length"] == 112 and "the sentence before it" in written
+    assert "## Data scaling" in written and "the first 1 layers kept as bundled" in written
     assert card["null"] is True and "no-answer logit" in written and "without_own_paragraph" in card["evaluation"]["abstention"]
     (out / "MODEL_CARD.md").unlink()  # --card-only writes the same card again from reader.json alone
     subprocess.run([sys.executable, "-m", "qa.models.training.reader", "--card-only", "--out", str(out)],
@@ -296,3 +307,31 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     r = Reader(out)
     r.warm_up()  # what the script writes passes the loader's own checks
     assert r.probabilities("Who?", ["Somebody."]).shape == (1,) and r.reads_context and r.knows_no_answer
+
+
+def test_training_reads_several_files_and_keeps_the_reserved_articles_out(tmp_path):
+    """--data takes the whole pool; of squad_train_more.jsonl, RESERVED_MORE_DOCS articles (the
+    abstention model's unseen documents) are neither trained on nor measured; a question id twice is refused."""
+    import argparse
+
+    from qa.models.training.scorer import MORE, RESERVED_MORE_DOCS, data_split, reserved_titles
+
+    def row(i: int, title: str, source: str) -> dict:
+        return {"id": f"{title}-{i}", "source": source, "title": title, "context": f"{title} was founded in {1800 + i}.",
+                "question": f"When was {title} founded?", "answers": [str(1800 + i)], "answer_starts": [len(title) + 15],
+                "is_impossible": False}
+
+    first = tmp_path / "qa_train.jsonl"
+    first.write_text("".join(json.dumps(row(i, f"Dev_{i}", "squad-v1.1-dev")) + "\n" for i in range(8)))
+    more = tmp_path / MORE.name
+    titles = [f"More_{i}" for i in range(RESERVED_MORE_DOCS + 10)]
+    more.write_text("".join(json.dumps(row(i, t, "squad-v1.1-train")) + "\n" for i, t in enumerate(titles)))
+    args = argparse.Namespace(data=[first, more], limit=None, held_out_limit=None)
+    rows, _, held, train, held_rows = data_split(args)
+    assert len(rows) == 8 + len(titles) and args.reserved == reserved_titles(titles)
+    trained = {r["title"] for r in train}
+    assert not trained & set(args.reserved) and not trained & set(held) and len(trained) == 2 + 10
+    assert {r["title"] for r in held_rows} == set(held)
+    more.write_text(more.read_text() + json.dumps(row(0, "More_0", "squad-v1.1-train")) + "\n")
+    with pytest.raises(AssertionError, match="twice"):
+        data_split(args)

@@ -117,11 +117,15 @@ def model_cards() -> list[dict[str, Any]]:
 
 def unseen_titles(cards: list[dict[str, Any]], more_titles: list[str], n: int) -> tuple[list[str], list[str]]:
     """(held-out titles of qa_train.jsonl, titles of squad_train_more.jsonl) the shipped models never
-    trained on: what both cards hold out, and `n` more articles while neither card's data names
-    squad_train_more.jsonl (chosen by the SHA-256 of their titles)."""
+    trained on: what every card holds out, and `n` articles of squad_train_more.jsonl (the first by the
+    SHA-256 of their titles) among those no card trained on: all of them for a card whose data does
+    not name that file, its held-out and reserved documents for one that does (RESERVED_MORE_DOCS)."""
     held = set.intersection(*(set(c["training"]["held_out_documents"]) for c in cards))
-    seen_more = any("squad_train_more" in json.dumps(c["training"].get("data", "")) for c in cards)
-    more = sorted(t for t in more_titles if t in held) if seen_more else sorted(more_titles, key=_hash)[:n]
+    unseen = set(more_titles)
+    for c in cards:
+        if "squad_train_more" in json.dumps(c["training"].get("data", "")):
+            unseen &= set(c["training"]["held_out_documents"]) | set(c["training"].get("reserved_documents", []))
+    more = sorted(unseen, key=_hash)[:n]
     return sorted(held - set(more)), more
 
 

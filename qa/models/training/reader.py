@@ -13,9 +13,21 @@ can be judged by what it refers to. With --null (the default) it also learns a n
 what it gives the question alone ("[CLS] question [SEP] [SEP]"), as SQuAD 2.0 readers do: above every
 sentence that does not answer, below the one that does; --removed of the questions are also shown
 without their answer sentence, where the no-answer score is the one to pick. It costs a forward
-pass per (question, sentence) pair, so it is asked only about the few best candidates (and --layers
-can cut it to the first few of the six layers; all six are trained by default, in bfloat16 mixed
-precision where the CPU has AMX or AVX512-BF16, which make it fast, in fp32 elsewhere).
+pass per (question, sentence) pair, so it is asked only about the few best candidates.
+
+What a run costs, and what was cut so the whole SQuAD v1.1 training pool (qa_train.jsonl and
+squad_train_more.jsonl, ~94k answerable questions) can be read on a 2-core CPU (issue 25; seconds a
+step of 16 questions, 2 threads, this project's AMD EPYC with AVX512-BF16 but no AMX; a 16-step
+probe each): the recipe before (six layers, 3 hard negatives + 1 in-batch, 112 tokens) 5.02 s;
+six layers with the word embeddings and lower three kept as bundled, 2 hard negatives, no in-batch
+negative, 96 tokens 2.33 s; the same with the first three layers only, all trained, 1.41 s.
+bfloat16 autocast was slower than fp32 on this CPU (AMX absent), so it is on only where the CPU has
+AMX tiles (`fast_bf16`). --steps 0 trains one whole pass. The defaults stay the shipped reader's
+recipe; the whole-pool run of issue 25 (docs/quality.md, "Issue 25 part 1": not shipped, it fell
+short of the shipped reader) was
+    nice .venv/bin/python -m qa.models.training.reader --data ../shared/training/qa_train.jsonl \
+        ../shared/training/squad_train_more.jsonl --layers 3 --negatives 2 --in-batch 0 \
+        --max-seq-length 96 --steps 3400 --scaling 16000,32000 --out /tmp/reader3
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
@@ -65,9 +77,11 @@ from qa.models.training.scorer import (
     CANARY,
     DATA,
     MODELS,
+    MORE,
     SEED,
     calibrate,
     data_split,
+    hardware,
     holds_answer,
     seeded,
     sentences_of,
@@ -77,11 +91,19 @@ from qa.models.training.scorer import (
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--data", type=Path, nargs="+", default=[DATA],
+                    help=f"training files (default: qa_train.jsonl, the shipped run's; the whole pool: --data {DATA} {MORE})")
     ap.add_argument("--out", type=Path, default=MODELS / "reader_model")
     ap.add_argument("--layers", type=int, default=6, help="the first N of the bundled model's six layers")
     ap.add_argument("--steps", type=int, default=900,
-                    help="optimiser steps: 900 x 16 is about 1.2 passes over the questions (what fits the CPU hour with --context)")
+                    help="optimiser steps (900 x 16: the shipped run, on qa_train.jsonl); 0: one pass over the training questions")
+    ap.add_argument("--freeze-layers", type=int, default=0,
+                    help="the word embeddings and the first N layers stay as bundled (0: train all)")
+    ap.add_argument("--in-batch", type=int, default=1,
+                    help="other questions' answers read as negatives too (sentence-transformers' in-batch negatives)")
+    ap.add_argument("--scaling", type=str, default="",
+                    help="also measure the model (torch, fp32) on the held-out questions after this many training "
+                         "questions, comma-separated: the data-scaling table of the model card ('' for none)")
     ap.add_argument("--batch", type=int, default=16, help="questions a step (each with its answer and negatives)")
     ap.add_argument("--negatives", type=int, default=3, help="hard negatives a question")
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -110,10 +132,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 # -- data -----------------------------------------------------------------------------------------
 
 
-def overlap_order(question: str, sentences: list[str]) -> list[int]:
-    """Indices of `sentences`, most words shared with the question first (ties: text order)."""
+def overlap_order(question: str, sentences: list[str] | list[frozenset[str]]) -> list[int]:
+    """Indices of `sentences`, most words shared with the question first (ties: text order); each
+    sentence as text or as its set of words (`tokens`), computed once by a caller that asks often."""
     q = set(tokens(question))
-    return sorted(range(len(sentences)), key=lambda j: (-len(q & set(tokens(sentences[j]))), j))
+    words = [w if isinstance(w, frozenset) else frozenset(tokens(w)) for w in sentences]
+    return sorted(range(len(words)), key=lambda j: (-len(q & words[j]), j))
 
 
 def readings(paragraph: str, spans: list[tuple[int, int]], context: bool) -> list[str]:
@@ -134,13 +158,14 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
     spans: dict[str, list[tuple[int, int]]] = {}
     # each paragraph's sentences, and what the reader reads of them, once: negatives are chosen by
     # the sentence's own words (not its context's), then given as the reader reads them
-    plain: dict[str, list[str]] = {}
+    plain: dict[str, list[frozenset[str]]] = {}
     read: dict[str, list[str]] = {}
+    titles = {r["title"] for r in rows}  # only their documents' sentences are read
     for r in all_rows:
-        if r["context"] not in spans:
+        if r["title"] in titles and r["context"] not in spans:
             spans[r["context"]] = sentences_of(r["context"])
             paragraphs[r["title"]].append(r["context"])
-            plain[r["context"]] = readings(r["context"], spans[r["context"]], False)
+            plain[r["context"]] = [frozenset(tokens(t)) for t in readings(r["context"], spans[r["context"]], False)]
             read[r["context"]] = readings(r["context"], spans[r["context"]], context)
     out: list[tuple[list[str], int]] = []
     skipped = 0
@@ -164,8 +189,8 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
             continue
         out.append(([r["question"], positive, *pool[:k]], 1))
         if removed and rng.random() < removed:
-            words = [a.lower() for a in r["answers"]]
-            clean = [t for t in pool if not any(a in t.lower() for a in words)]
+            answers = [a.lower() for a in r["answers"]]
+            clean = [t for t in pool if not any(a in t.lower() for a in answers)]
             if len(clean) > k:
                 out.append(([r["question"], *clean[: k + 1]], 0))
     rng.shuffle(out)
@@ -176,15 +201,17 @@ def examples(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], k: int,
 
 
 def fast_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16): only there is mixed precision
-    faster than fp32; elsewhere (an AMD EPYC without them, most laptops) torch emulates it, 20x slower."""
+    """Whether bfloat16 mixed precision pays on this CPU: with AMX tiles (Intel Sapphire Rapids and
+    later) it was 1.4x faster than fp32 (docs/quality.md, sixth round); with AVX512-BF16 alone (an AMD
+    EPYC) it was slower (5.87 against 4.79 CPU-s a step, issue 25), and without either torch emulates it."""
     import torch
 
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return bool(torch.cpu._is_amx_tile_supported())
 
 
-def ranking_loss(model: Any, null: bool) -> Any:
-    """Cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch); with `null`, each
+def ranking_loss(model: Any, null: bool, in_batch: int = 1) -> Any:
+    """Cross-encoder MultipleNegativesRankingLoss (hard negatives + `in_batch` other questions'
+    answers); with `null`, each
     question's no-answer score (the question alone) is one more column: the one to pick in a row
     labelled 0 (its answer removed), one more negative in a row labelled 1."""
     import torch
@@ -194,8 +221,9 @@ def ranking_loss(model: Any, null: bool) -> Any:
         def forward(self, inputs: list[list[str]], labels: Any, prompt: str | None = None, task: str | None = None) -> Any:
             anchors = inputs[0]
             scores = [self.call_model_with_columns(anchors, inputs[1], prompt=prompt, task=task)]
-            scores += [self.call_model_with_columns(anchors, n, prompt=prompt, task=task)
-                       for n in self.get_in_batch_negatives(anchors, inputs[1:])]
+            if self.num_negatives:
+                scores += [self.call_model_with_columns(anchors, n, prompt=prompt, task=task)
+                           for n in self.get_in_batch_negatives(anchors, inputs[1:])]
             scores += [self.call_model_with_columns(anchors, n, prompt=prompt, task=task) for n in inputs[2:]]
             scores.append(self.call_model_with_columns(anchors, [NULL] * len(anchors), prompt=prompt, task=task))
             logits = torch.cat(scores, dim=0).reshape(-1, len(anchors)).T
@@ -206,10 +234,52 @@ def ranking_loss(model: Any, null: bool) -> Any:
             target = torch.where(labels > 0.5, 0, logits.shape[1] - 1).long().to(logits.device)
             return self.cross_entropy_loss(logits, target)
 
-    return (WithNoAnswer if null else MultipleNegativesRankingLoss)(model, num_negatives=1)
+    return (WithNoAnswer if null else MultipleNegativesRankingLoss)(model, num_negatives=in_batch)
 
 
-def train(model: Any, data: list[list[str]], labels: list[int], args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def freeze(model: Any, layers: int) -> int:
+    """Keeps the word embeddings and the first `layers` layers as bundled (no gradient: their backward
+    pass is not computed); the count of parameters left to train."""
+    network = model[0].model
+    if layers:
+        network.bert.embeddings.word_embeddings.weight.requires_grad = False
+        for layer in network.bert.encoder.layer[:layers]:
+            for w in layer.parameters():
+                w.requires_grad = False
+    return sum(w.numel() for w in network.parameters() if w.requires_grad)
+
+
+def scaling_callback(model: Any, args: argparse.Namespace, measure_now: Any) -> Any:
+    """A trainer callback that measures the model on the held-out questions once the training
+    questions seen (steps x batch) pass each of --scaling's counts: the data-scaling table."""
+    from transformers import TrainerCallback
+
+    marks = sorted(int(x) for x in args.scaling.split(",") if x.strip()) if args.scaling else []
+    batch = args.batch
+
+    class Scaling(TrainerCallback):
+        def __init__(self) -> None:
+            self.rows: list[dict[str, Any]] = []
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            seen = state.global_step * batch
+            while marks and seen >= marks[0]:
+                marks.pop(0)
+                network = model[0].model
+                network.eval()
+                t0 = time.time()
+                figures = measure_now()
+                network.train()
+                self.rows.append({"questions": seen, "step": state.global_step} | figures)
+                print(f"train_reader: after {seen} questions (step {state.global_step}): {figures} "
+                      f"({time.time() - t0:.0f} s to measure)", flush=True)
+            return control
+
+    return Scaling()
+
+
+def train(model: Any, data: list[list[str]], labels: list[int], args: argparse.Namespace, work: Path,
+          callbacks: list[Any] | None = None) -> dict[str, Any]:
     from datasets import Dataset
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -225,7 +295,7 @@ def train(model: Any, data: list[list[str]], labels: list[int], args: argparse.N
         save_strategy="no", report_to="none", use_cpu=True, bf16=args.bf16, dataloader_num_workers=0, disable_tqdm=True,
     )
     trainer = CrossEncoderTrainer(model=model, args=settings, train_dataset=Dataset.from_dict(columns),
-                                  loss=ranking_loss(model, args.null))
+                                  loss=ranking_loss(model, args.null, args.in_batch), callbacks=callbacks)
     t0 = time.time()
     trainer.train()
     logs = [{"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h]
@@ -259,6 +329,21 @@ def export_onnx(model: Any, folder: Path) -> None:
 
 
 # -- measuring ------------------------------------------------------------------------------------
+
+
+def torch_margins(model: Any, context: bool, null: bool) -> Any:
+    """Reader.margins for the model in training (torch, fp32): what the data-scaling table reads."""
+    import torch
+
+    def margins(question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
+        texts = [reading(t, b) for t, b in zip(sentences, before, strict=True)] if context and before is not None else sentences
+        pairs = [(question, t) for t in texts] + ([(question, NULL)] if null else [])
+        with torch.no_grad():
+            out = np.asarray(model.predict(pairs, batch_size=32, show_progress_bar=False,
+                                           activation_fn=torch.nn.Identity()), dtype=np.float32).reshape(-1)
+        return out[: len(texts)] - out[-1] if null else out
+
+    return margins
 
 
 def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
@@ -343,16 +428,30 @@ def main(argv: list[str] | None = None) -> int:
         args.max_seq_length = 112 if args.context else 80
     data, labels, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context,
                                      args.removed if args.null else 0.0)
+    if not args.steps:
+        args.steps = -(-len(data) // args.batch)  # one pass
     print(f"train_reader: {sum(labels)} questions with an answer and {args.negatives} negatives each, "
-          f"{len(labels) - sum(labels)} without their answer ({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable)", flush=True)
+          f"{len(labels) - sum(labels)} without their answer ({skipped} skipped); held out {len(held_rows)} ({', '.join(held)} and the unanswerable), "
+          f"{len(args.reserved)} articles reserved; {args.steps} steps of {args.batch}", flush=True)
 
     base_dir = model_dir()
     model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
                          config_kwargs={"num_hidden_layers": args.layers})
+    trainable = freeze(model, args.freeze_layers)
     scorer = Scorer()
+    answerable = [r for r in held_rows if not r["is_impossible"]]
+
+    def measure_now() -> dict[str, Any]:
+        figures = measure(torch_margins(model, args.context, args.null), scorer.cosines, answerable, rows, args.candidates)
+        return {k: figures[k] for k in ("paragraph@1", "reader_top@1", "scorer_top@1", "in_candidates", "answerable")}
+
+    scaling = scaling_callback(model, args, measure_now)
     with tempfile.TemporaryDirectory(prefix="train-reader-") as tmp:
         work = Path(tmp)
-        run = train(model, data, labels, args, work)
+        run = train(model, data, labels, args, work, [scaling])
+        if args.scaling:
+            model[0].model.eval()
+            scaling.rows.append({"questions": run["steps"] * args.batch, "step": run["steps"]} | measure_now())
         print(f"train_reader: {run['steps']} steps in {run['seconds']} s, loss {run['loss'][0]['loss']} -> "
               f"{run['loss'][-1]['loss']}", flush=True)
         out = work / "model"
@@ -373,12 +472,14 @@ def main(argv: list[str] | None = None) -> int:
         card["calibration"] = {"a": a, "b": b}
         card["canary"]["logit"] = round(float(shipped.logits(CANARY[0], [CANARY[1]])[0]), 6)
         card["training"] = {
-            "data": str(args.data.name), "data_sha256": sha256(args.data),
+            "data": [p.name for p in args.data], "data_sha256": {p.name: sha256(p) for p in args.data},
+            "reserved_documents": args.reserved, "freeze_layers": args.freeze_layers, "trainable_parameters": trainable,
+            "in_batch": args.in_batch, "scaling": scaling.rows, "hardware": hardware(),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
             "context": args.context, "null": args.null, "removed": args.removed if args.null else 0.0,
-            "loss": "cross-encoder MultipleNegativesRankingLoss (hard negatives + 1 in-batch"
+            "loss": f"cross-encoder MultipleNegativesRankingLoss (hard negatives + {args.in_batch} in-batch"
                     + (" + the question's no-answer score)" if args.null else ")"),
             "questions": sum(labels), "without_answer": len(labels) - sum(labels), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows),
@@ -407,6 +508,29 @@ def model_card(card: dict[str, Any]) -> str:
     figure = "(logit - no-answer logit)" if t.get("null") else "logit"
     layers = "all six layers" if t["layers"] == 6 else f"the first {t['layers']} of the six layers"
     precision = "bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"
+    files = t["data"] if isinstance(t["data"], list) else [t["data"]]
+    digests = t["data_sha256"] if isinstance(t["data_sha256"], dict) else {files[0]: t["data_sha256"]}
+    data = ", ".join(f"`{f}` (SHA-256 `{digests[f]}`)" for f in files)
+    frozen = (f", the word embeddings and the first {t['freeze_layers']} layers kept as bundled ({t['trainable_parameters']:,} parameters trained)"
+              if t.get("freeze_layers") else "")
+    reserved = (f" Reserved for the abstention model, neither trained on nor measured here: {len(t['reserved_documents'])} articles "
+                "of squad_train_more.jsonl (the first by the SHA-256 of their titles)." if t.get("reserved_documents") else "")
+    where = f" on {t['hardware']}" if t.get("hardware") else ""
+    scaling = ""
+    if t.get("scaling"):
+        lines = "\n".join(f"| {x['questions']:,} | {x['step']} | {x['paragraph@1']} | {x['scorer_top@1']} | {x['reader_top@1']} |"
+                          for x in t["scaling"])
+        scaling = f"""
+## Data scaling (one run, measured as it went: torch fp32 on the {t['scaling'][0]['answerable']} answerable held-out questions)
+
+Points along one linear-decay schedule, not separate runs: the early points are measured mid-schedule.
+An example is a question with its answer sentence and negatives, or (about one in five) a question shown
+again without its answer sentence; the examples are drawn at random from all {t['questions']:,} questions.
+
+| training examples seen | step | answer first in its paragraph | scorer's best {e['candidates']}: scorer | the same, by the reader |
+|---|---|---|---|---|
+{lines}
+"""
     removed = (f"\n  {t['without_answer']} of them (a {t['removed']} share drawn) once more without their answer sentence (nor any "
                "sentence holding the answer's words): the sentences only, the question's no-answer score to pick"
                if t.get("null") else "")
@@ -419,16 +543,16 @@ Written by `qa/models/training/reader.py` (do not edit by hand; rerun the script
 - **What**: a cross-encoder made of {layers} of all-MiniLM-L6-v2 ({t['base_model']},
   weights SHA-256 `{t['base_weights_sha256']}`) and a new one-logit head, reading {reads};
   exported to ONNX with int8 weights ({e['model_bytes'] / 1e6:.1f} MB); inputs cut at {t['max_seq_length']} tokens.
-- **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['questions']} of them
+- **Data**: {data}: {t['train_questions']} questions, {t['questions']} of them
   used ({t['skipped']} skipped: no sentence holds the whole answer, or too few sentences), each with its answer
   sentence and {t['negatives']} hard negatives: the sentences of its paragraph sharing most words with it, then the
   closest sentences of its document's other paragraphs.{removed}
 - **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article
   (checked by title, question id and paragraph text: {t['excluded_and_checked']['paragraphs_checked']} paragraphs
   against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring and
-  calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).
+  calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).{reserved}
 - **Settings**: {t['steps']} steps, {t['batch']} questions a step, lr {t['lr']} (linear, 10% warm-up), {t['loss']},
-  {precision}, seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training.
+  {precision}{frozen}, seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training{where}.
 - **Loss** (step: loss): {losses}
 
 ## Held-out figures (the exported int8 model itself, {f['answerable']} answerable of {f['questions']} questions)
@@ -447,7 +571,7 @@ Best candidate under P = 0.5 (odd-numbered questions): {ab['unanswerable_below_h
 {ab['answerable_below_half']} of {ab['answerable']} answerable{gone}.
 
 Canary: logit {card['canary']['logit']} for "{card['canary']['question']}" / "{card['canary']['sentence']}".
-"""
+{scaling}"""
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from qa.models.training.scorer import (
     SHARED,
     assert_no_evaluation_material,
     calibrate,
+    hardware,
     held_out_titles,
     read_rows,
     seeded,
@@ -479,16 +480,6 @@ def write_atomically(path: Path, text: str) -> None:
     staged = path.with_name(path.name + ".tmp")
     staged.write_text(text, encoding="utf-8")
     staged.replace(path)
-
-
-def hardware() -> str:
-    import platform
-
-    import torch
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
 def model_card(card: dict[str, Any]) -> str:

@@ -335,3 +335,24 @@ def test_training_reads_several_files_and_keeps_the_reserved_articles_out(tmp_pa
     more.write_text(more.read_text() + json.dumps(row(0, "More_0", "squad-v1.1-train")) + "\n")
     with pytest.raises(AssertionError, match="twice"):
         data_split(args)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_a_run_kept_can_be_trained_further(tmp_path):
+    """--keep saves the trained torch weights; --init goes on from them (its own layer count), and the
+    card names where it started."""
+    common = ["--limit", "16", "--steps", "1", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
+              "--scaling", "", "--data", str(DATA)]
+    first = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--layers", "1",
+                            "--keep", str(tmp_path / "kept"), "--out", str(tmp_path / "one")],
+                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "kept" / "model.safetensors").is_file()
+    second = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path / "kept"),
+                             "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert second.returncode == 0, second.stderr[-2000:]
+    card = json.loads((tmp_path / "two" / CHECK_FILE).read_text())["training"]
+    assert card["layers"] == 1 and card["init"]["weights_sha256"] == sha256(tmp_path / "kept" / "model.safetensors")
+    assert "continued from the reader in" in (tmp_path / "two" / "MODEL_CARD.md").read_text()
+    assert json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]["init"] is None

@@ -28,6 +28,8 @@ short of the shipped reader) was
     nice .venv/bin/python -m qa.models.training.reader --data ../shared/training/qa_train.jsonl \
         ../shared/training/squad_train_more.jsonl --layers 3 --negatives 2 --in-batch 0 \
         --max-seq-length 96 --steps 3400 --scaling 16000,32000 --out /tmp/reader3
+--keep DIR saves a run's torch weights and --init DIR goes on from them, so a pass too long for one
+sitting can be trained in pieces (each piece a schedule of its own).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded), with the data rules of train_scorer.py (the same refusal of evaluation material,
@@ -124,6 +126,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                          "or AVX512-BF16, 1.4x faster than fp32 there; elsewhere it is emulated, many times slower)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="also save the trained fp32 torch weights in this folder, for a later run's --init")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from a folder an earlier run saved with --keep instead of the bundled model "
+                         "(training goes on: more data, more steps)")
     ap.add_argument("--card-only", action="store_true",
                     help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
@@ -435,8 +442,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(args.reserved)} articles reserved; {args.steps} steps of {args.batch}", flush=True)
 
     base_dir = model_dir()
-    model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
-                         config_kwargs={"num_hidden_layers": args.layers})
+    if args.init:  # go on training a reader an earlier run kept (--keep); its own layers, not --layers
+        model = CrossEncoder(str(args.init), max_length=args.max_seq_length, device="cpu", local_files_only=True)
+        args.layers = model[0].model.config.num_hidden_layers
+    else:
+        model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
+                             config_kwargs={"num_hidden_layers": args.layers})
     trainable = freeze(model, args.freeze_layers)
     scorer = Scorer()
     answerable = [r for r in held_rows if not r["is_impossible"]]
@@ -476,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             "reserved_documents": args.reserved, "freeze_layers": args.freeze_layers, "trainable_parameters": trainable,
             "in_batch": args.in_batch, "scaling": scaling.rows, "hardware": hardware(),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
+            "init": ({"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors")} if args.init else None),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
             "context": args.context, "null": args.null, "removed": args.removed if args.null else 0.0,
@@ -491,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         (out / "MODEL_CARD.md").write_text(model_card(card))
         Reader(out).warm_up()  # what ships passes its own self-check
         ship(out, args.out)
+    if args.keep:  # the fp32 torch weights, for a later run's --init (never committed: the int8 export ships)
+        model.save_pretrained(str(args.keep))
     size = (args.out / "model.onnx").stat().st_size / 1e6
     print(f"train_reader: wrote {args.out} ({size:.1f} MB) in {time.time() - t0:.0f} s; held-out answer sentence among the "
           f"scorer's best {args.candidates}: scorer {figures['scorer_top@1']} -> reader {figures['reader_top@1']}; "
@@ -516,6 +530,8 @@ def model_card(card: dict[str, Any]) -> str:
     reserved = (f" Reserved for the abstention model, neither trained on nor measured here: {len(t['reserved_documents'])} articles "
                 "of squad_train_more.jsonl (the first by the SHA-256 of their titles)." if t.get("reserved_documents") else "")
     where = f" on {t['hardware']}" if t.get("hardware") else ""
+    if t.get("init"):
+        where += f"; continued from the reader in `{t['init']['folder']}` (weights SHA-256 `{t['init']['weights_sha256']}`), an earlier run's --keep"
     scaling = ""
     if t.get("scaling"):
         lines = "\n".join(f"| {x['questions']:,} | {x['step']} | {x['paragraph@1']} | {x['scorer_top@1']} | {x['reader_top@1']} |"

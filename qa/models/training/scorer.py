@@ -289,7 +289,7 @@ def seeded(threads: int) -> None:
 
 
 def hardware() -> str:
-    """The CPU (or GPU) a run trained on, for its model card."""
+    """The CPU a run trained on (its model name, torch threads and version), for its model card."""
     import platform
 
     import torch

@@ -108,21 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     papers = load_papers(args.covid, [q.doc_id for q in covid], settings)
     corpus = list(papers.values())
     indexes = {h: system_index(corpus, settings.max_words, embedder, headings=h) for h in (False, True)}
-    engines = {"today": Engine.of(indexes[False], rules=today_rules(), scorer=scorer, reader=reader),
-               "not narrowed": Engine.of(indexes[True], rules=not_narrowed(), scorer=scorer, reader=reader),
-               "tree": Engine.of(indexes[True], rules=Rules(), scorer=scorer, reader=reader)}
-    if before is not None:
-        engines["reader before"] = Engine.of(indexes[True], rules=Rules(), scorer=scorer, reader=before)
+    def paths(index: dict[bool, Any]) -> dict[str, Engine]:
+        """The paths, each on its index (without headings for "today"; with them for the rest)."""
+        out = {"today": Engine.of(index[False], rules=today_rules(), scorer=scorer, reader=reader),
+               "not narrowed": Engine.of(index[True], rules=not_narrowed(), scorer=scorer, reader=reader),
+               "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader)}
+        if before is not None:
+            out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before)
+        return out
+
+    engines = paths(indexes)
     figures["paper"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
                         **timed(engines, embedder, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
 
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
     article = {h: system_index(documents, settings.max_words, embedder, headings=h) for h in (False, True)}
-    engines = {"today": Engine.of(article[False], rules=today_rules(), scorer=scorer, reader=reader),
-               "not narrowed": Engine.of(article[True], rules=not_narrowed(), scorer=scorer, reader=reader),
-               "tree": Engine.of(article[True], rules=Rules(), scorer=scorer, reader=reader)}
-    if before is not None:
-        engines["reader before"] = Engine.of(article[True], rules=Rules(), scorer=scorer, reader=before)
+    engines = paths(article)
     figures["article"] = {"passages": len(article[True].passages),
                           **timed(engines, embedder, [(q.question, q.history, None) for q in load_set(DEFAULT_SET)],
                                   args.rounds)}

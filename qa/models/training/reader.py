@@ -353,13 +353,15 @@ def torch_margins(model: Any, context: bool, null: bool) -> Any:
     return margins
 
 
-def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
+def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, Any]], n: int,
+            elsewhere: bool = True) -> dict[str, Any]:
     """Per held-out question: the answer sentence first among its paragraph's sentences by the
     reader, and among the scorer's best `n` sentences of its document by the scorer alone and by the
     reader; every candidate's (question number, logit, holds the answer) for the calibration; and,
     per answerable question, (question number, best logit) among the scorer's best `n` sentences of
     its document outside its own paragraph (the question asked of a text that does not answer it).
-    `logits`: the reader's figure the calibration reads (Reader.margins)."""
+    `logits`: the reader's figure the calibration reads (Reader.margins); without `elsewhere`, the
+    questions are not asked of their document without their paragraph (`removed` stays empty)."""
     docs: dict[str, list[tuple[str, tuple[int, int]]]] = defaultdict(list)
     seen: set[str] = set()
     titles = {r["title"] for r in rows}
@@ -388,10 +390,10 @@ def measure(logits: Any, cosines: Any, rows: list[dict[str, Any]], all_rows: lis
         hits["scorer_top@1"] += labels[top[0]]
         hits["reader_top@1"] += labels[top[int(np.argmax(scores))]]
         hits["in_candidates"] += any(labels[j] for j in top)
-        elsewhere = [j for j, (ctx, _) in enumerate(sents) if ctx != r["context"]]
-        if elsewhere:
-            cos = cosines(r["question"], [texts[j] for j in elsewhere])
-            near = [elsewhere[int(j)] for j in np.argsort(-cos)[:n]]
+        others = [j for j, (ctx, _) in enumerate(sents) if ctx != r["context"]] if elsewhere else []
+        if others:
+            cos = cosines(r["question"], [texts[j] for j in others])
+            near = [others[int(j)] for j in np.argsort(-cos)[:n]]
             removed.append((q, float(logits(r["question"], [texts[j] for j in near], [before[j] for j in near]).max())))
     out: dict[str, Any] = {k: round(v / max(1, answerable), 4) for k, v in hits.items()}
     return out | {"answerable": answerable, "questions": len(rows), "pairs": pairs, "removed": removed}
@@ -453,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     answerable = [r for r in held_rows if not r["is_impossible"]]
 
     def measure_now() -> dict[str, Any]:
-        figures = measure(torch_margins(model, args.context, args.null), scorer.cosines, answerable, rows, args.candidates)
+        figures = measure(torch_margins(model, args.context, args.null), scorer.cosines, answerable, rows, args.candidates,
+                          elsewhere=False)
         return {k: figures[k] for k in ("paragraph@1", "reader_top@1", "scorer_top@1", "in_candidates", "answerable")}
 
     scaling = scaling_callback(model, args, measure_now)

@@ -176,13 +176,6 @@ def batches(data: list[Any], size: int, rng: random.Random) -> list[list[int]]:
 # -- training -------------------------------------------------------------------------------------
 
 
-def fast_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16)."""
-    import torch
-
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-
-
 def build(args: argparse.Namespace) -> Any:
     from transformers import AutoModelForQuestionAnswering
 
@@ -381,8 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure_only:
         return measure_again(args)
     seeded(args.threads)
-    if args.bf16 is None:
-        args.bf16 = fast_bf16()
     t0 = time.time()
     rows, checked, held = pool(args.data)
     train_rows = [r for r in rows if r["title"] not in held and not r["is_impossible"]]

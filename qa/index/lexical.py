@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.disk import npy_reading
 from qa.ingest.chunks import Passage
 
 _TOKEN = re.compile(r"\w+")
@@ -79,11 +79,6 @@ def tokens(text: str) -> list[str]:
     return list(_stemmer().stemWords(found))
 
 
-#: one BM25 load at a time: CPython 3.11's ast.literal_eval (numpy's .npy header parser) fails with
-#: "AST constructor recursion depth mismatch" when threads run it at once (indexes load side by side)
-_LOAD_LOCK = threading.Lock()
-
-
 class Lexical:
     """BM25 over a fixed list of texts; scores every text for a query, on the query's own scale.
 
@@ -122,7 +117,7 @@ class Lexical:
         if not n:
             self._setup(bm25s.BM25(k1=K1, b=B), 0, {})
             return self
-        with _LOAD_LOCK:  # numpy reads .npy headers with ast.literal_eval, which CPython 3.11 races across threads
+        with npy_reading():  # bm25s reads .npy files: one thread at a time (qa.disk)
             bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         counts = np.diff(np.asarray(bm25.scores["indptr"])).tolist()  # one column per term
         df = {t: i for t, i in bm25.vocab_dict.items() if t}  # bm25s adds "" for empty texts

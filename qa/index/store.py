@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from qa.disk import fsync_dir as _fsync_dir
+from qa.disk import npy_reading
 from qa.disk import writer_lock as writer_lock  # re-exported: the store's callers name it store.writer_lock
 from qa.errors import StoreError
 from qa.index import vectors as vector_index
@@ -147,7 +148,8 @@ def save(
         with contextlib.suppress(OSError):
             (index_dir / f"{CURRENT}.tmp").unlink()
         raise StoreError(f"could not save the index in {index_dir}: {e.strerror or e}") from e
-    sentences = np.load(gen / "sentences.npy", mmap_mode="r")
+    with npy_reading():
+        sentences = np.load(gen / "sentences.npy", mmap_mode="r")
     return _assemble(gen, manifest, held, vectors, sentences, tables)
 
 
@@ -239,7 +241,8 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
         if name not in read:
             verified(gen, files, name)
     try:
-        rows = np.load(io.BytesIO(data["sentence_rows.npy"]), allow_pickle=False)
+        with npy_reading():
+            rows = np.load(io.BytesIO(data["sentence_rows.npy"]), allow_pickle=False)
     except (OSError, ValueError) as e:
         raise StoreError(f"index file {gen / 'sentence_rows.npy'} is not an array; {REBUILD}") from e
     passages = Passages.of_file(gen / "passages.jsonl", data["passages.jsonl"], rows, counts["passages"],
@@ -258,7 +261,8 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
         raise StoreError(f"index file {gen / name} does not match its manifest; {REBUILD}")
     del data
     try:
-        sentences = np.load(gen / "sentences.npy", mmap_mode="r", allow_pickle=False)
+        with npy_reading():
+            sentences = np.load(gen / "sentences.npy", mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise StoreError(f"index file {gen / 'sentences.npy'} is not a vector array; {REBUILD}") from e
     if sentences.dtype != np.float32 or sentences.shape != (counts["sentences"], dim):

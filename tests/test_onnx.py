@@ -136,7 +136,7 @@ def test_the_python_api_never_imports_torch(article_assistant):
     assert set(imported).isdisjoint(TORCH_STACK) and "onnxruntime" in imported
 
 
-def test_qa_serve_never_imports_torch_nor_pyarrow(built, tmp_path):
+def test_qa_serve_never_imports_torch_pyarrow_nor_mcp(built, tmp_path):
     """The real `qa serve` in a child, asked one question over HTTP; then the child reports."""
     from tests.uiserver import free_port
 
@@ -156,13 +156,14 @@ for _ in range(600):
 event = httpx.post(url + 'gradio_api/call/ask', json={{'data': [{TREATY!r}]}}, timeout=60).json()['event_id']
 body = httpx.get(url + 'gradio_api/call/ask/' + event, timeout=60).text
 assert '1961' in body, body
-print(json.dumps(sorted(m for m in {(*HEAVY, "pandas", "pyarrow")!r} if sys.modules.get(m) is not None)), flush=True)
+print(json.dumps(sorted(m for m in {(*HEAVY, "pandas", "pyarrow", "mcp")!r} if sys.modules.get(m) is not None)), flush=True)
 import os
 os._exit(0)
 """
     imported = _imported(_child(code, env={"QA_HOME": str(tmp_path / "home")}))
     assert set(imported).isdisjoint(TORCH_STACK) and "gradio" in imported
     assert "pandas" in imported and "pyarrow" not in imported  # gradio's pandas, without its 33 MiB of pyarrow
+    assert "mcp" not in imported  # nor the 22 MiB MCP SDK gradio would import for an MCP server that is off
 
 
 def test_an_index_built_by_either_backend_serves_the_other(corpus, tmp_path, torch_model, onnx_model):

@@ -89,14 +89,17 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
 
 
 #: libraries the server never needs but that others pull in when installed: pandas (which gradio
-#: imports) loads pyarrow whenever it can, 33 MiB of the server's memory; pyarrow is installed only
-#: for `datasets`, which qa/models/training/scorer.py needs
-_NEVER_SERVED = ("pyarrow",)
+#: imports) loads pyarrow whenever it can, 33 MiB of the server's memory (pyarrow is installed only
+#: for `datasets`, which qa/models/training/scorer.py needs); gradio imports the MCP SDK whenever
+#: it can, 22 MiB, for an MCP server of its own that `qa serve` keeps off ("mcp_server": False;
+#: `qa mcp`, a process of its own, is qa's MCP server)
+_NEVER_SERVED = ("pyarrow", "mcp")
 
 
 def lean_imports() -> None:
     """For the `qa serve` process only, before gradio is imported: pandas then does without pyarrow
-    (measured: gradio's import 163 -> 130 MiB). Nothing the page or the API does needs it."""
+    and gradio without the MCP SDK (measured: gradio's import 163 -> 130 -> 107 MiB). Nothing the
+    page or the API does needs either; both import them only when they can, and go on when not."""
     if "pandas" in sys.modules:
         return
     for name in _NEVER_SERVED:

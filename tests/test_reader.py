@@ -356,3 +356,42 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     assert card["layers"] == 1 and card["init"]["weights_sha256"] == sha256(tmp_path / "kept" / "model.safetensors")
     assert "continued from the reader in" in (tmp_path / "two" / "MODEL_CARD.md").read_text()
     assert json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]["init"] is None
+    # a reader as shipped (its int8 export only) goes on too, on the questions of the files named
+    third = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path / "one"),
+                            "--train-files", DATA.name, "--out", str(tmp_path / "three")],
+                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert third.returncode == 0, third.stderr[-2000:]
+    card = json.loads((tmp_path / "three" / CHECK_FILE).read_text())["training"]
+    assert card["layers"] == 1 and card["init"]["form"] == "int8" and card["train_files"] == [DATA.name]
+    assert card["init"]["weights_sha256"] == sha256(tmp_path / "one" / "model.onnx")
+    assert "int8 weights, dequantized" in (tmp_path / "three" / "MODEL_CARD.md").read_text()
+    wrong = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--train-files", "other.jsonl",
+                            "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert wrong.returncode != 0 and "is not among --data" in wrong.stderr and not (tmp_path / "four").exists()
+
+
+def test_the_shipped_readers_int8_weights_come_back_as_its_network():
+    """qa.models.training.dequantize: every parameter of the six-layer network named and shaped from
+    the shipped export, and the network then scores as the export does (within int8's rounding)."""
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from qa.models.bundled import model_dir
+    from qa.models.reader import Reader
+    from qa.models.training import dequantize
+
+    folder = ROOT / "qa" / "models" / "reader_model"
+    assert dequantize.layers(folder / "model.onnx") == 6
+    model = CrossEncoder(str(model_dir()), num_labels=1, device="cpu", local_files_only=True,
+                         config_kwargs={"num_hidden_layers": 6})
+    assert dequantize.load_into(model[0].model, folder / "model.onnx") == len(
+        [k for k in model[0].model.state_dict() if not k.endswith("position_ids")])
+    question = "When did North Korea first test a nuclear weapon?"
+    sentences = ["North Korea carried out its first nuclear test in October 2006.",
+                 "China is North Korea's largest trading partner.", "The Korean War ended in 1953 with an armistice."]
+    model[0].model.eval()
+    with torch.no_grad():
+        ours = model.predict([[question, s] for s in sentences], activation_fn=torch.nn.Identity())
+    shipped = Reader(folder).logits(question, sentences)
+    assert np.allclose(ours, shipped, atol=0.15), (ours, shipped)
+    assert int(np.argmax(ours)) == int(np.argmax(shipped)) == 0

@@ -85,6 +85,7 @@ from qa.models.training.scorer import (
     data_split,
     hardware,
     holds_answer,
+    read_rows,
     seeded,
     sentences_of,
     ship,
@@ -123,14 +124,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="train in bfloat16 mixed precision, the weights staying fp32 (default: where the CPU has AMX "
-                         "or AVX512-BF16, 1.4x faster than fp32 there; elsewhere it is emulated, many times slower)")
+                         "tiles, 1.4x faster than fp32 there; slower with AVX512-BF16 alone, emulated without either)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="also save the trained fp32 torch weights in this folder, for a later run's --init")
     ap.add_argument("--init", type=Path, default=None,
-                    help="start from a folder an earlier run saved with --keep instead of the bundled model "
-                         "(training goes on: more data, more steps)")
+                    help="start from a folder an earlier run saved with --keep, or from a shipped reader's folder "
+                         "(its int8 weights dequantized: qa.models.training.dequantize), instead of the bundled "
+                         "model (training goes on: more data, more steps)")
+    ap.add_argument("--train-files", nargs="+", default=None, metavar="NAME",
+                    help="train only on the questions of these --data files (by name; default: all of them), the "
+                         "held-out ones measured as always: with --init, the data the earlier reader never saw")
     ap.add_argument("--card-only", action="store_true",
                     help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
@@ -433,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     rows, checked, held, train_rows, held_rows = data_split(args)
+    if args.train_files:
+        unknown = set(args.train_files) - {p.name for p in args.data}
+        if unknown:
+            raise SystemExit(f"train_reader: --train-files {', '.join(sorted(unknown))} is not among --data")
+        chosen = {r["id"] for p in args.data if p.name in args.train_files for r in read_rows(p)}
+        train_rows = [r for r in train_rows if r["id"] in chosen]
     if args.max_seq_length is None:
         args.max_seq_length = 112 if args.context else 80
     data, labels, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context,
@@ -444,9 +455,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(args.reserved)} articles reserved; {args.steps} steps of {args.batch}", flush=True)
 
     base_dir = model_dir()
-    if args.init:  # go on training a reader an earlier run kept (--keep); its own layers, not --layers
+    init: dict[str, Any] | None = None
+    if args.init and (args.init / "model.safetensors").is_file():  # an earlier run's --keep: its own layers, not --layers
         model = CrossEncoder(str(args.init), max_length=args.max_seq_length, device="cpu", local_files_only=True)
         args.layers = model[0].model.config.num_hidden_layers
+        init = {"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors"), "form": "keep"}
+    elif args.init:  # a shipped reader: its int8 weights, dequantized, in a network of its shape
+        from qa.models.training import dequantize
+
+        args.layers = dequantize.layers(args.init / "model.onnx")
+        model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
+                             config_kwargs={"num_hidden_layers": args.layers})
+        dequantize.load_into(model[0].model, args.init / "model.onnx")
+        init = {"folder": str(args.init), "weights_sha256": sha256(args.init / "model.onnx"), "form": "int8"}
     else:
         model = CrossEncoder(str(base_dir), num_labels=1, max_length=args.max_seq_length, device="cpu", local_files_only=True,
                              config_kwargs={"num_hidden_layers": args.layers})
@@ -490,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             "reserved_documents": args.reserved, "freeze_layers": args.freeze_layers, "trainable_parameters": trainable,
             "in_batch": args.in_batch, "scaling": scaling.rows, "hardware": hardware(),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
-            "init": ({"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors")} if args.init else None),
+            "init": init, "train_files": args.train_files,
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
             "context": args.context, "null": args.null, "removed": args.removed if args.null else 0.0,
@@ -534,7 +555,11 @@ def model_card(card: dict[str, Any]) -> str:
                 "of squad_train_more.jsonl (the first by the SHA-256 of their titles)." if t.get("reserved_documents") else "")
     where = f" on {t['hardware']}" if t.get("hardware") else ""
     if t.get("init"):
-        where += f"; continued from the reader in `{t['init']['folder']}` (weights SHA-256 `{t['init']['weights_sha256']}`), an earlier run's --keep"
+        kind = ("a shipped reader's int8 weights, dequantized" if t["init"].get("form") == "int8"
+                else "an earlier run's --keep")
+        where += f"; continued from the reader in `{t['init']['folder']}` (weights SHA-256 `{t['init']['weights_sha256']}`), {kind}"
+    if t.get("train_files"):
+        where += f"; trained on the questions of {', '.join(t['train_files'])} only"
     scaling = ""
     if t.get("scaling"):
         lines = "\n".join(f"| {x['questions']:,} | {x['step']} | {x['paragraph@1']} | {x['scorer_top@1']} | {x['reader_top@1']} |"

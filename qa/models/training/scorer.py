@@ -258,14 +258,24 @@ def calibrate(pairs: list[tuple[int, float, bool]]) -> dict[str, Any]:
     check = np.array([(c, y) for n, c, y in pairs if n % 2 == 1], dtype=np.float64).reshape(-1, 2)
     a, b = 1.0, 0.0
     x, y = fit[:, 0], fit[:, 1]
+
+    def loss(a: float, b: float) -> float:  # the negative log-likelihood, with the ridge on a
+        z = a * x + b
+        return float((np.logaddexp(0.0, z) - y * z).sum() + 5e-4 * a * a)
+
     for _ in range(100):  # Newton's method, with a little ridge so a tiny smoke set still converges
         p = logistic(x, a, b)
         g = np.array([((p - y) * x).sum() + 1e-3 * a, (p - y).sum()])
         w = p * (1 - p)
         h = np.array([[(w * x * x).sum() + 1e-3, (w * x).sum()], [(w * x).sum(), w.sum() + 1e-9]])
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
+        # halved until the fit improves: a full step from far off (a figure such as log P(span),
+        # bunched near 0 with a long tail) overshoots and diverges
+        t, before = 1.0, loss(a, b)
+        while t > 1e-6 and not loss(a - t * step[0], b - t * step[1]) <= before:
+            t /= 2
+        a, b = a - t * step[0], b - t * step[1]
+        if np.abs(t * step).max() < 1e-8:
             break
     p = logistic(check[:, 0], a, b) if len(check) else np.zeros(0)
     bins = np.minimum((p * 10).astype(int), 9)

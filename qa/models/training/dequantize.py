@@ -86,5 +86,5 @@ def load_into(network: Any, model: Path) -> int:
     if missing or unknown or wrong:
         raise ValueError(f"{model} does not fit the network: missing {missing[:3]}, unknown {unknown[:3]}, "
                          f"other shapes {wrong[:3]}")
-    network.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    network.load_state_dict({k: torch.tensor(v) for k, v in weights.items()}, strict=False)
     return len(weights)

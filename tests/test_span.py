@@ -159,6 +159,14 @@ def test_no_span_for_a_why_question(article_assistant, real):
     assert real.answer(WHY, result.answer.text) is None
 
 
+@pytest.mark.parametrize("question", ["Who wrote this article?", "What is the title of this piece?"])
+def test_no_span_inside_a_title_or_byline_quote(article_assistant, question):
+    """The span model was trained on body sentences: a title or byline quoted is the short answer itself."""
+    result = article_assistant.ask(question)
+    assert result.answer is not None and result.hits[result.answer.citation.id - 1].passage.role != "body"
+    assert result.answer.span is None
+
+
 def test_qa_span_0_turns_it_off(monkeypatch, article_assistant):
     monkeypatch.setenv("QA_SPAN", "0")
     settings = Settings(corpus_dir=article_assistant.settings.corpus_dir, index_dir=article_assistant.settings.index_dir)
@@ -275,8 +283,10 @@ def test_the_training_scripts_defaults_are_the_shipped_recipe():
     train_span = _train_span()
     shipped = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
     defaults = vars(train_span.parse(["--out", "unused"]))
-    for key in ("layers", "steps", "batch", "lr", "threads", "max_seq_length", "freeze_layers"):
+    for key in ("layers", "batch", "lr", "threads", "max_seq_length", "freeze_layers"):
         assert defaults[key] == shipped[key], key
+    # steps 0: whole passes (--epochs), which the card records with the steps they came to
+    assert (defaults["steps"], defaults["epochs"]) == (0, shipped["epochs_asked"]) or defaults["steps"] == shipped["steps"]
     assert defaults["freeze_embeddings"] is shipped["frozen_word_embeddings"] and defaults["bf16"] is shipped["bf16"]
     assert [p.name for p in defaults["data"]] == shipped["data"] and shipped["seed"] == train_span.SEED
 
@@ -358,3 +368,17 @@ def test_qa_eval_squad_scores_the_short_answer_of_each_right_quote(embedder, rea
     assert {"span_em", "span_f1", "span_given"} <= set(SQUAD_ROWS)
     assert "span_em" not in run_squad(folder, Settings(), CachedEmbedder(embedder), questions=questions,
                                       baseline=False)["system"]
+
+
+def test_the_confidence_fit_converges_on_figures_bunched_near_zero():
+    """log P(span) of a sharp span model sits near 0 with a long tail; plain Newton steps from (1, 0)
+    overshot there and diverged (a = 160,894 on the first whole-pass model: every span confidence 1).
+    The fit (shared with the scorer and the reader) halves a step until the likelihood improves."""
+    from qa.models.training.scorer import calibrate
+
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random(400) < 0.8, -rng.exponential(0.05, 400), -rng.uniform(1, 12, 400))
+    y = rng.random(400) < 1 / (1 + np.exp(-(1.1 * x + 2.7)))
+    fit = calibrate([(i, float(v), bool(t)) for i, (v, t) in enumerate(zip(x, y, strict=True))])
+    assert 0.5 < fit["a"] < 2 and 1.5 < fit["b"] < 4, fit
+    assert fit["check_ece"] < 0.1 and fit["check_brier"] < 0.15, fit

@@ -96,10 +96,12 @@ def mark(result: Result, model: Finds | None, raw_map: RawMap | None = None) -> 
     answer = result.answer
     if model is None or answer is None:
         return result
+    p = result.hits[answer.citation.id - 1].passage
+    if p.role != "body":  # a title or byline quoted: the model read body sentences only, and the
+        return result     # quote is already as short as the answer it gives ("Who wrote this article?")
     found = model.answer(result.question, answer.text)
     if found is None:
         return result
-    p = result.hits[answer.citation.id - 1].passage
     at = quote_offset(p, answer.citation.start, answer.citation.end, answer.text)
     if at is None:
         return result

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Trains the span model (qa/models/span.py), a start/end reader made from the bundled all-MiniLM-L6-v2, on CPU.
 
-    nice .venv/bin/python -m qa.models.training.span              # the shipped run -> qa/models/span_model/
-    nice .venv/bin/python -m qa.models.training.span --steps 0    # one whole pass over the pool (2,934 steps)
+    nice .venv/bin/python -m qa.models.training.span              # the shipped run: one whole pass over the pool
+                                                                  # (2,934 steps, 31 minutes here) -> qa/models/span_model/
     .venv/bin/python -m qa.models.training.span --limit 64 --steps 2 --held-out-limit 20 --out /tmp/s   # a smoke run
 
 It reads "[CLS] question [SEP] sentence [SEP]", the sentence that holds the annotated answer (split as
@@ -19,7 +19,7 @@ chosen by a hash of their titles):
    tokens, is skipped and counted;
 2. fine-tunes the first --layers of the bundled weights with a new start/end head (a plain torch loop:
    cross-entropy of the start and of the end over the sentence's tokens, AdamW, linear decay after a
-   10% warm-up, batches of similar length, bfloat16 autocast where the CPU computes it natively);
+   10% warm-up, batches of similar length, fp32: bfloat16 autocast, --bf16, was slower on this CPU);
 3. exports to ONNX with int8 weights and measures the exported model itself on the held-out
    documents' questions: exact match and F1 of its span against every annotated answer (SQuAD's
    normalisation, qa.models.spanscore), each question read with the sentence holding its answer;
@@ -83,10 +83,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=MODELS / "span_model")
     ap.add_argument("--layers", type=int, default=3,
                     help="the first N of the bundled model's six layers (3: half the cost of six a step, measured)")
-    ap.add_argument("--steps", type=int, default=320,
-                    help="optimiser steps (0: --epochs passes). 320 x 32 = 10,240 questions drawn at random from the "
-                         "whole pool, a ninth of one pass: what the shared 2-core CPU gave the shipped run (a whole pass, "
-                         "2,934 steps, measured about 3.3 s a step there, 2.7 hours; see the card and docs/quality.md)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="optimiser steps (0, the shipped run: --epochs passes over the training questions; one pass is "
+                         "2,934 steps of 32, 1,859 s of training on this 2-core CPU when quiet; see the card and "
+                         "docs/quality.md)")
     ap.add_argument("--epochs", type=float, default=1.0, help="with --steps 0: passes over the training questions")
     ap.add_argument("--batch", type=int, default=32, help="questions a step")
     ap.add_argument("--lr", type=float, default=1e-4)

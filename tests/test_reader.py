@@ -368,6 +368,9 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     wrong = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--train-files", "other.jsonl",
                             "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert wrong.returncode != 0 and "is not among --data" in wrong.stderr and not (tmp_path / "four").exists()
+    empty = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path),
+                            "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert empty.returncode != 0 and "holds neither" in empty.stderr and not (tmp_path / "four").exists()
 
 
 def test_the_shipped_readers_int8_weights_come_back_as_its_network():

@@ -436,12 +436,15 @@ def main(argv: list[str] | None = None) -> int:
         args.bf16 = fast_bf16()
     from sentence_transformers.cross_encoder import CrossEncoder
 
+    unknown = set(args.train_files or ()) - {p.name for p in args.data}
+    if unknown:
+        raise SystemExit(f"train_reader: --train-files {', '.join(sorted(unknown))} is not among --data")
+    if args.init and not any((args.init / n).is_file() for n in ("model.safetensors", "model.onnx")):
+        raise SystemExit(f"train_reader: --init {args.init} holds neither model.safetensors (an earlier run's --keep) "
+                         "nor model.onnx (a shipped reader)")
     t0 = time.time()
     rows, checked, held, train_rows, held_rows = data_split(args)
     if args.train_files:
-        unknown = set(args.train_files) - {p.name for p in args.data}
-        if unknown:
-            raise SystemExit(f"train_reader: --train-files {', '.join(sorted(unknown))} is not among --data")
         chosen = {r["id"] for p in args.data if p.name in args.train_files for r in read_rows(p)}
         train_rows = [r for r in train_rows if r["id"] in chosen]
     if args.max_seq_length is None:

@@ -83,10 +83,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=MODELS / "span_model")
     ap.add_argument("--layers", type=int, default=6,
                     help="the first N of the bundled model's six layers (the shipped run: all six, the lower three "
-                         "frozen; three layers, all trained, cost 0.7x a step and gave held-out F1 0.764 against 0.775)")
+                         "frozen; three layers, all trained, cost about 0.7x a step, 0.46 s against 0.63-0.70, and gave held-out "
+                         "F1 0.764 against 0.775)")
     ap.add_argument("--steps", type=int, default=0,
                     help="optimiser steps (0, the shipped run: --epochs passes over the training questions; one pass is "
-                         "2,934 steps of 32, 1,859 s of training on this 2-core CPU when quiet; see the card and "
+                         "2,934 steps of 32, 1,990 s of training with the default six layers on this 2-core CPU; see the card and "
                          "docs/quality.md)")
     ap.add_argument("--epochs", type=float, default=1.0, help="with --steps 0: passes over the training questions")
     ap.add_argument("--batch", type=int, default=32, help="questions a step")

@@ -184,8 +184,9 @@ def _pty_run(args: list[str]) -> bytes:
     return b"".join(chunks)
 
 
-# Our own styling (bold on, all off) is the only escape sequence allowed on a terminal.
-OURS = re.compile(rb"\x1b\[(1|0)m")
+# Our own styling (bold on, all off; the short answer underlined on and off) is the only escape
+# sequence allowed on a terminal.
+OURS = re.compile(rb"\x1b\[(1|0|4|24)m")
 
 
 def _assert_terminal_safe(out: bytes) -> str:

@@ -96,7 +96,7 @@ def test_a_rewritten_follow_up_says_what_was_searched(article_assistant):
     result = article_assistant.ask("When was it renewed?", history=["What treaty did China and North Korea sign in 1961?"])
     assert result.query != result.question
     out = terminal.render_text(result)
-    assert f"    Searched for: {result.query}" in out.splitlines()[:4]
+    assert f"    Searched for: {result.query}" in out.split("\n\n")[0].splitlines()  # in the answer's block
 
 
 def test_confidence_words_are_the_chat_pages():

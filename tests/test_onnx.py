@@ -136,7 +136,7 @@ def test_the_python_api_never_imports_torch(article_assistant):
     assert set(imported).isdisjoint(TORCH_STACK) and "onnxruntime" in imported
 
 
-def test_qa_serve_never_imports_torch_pyarrow_nor_mcp(built, tmp_path):
+def test_qa_serve_never_imports_torch_pandas_pyarrow_nor_mcp(built, tmp_path):
     """The real `qa serve` in a child, asked one question over HTTP; then the child reports."""
     from tests.uiserver import free_port
 
@@ -156,13 +156,14 @@ for _ in range(600):
 event = httpx.post(url + 'gradio_api/call/ask', json={{'data': [{TREATY!r}]}}, timeout=60).json()['event_id']
 body = httpx.get(url + 'gradio_api/call/ask/' + event, timeout=60).text
 assert '1961' in body, body
-print(json.dumps(sorted(m for m in {(*HEAVY, "pandas", "pyarrow", "mcp")!r} if sys.modules.get(m) is not None)), flush=True)
+print(json.dumps(sorted(m for m in {(*HEAVY, "pandas.core", "pyarrow", "mcp")!r} if sys.modules.get(m) is not None)), flush=True)
 import os
 os._exit(0)
 """
     imported = _imported(_child(code, env={"QA_HOME": str(tmp_path / "home")}))
     assert set(imported).isdisjoint(TORCH_STACK) and "gradio" in imported
-    assert "pandas" in imported and "pyarrow" not in imported  # gradio's pandas, without its 33 MiB of pyarrow
+    assert "pandas.core" not in imported  # gradio imports pandas at its top; deferred, it is never loaded (41 MiB)
+    assert "pyarrow" not in imported  # nor pyarrow (33 MiB), which pandas would load if it were
     assert "mcp" not in imported  # nor the 22 MiB MCP SDK gradio would import for an MCP server that is off
 
 
@@ -258,3 +259,27 @@ def test_an_export_with_other_weights_fails_its_canary(cache, built):
     assert encoder is None and "canary" in why, why
     # and through the command line, with no torch to rebuild it: refused
     _one_line(_ask_without_torch(built), "cannot build the ONNX export")
+
+
+def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one():
+    """qa.serve.server._Deferred: `import name` gives the stand-in without loading anything; the
+    first attribute imports the real module, which then stands in sys.modules itself."""
+    import importlib
+    import sys
+
+    from qa.serve.server import _Deferred
+
+    name = "colorsys"  # small, pure Python, and not imported by the test run so far
+    saved = sys.modules.pop(name, None)
+    try:
+        sys.modules[name] = _Deferred(name)
+        stand_in = importlib.import_module(name)
+        assert isinstance(stand_in, _Deferred) and sys.modules[name] is stand_in
+        assert stand_in.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)  # the real function
+        real = sys.modules[name]
+        assert not isinstance(real, _Deferred) and stand_in.hls_to_rgb is real.hls_to_rgb
+        assert importlib.import_module(name) is real
+    finally:
+        sys.modules.pop(name, None)
+        if saved is not None:
+            sys.modules[name] = saved

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -20,6 +21,7 @@ import stat
 import sys
 import threading
 import time
+import types
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -96,14 +98,47 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
 _NEVER_SERVED = ("pyarrow", "mcp")
 
 
+class _Deferred(types.ModuleType):
+    """Stands in sys.modules for a library imported at the top of a module that uses it only in
+    functions qa never calls (gradio.caching's `import pandas as pd`): the real library is imported
+    on the first attribute asked of it, then takes its place in sys.modules, and every later
+    attribute is the real one's. Until then it costs nothing."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__spec__ = importlib.util.find_spec(name)  # what `import name` checks: no load for that
+
+    def __getattr__(self, attribute: str) -> Any:
+        with self._lock:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+                try:
+                    importlib.import_module(self.__name__)
+                except BaseException:
+                    sys.modules[self.__name__] = self
+                    raise
+        return getattr(sys.modules[self.__name__], attribute)
+
+
+#: imported by gradio at its top (gradio.caching) for functions qa never calls: 41 MiB
+_DEFERRED = ("pandas",)
+
+
 def lean_imports() -> None:
-    """For the `qa serve` process only, before gradio is imported: pandas then does without pyarrow
-    and gradio without the MCP SDK (measured: gradio's import 163 -> 130 -> 107 MiB). Nothing the
-    page or the API does needs either; both import them only when they can, and go on when not."""
+    """For the `qa serve` process only, before gradio is imported: pandas is imported only when
+    something first uses it (`_Deferred`; measured: 41 MiB, and in the server nothing does), then
+    without pyarrow, and gradio goes without the MCP SDK (gradio's import 163 -> 130 -> 107 -> 65
+    MiB). Nothing the page or the API does needs them; gradio imports the last two only when it can,
+    and goes on when not."""
     if "pandas" in sys.modules:
         return
     for name in _NEVER_SERVED:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # an import of it fails at once
+    for name in _DEFERRED:
+        if importlib.util.find_spec(name) is not None:
+            sys.modules[name] = _Deferred(name)
 
 
 # -- who may connect ------------------------------------------------------------------------------

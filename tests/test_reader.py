@@ -373,6 +373,29 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     assert empty.returncode != 0 and "holds neither" in empty.stderr and not (tmp_path / "four").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_path):
+    """--examples-from reads examples N .. N + steps x batch of the seed's order (pieces of a long run
+    read disjoint questions); --minutes ends training when time is up and the card says so."""
+    common = ["--limit", "24", "--steps", "3", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
+              "--scaling", "", "--layers", "1", "--data", str(DATA)]
+    done = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "4",
+                           "--minutes", "0.0001", "--out", str(tmp_path / "one")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    t = json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]
+    assert t["steps"] == 1 and t["planned_steps"] == 3 and t["minutes"] == 0.0001
+    read = t["read"]
+    assert read["slice"] == [4, 16] and read["examples"] == 4 and read["whole_slice"] is False
+    assert 0 < read["slice_questions"] <= 12 and read["slice_with_answer"] <= 12
+    card = (tmp_path / "one" / "MODEL_CARD.md").read_text()
+    assert "read examples 4 to 16 of the" in card and "stopped at its 0.0001-minute limit after 1 of 3 planned steps" in card
+    past = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "100000",
+                           "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert past.returncode != 0 and "is past the" in past.stderr and not (tmp_path / "two").exists()
+
+
 def test_the_shipped_readers_int8_weights_come_back_as_its_network():
     """qa.models.training.dequantize: every parameter of the six-layer network named and shaped from
     the shipped export, and the network then scores as the export does (within int8's rounding)."""

@@ -136,6 +136,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-files", nargs="+", default=None, metavar="NAME",
                     help="train only on the questions of these --data files (by name; default: all of them), the "
                          "held-out ones measured as always: with --init, the data the earlier reader never saw")
+    ap.add_argument("--examples-from", type=int, default=None, metavar="N",
+                    help="read examples N .. N + steps x batch of the seed's fixed order, each once (default: the "
+                         "trainer draws steps x batch at random from all): pieces of one long run, each going on from "
+                         "the last with --init, read disjoint questions")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop training after this many minutes, whatever the step, and write the model as it is "
+                         "(the card says so): a run that must end within a working session")
     ap.add_argument("--card-only", action="store_true",
                     help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
@@ -288,6 +295,34 @@ def scaling_callback(model: Any, args: argparse.Namespace, measure_now: Any) -> 
             return control
 
     return Scaling()
+
+
+def deadline(minutes: float) -> Any:
+    """A trainer callback that ends training once `minutes` have passed (checked after each step)."""
+    from transformers import TrainerCallback
+
+    class Deadline(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            self.end = time.time() + 60 * minutes
+            return control
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if time.time() >= self.end:
+                control.should_training_stop = True
+                print(f"train_reader: {minutes:g} minutes are up at step {state.global_step} of {state.max_steps}", flush=True)
+            return control
+
+    return Deadline()
+
+
+def read_figures(data: list[list[str]], labels: list[int], read: int, start: int | None, order: int) -> dict[str, Any]:
+    """What a run read: with --examples-from, the slice start .. start + len(data) of the fixed order
+    (the trainer reads it in its own order: all of it once when the run ends on its planned step), its
+    distinct questions counted by text; otherwise `read` examples drawn at random from all `order`."""
+    if start is None:
+        return {"examples": read, "drawn_from": order, "slice": None}
+    return {"examples": min(read, len(data)), "drawn_from": order, "slice": [start, start + len(data)],
+            "slice_questions": len({d[0] for d in data}), "slice_with_answer": sum(labels), "whole_slice": read >= len(data)}
 
 
 def train(model: Any, data: list[list[str]], labels: list[int], args: argparse.Namespace, work: Path,
@@ -451,6 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         args.max_seq_length = 112 if args.context else 80
     data, labels, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context,
                                      args.removed if args.null else 0.0)
+    order = len(data)
+    if args.examples_from is not None:  # a slice of the fixed order (rng above), read once each
+        if not 0 <= args.examples_from < len(data):
+            raise SystemExit(f"train_reader: --examples-from {args.examples_from} is past the {len(data)} examples")
+        end = args.examples_from + (args.steps * args.batch if args.steps else len(data))
+        data, labels = data[args.examples_from:end], labels[args.examples_from:end]
     if not args.steps:
         args.steps = -(-len(data) // args.batch)  # one pass
     print(f"train_reader: {sum(labels)} questions with an answer and {args.negatives} negatives each, "
@@ -484,9 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         return {k: figures[k] for k in ("paragraph@1", "reader_top@1", "scorer_top@1", "in_candidates", "answerable")}
 
     scaling = scaling_callback(model, args, measure_now)
+    callbacks = [scaling] + ([deadline(args.minutes)] if args.minutes else [])
     with tempfile.TemporaryDirectory(prefix="train-reader-") as tmp:
         work = Path(tmp)
-        run = train(model, data, labels, args, work, [scaling])
+        run = train(model, data, labels, args, work, callbacks)
         if args.scaling:
             model[0].model.eval()
             scaling.rows.append({"questions": run["steps"] * args.batch, "step": run["steps"]} | measure_now())
@@ -514,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
             "reserved_documents": args.reserved, "freeze_layers": args.freeze_layers, "trainable_parameters": trainable,
             "in_batch": args.in_batch, "scaling": scaling.rows, "hardware": hardware(),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
-            "init": init, "train_files": args.train_files,
+            "init": init, "train_files": args.train_files, "minutes": args.minutes, "planned_steps": args.steps,
+            "read": read_figures(data, labels, run["steps"] * args.batch, args.examples_from, order),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
             "context": args.context, "null": args.null, "removed": args.removed if args.null else 0.0,
@@ -563,6 +606,13 @@ def model_card(card: dict[str, Any]) -> str:
         where += f"; continued from the reader in `{t['init']['folder']}` (weights SHA-256 `{t['init']['weights_sha256']}`), {kind}"
     if t.get("train_files"):
         where += f"; trained on the questions of {', '.join(t['train_files'])} only"
+    r = t.get("read") or {}
+    if r.get("slice"):
+        whole = "all of it, once each" if r["whole_slice"] else f"{r['examples']:,} of them, the run stopped early"
+        where += (f"; read examples {r['slice'][0]:,} to {r['slice'][1]:,} of the {r['drawn_from']:,} in the seed's fixed order "
+                  f"({r['slice_questions']:,} distinct questions), {whole}")
+    if t.get("minutes") and t["steps"] < t.get("planned_steps", t["steps"]):
+        where += f"; stopped at its {t['minutes']:g}-minute limit after {t['steps']} of {t['planned_steps']} planned steps"
     scaling = ""
     if t.get("scaling"):
         lines = "\n".join(f"| {x['questions']:,} | {x['step']} | {x['paragraph@1']} | {x['scorer_top@1']} | {x['reader_top@1']} |"

@@ -377,7 +377,8 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
 @pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
 def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_path):
     """--examples-from reads examples N .. N + steps x batch of the seed's order (pieces of a long run
-    read disjoint questions); --minutes ends training when time is up and the card says so."""
+    read disjoint questions); --minutes ends training when time is up, --stop-after at a step, and the
+    card says so."""
     common = ["--limit", "24", "--steps", "3", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
               "--scaling", "", "--layers", "1", "--data", str(DATA)]
     done = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "4",
@@ -391,6 +392,13 @@ def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_
     assert 0 < read["slice_questions"] <= 12 and read["slice_with_answer"] <= 12
     card = (tmp_path / "one" / "MODEL_CARD.md").read_text()
     assert "read examples 4 to 16 of the" in card and "stopped at its 0.0001-minute limit after 1 of 3 planned steps" in card
+    again = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "4",
+                            "--stop-after", "2", "--out", str(tmp_path / "again")],
+                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    t = json.loads((tmp_path / "again" / CHECK_FILE).read_text())["training"]
+    assert t["steps"] == 2 and t["planned_steps"] == 3 and t["stop_after"] == 2 and t["read"]["examples"] == 8
+    assert "stopped by --stop-after after 2 of 3 planned steps" in (tmp_path / "again" / "MODEL_CARD.md").read_text()
     past = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "100000",
                            "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert past.returncode != 0 and "is past the" in past.stderr and not (tmp_path / "two").exists()

@@ -143,6 +143,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--minutes", type=float, default=None,
                     help="stop training after this many minutes, whatever the step, and write the model as it is "
                          "(the card says so): a run that must end within a working session")
+    ap.add_argument("--stop-after", type=int, default=None, metavar="STEP",
+                    help="end after this step, the learning-rate schedule staying that of --steps: a run that "
+                         "--minutes stopped, reproduced step for step")
     ap.add_argument("--card-only", action="store_true",
                     help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
@@ -297,19 +300,21 @@ def scaling_callback(model: Any, args: argparse.Namespace, measure_now: Any) -> 
     return Scaling()
 
 
-def deadline(minutes: float) -> Any:
-    """A trainer callback that ends training once `minutes` have passed (checked after each step)."""
+def deadline(minutes: float | None, step: int | None) -> Any:
+    """A trainer callback that ends training once `minutes` have passed or after step `step`
+    (checked after each step), the learning-rate schedule staying the planned one."""
     from transformers import TrainerCallback
 
     class Deadline(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            self.end = time.time() + 60 * minutes
+            self.end = time.time() + 60 * minutes if minutes else float("inf")
             return control
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if time.time() >= self.end:
+            if time.time() >= self.end or (step is not None and state.global_step >= step):
                 control.should_training_stop = True
-                print(f"train_reader: {minutes:g} minutes are up at step {state.global_step} of {state.max_steps}", flush=True)
+                why = f"{minutes:g} minutes are up" if time.time() >= self.end else "--stop-after"
+                print(f"train_reader: {why} at step {state.global_step} of {state.max_steps}", flush=True)
             return control
 
     return Deadline()
@@ -525,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         return {k: figures[k] for k in ("paragraph@1", "reader_top@1", "scorer_top@1", "in_candidates", "answerable")}
 
     scaling = scaling_callback(model, args, measure_now)
-    callbacks = [scaling] + ([deadline(args.minutes)] if args.minutes else [])
+    callbacks = [scaling] + ([deadline(args.minutes, args.stop_after)] if args.minutes or args.stop_after else [])
     with tempfile.TemporaryDirectory(prefix="train-reader-") as tmp:
         work = Path(tmp)
         run = train(model, data, labels, args, work, callbacks)
@@ -556,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             "reserved_documents": args.reserved, "freeze_layers": args.freeze_layers, "trainable_parameters": trainable,
             "in_batch": args.in_batch, "scaling": scaling.rows, "hardware": hardware(),
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
-            "init": init, "train_files": args.train_files, "minutes": args.minutes, "planned_steps": args.steps,
+            "init": init, "train_files": args.train_files, "minutes": args.minutes, "planned_steps": args.steps, "stop_after": args.stop_after,
             "read": read_figures(data, labels, run["steps"] * args.batch, args.examples_from, order),
             "layers": args.layers, "seed": SEED, "steps": run["steps"], "batch": args.batch, "negatives": args.negatives,
             "lr": args.lr, "threads": args.threads, "bf16": args.bf16, "max_seq_length": args.max_seq_length,
@@ -611,8 +616,10 @@ def model_card(card: dict[str, Any]) -> str:
         whole = "all of it, once each" if r["whole_slice"] else f"{r['examples']:,} of them, the run stopped early"
         where += (f"; read examples {r['slice'][0]:,} to {r['slice'][1]:,} of the {r['drawn_from']:,} in the seed's fixed order "
                   f"({r['slice_questions']:,} distinct questions), {whole}")
-    if t.get("minutes") and t["steps"] < t.get("planned_steps", t["steps"]):
-        where += f"; stopped at its {t['minutes']:g}-minute limit after {t['steps']} of {t['planned_steps']} planned steps"
+    if t["steps"] < t.get("planned_steps", t["steps"]):
+        why = f"at its {t['minutes']:g}-minute limit" if t.get("minutes") else "by --stop-after"
+        where += (f"; stopped {why} after {t['steps']} of {t['planned_steps']} planned steps (the learning rate "
+                  f"scheduled for {t['planned_steps']}; `--steps {t['planned_steps']} --stop-after {t['steps']}` repeats it)")
     scaling = ""
     if t.get("scaling"):
         lines = "\n".join(f"| {x['questions']:,} | {x['step']} | {x['paragraph@1']} | {x['scorer_top@1']} | {x['reader_top@1']} |"

@@ -260,18 +260,27 @@ def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
     train_reader = _train_reader()
     from qa.models.training.scorer import RESERVED_MORE_DOCS
 
-    shipped = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
+    card = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]
+    # a reader trained in several runs (--init, each going on from the last) records them (--lineage):
+    # the defaults are its first run's, and each later run went on from the one before
+    runs = [*card.get("lineage", []), card]
+    for earlier, later in zip(runs, runs[1:], strict=False):
+        assert later["init"] is not None
+        if later["init"]["form"] == "int8":
+            assert later["init"]["weights_sha256"] == earlier["model_sha256"]
+    shipped = runs[0]
     defaults = vars(train_reader.parse(["--out", "unused"]))
     assert defaults["max_seq_length"] is None and defaults["bf16"] is None  # chosen when it runs
     # a card written before --freeze-layers and --in-batch existed trained all layers with one in-batch negative
     before = {"freeze_layers": 0, "in_batch": 1}
-    for key in ("layers", "steps", "batch", "negatives", "lr", "threads", "context", "freeze_layers", "in_batch", "removed"):
-        assert defaults[key] == shipped.get(key, before.get(key)), key
+    for key in ("layers", "steps", "batch", "negatives", "lr", "context", "freeze_layers", "in_batch", "removed"):
+        assert defaults[key] == (before.get(key) if shipped.get(key) is None else shipped[key]), key
+    assert defaults["threads"] == card["threads"]
     assert defaults["null"] is bool(shipped.get("null")) and shipped["max_seq_length"] == (112 if shipped["context"] else 80)
     files = shipped["data"] if isinstance(shipped["data"], list) else [shipped["data"]]
     assert shipped["seed"] == train_reader.SEED and files == [p.name for p in defaults["data"]]
     reserved = shipped.get("reserved_documents", [])
-    assert shipped["limit"] is None and (reserved == [] if files == ["qa_train.jsonl"] else len(reserved) == RESERVED_MORE_DOCS)
+    assert card["limit"] is None and (reserved == [] if files == ["qa_train.jsonl"] else len(reserved) == RESERVED_MORE_DOCS)
 
 
 @pytest.mark.slow
@@ -365,6 +374,16 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     assert card["layers"] == 1 and card["init"]["form"] == "int8" and card["train_files"] == [DATA.name]
     assert card["init"]["weights_sha256"] == sha256(tmp_path / "one" / "model.onnx")
     assert "int8 weights, dequantized" in (tmp_path / "three" / "MODEL_CARD.md").read_text()
+    # --lineage records the runs it went on from in the card (first to last), the weights unchanged
+    before = (tmp_path / "three" / "model.onnx").read_bytes()
+    subprocess.run([sys.executable, "-m", "qa.models.training.reader", "--card-only", "--out", str(tmp_path / "three"),
+                    "--lineage", str(tmp_path / "one" / CHECK_FILE)], check=True, timeout=120, cwd=ROOT)
+    card = json.loads((tmp_path / "three" / CHECK_FILE).read_text())
+    (first,) = card["training"]["lineage"]
+    assert first["init"] is None and first["steps"] == 1 and first["model_sha256"] == sha256(tmp_path / "one" / "model.onnx")
+    assert first["model_sha256"] == card["training"]["init"]["weights_sha256"]  # the link: the int8 export went on
+    assert (tmp_path / "three" / "model.onnx").read_bytes() == before and card["files"]["model.onnx"] == sha256(tmp_path / "three" / "model.onnx")
+    assert "## Lineage: 2 runs" in (tmp_path / "three" / "MODEL_CARD.md").read_text()
     wrong = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--train-files", "other.jsonl",
                             "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert wrong.returncode != 0 and "is not among --data" in wrong.stderr and not (tmp_path / "four").exists()

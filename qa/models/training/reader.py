@@ -89,6 +89,7 @@ from qa.models.training.scorer import (
     seeded,
     sentences_of,
     ship,
+    write_atomically,
 )
 
 
@@ -146,6 +147,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--stop-after", type=int, default=None, metavar="STEP",
                     help="end after this step, the learning-rate schedule staying that of --steps: a run that "
                          "--minutes stopped, reproduced step for step")
+    ap.add_argument("--lineage", type=Path, nargs="+", default=None, metavar="CARD",
+                    help="with --card-only: the reader.json of each earlier run this one went on from, first to last "
+                         "(the first from the bundled model): recorded in --out's card, which then says how to train it again")
     ap.add_argument("--card-only", action="store_true",
                     help="only write --out's MODEL_CARD.md again from its reader.json (after a change to the card's wording)")
     return ap.parse_args(argv)
@@ -469,7 +473,11 @@ def abstention(pairs: list[tuple[int, float, bool]], removed: list[tuple[int, fl
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.card_only:
-        (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / CHECK_FILE).read_text())))
+        written = json.loads((args.out / CHECK_FILE).read_text())
+        if args.lineage:
+            written["training"]["lineage"] = lineage(args.lineage)
+            write_atomically(args.out / CHECK_FILE, json.dumps(written, indent=1) + "\n")
+        write_atomically(args.out / "MODEL_CARD.md", model_card(written))
         return 0
     seeded(args.threads)
     if args.bf16 is None:
@@ -587,6 +595,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: what a lineage entry keeps of an earlier run's card (the rest: its data checks, loss log, scaling)
+_LINEAGE_KEYS = ("data", "train_files", "init", "layers", "freeze_layers", "steps", "planned_steps", "stop_after", "minutes",
+                 "batch", "negatives", "in_batch", "lr", "max_seq_length", "context", "null", "removed", "seed", "read",
+                 "questions", "seconds", "hardware")
+
+
+def lineage(cards: list[Path]) -> list[dict[str, Any]]:
+    """The earlier runs a reader went on from, first to last, each as its card records it (the
+    fields `_LINEAGE_KEYS`), with its export's SHA-256 and its held-out figure."""
+    out: list[dict[str, Any]] = []
+    for path in cards:
+        card = json.loads(path.read_text())
+        t = card["training"]
+        out += t.get("lineage", [])
+        out.append({k: t.get(k) for k in _LINEAGE_KEYS} | {"model_sha256": card["files"]["model.onnx"],
+                                                          "reader_top@1": card["evaluation"]["reader"]["reader_top@1"]})
+    return out
+
+
 def model_card(card: dict[str, Any]) -> str:
     t, e = card["training"], card["evaluation"]
     c, f, ab = e["calibration"], e["reader"], e["abstention"]
@@ -675,7 +702,39 @@ Best candidate under P = 0.5 (odd-numbered questions): {ab['unanswerable_below_h
 {ab['answerable_below_half']} of {ab['answerable']} answerable{gone}.
 
 Canary: logit {card['canary']['logit']} for "{card['canary']['question']}" / "{card['canary']['sentence']}".
-{scaling}"""
+{scaling}{lineage_section(t)}"""
+
+
+def lineage_section(t: dict[str, Any]) -> str:
+    """The card's account of the runs this reader went on from (--lineage), and the run itself."""
+    runs = t.get("lineage") or []
+    if not runs:
+        return ""
+
+    def how(r: dict[str, Any]) -> str:
+        start = ("the bundled model" if not r.get("init") else
+                 f"{'the int8 export' if r['init'].get('form') == 'int8' else 'the kept fp32 weights'} of the run before "
+                 f"(SHA-256 `{r['init']['weights_sha256'][:12]}`)")
+        files = ", ".join(r.get("train_files") or ([r["data"]] if isinstance(r["data"], str) else r["data"]))
+        read = r.get("read") or {}
+        drawn = (f"examples {read['slice'][0]:,}-{read['slice'][1]:,} of the fixed order" if read.get("slice")
+                 else "drawn at random")
+        planned = f" of {r['planned_steps']}" if r.get("planned_steps") and r["planned_steps"] != r["steps"] else ""
+        return (f"| {start} | {files} | {r['steps']}{planned} x {r['batch']}, {drawn} | {r['negatives']} + {1 if r.get('in_batch') is None else r['in_batch']} "
+                f"in-batch, lr {r['lr']}, {r.get('freeze_layers') or 0} frozen | {r['seconds']} s | {r.get('hardware') or ''} | {r.get('reader_top@1', '')} |")
+
+    rows = "\n".join(how(r) for r in [*runs, t | {"reader_top@1": "this card"}])
+    return f"""
+## Lineage: {len(runs) + 1} runs, each going on from the one before
+
+This reader is the last of these runs of `qa/models/training/reader.py` (the first with the script's
+defaults; each later one with `--init` naming the one before, and the options shown). Held-out
+figure: the answer sentence first among the scorer's best 8, by the reader.
+
+| started from | trained on | steps x questions | negatives, learning rate, layers frozen | training | hardware | held out |
+|---|---|---|---|---|---|---|
+{rows}
+"""
 
 
 if __name__ == "__main__":

@@ -252,6 +252,13 @@ def measure(encode: Any, rows: list[dict[str, Any]], all_rows: list[dict[str, An
             "document@1": round(document_hits / max(1, answerable), 4), "pairs": pairs}
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """`text` into `path` by a temporary file beside it, renamed into place."""
+    staged = path.with_name(path.name + ".tmp")
+    staged.write_text(text, encoding="utf-8")
+    staged.replace(path)
+
+
 def calibrate(pairs: list[tuple[int, float, bool]]) -> dict[str, Any]:
     """Logistic P(answers | cosine), fitted on the even-numbered questions, judged on the odd ones."""
     fit = np.array([(c, y) for n, c, y in pairs if n % 2 == 0], dtype=np.float64).reshape(-1, 2)

@@ -64,6 +64,7 @@ from qa.models.training.scorer import (
     seeded,
     sentences_of,
     ship,
+    write_atomically,
 )
 
 DATA = (SHARED / "training" / "qa_train.jsonl", SHARED / "training" / "squad_train_more.jsonl")
@@ -467,12 +468,6 @@ def measure_again(args: argparse.Namespace) -> int:
           f"rule, a span for {e['with_rule']['given']}, EM {e['with_rule']['em_given']} F1 {e['with_rule']['f1_given']} of those")
     return 0
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """`text` into `path` by a temporary file beside it, renamed into place."""
-    staged = path.with_name(path.name + ".tmp")
-    staged.write_text(text, encoding="utf-8")
-    staged.replace(path)
 
 
 def model_card(card: dict[str, Any]) -> str:

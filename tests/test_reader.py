@@ -446,5 +446,7 @@ def test_the_shipped_readers_int8_weights_come_back_as_its_network():
     with torch.no_grad():
         ours = model.predict([[question, s] for s in sentences], activation_fn=torch.nn.Identity())
     shipped = Reader(folder).logits(question, sentences)
-    assert np.allclose(ours, shipped, atol=0.15), (ours, shipped)
-    assert int(np.argmax(ours)) == int(np.argmax(shipped)) == 0
+    # the export quantises its activations per run too, so the two differ by int8's rounding, which
+    # grows with the logit (0.06 at most for the reader of 2026-12-02, 0.27 of 2.2 for the continued one)
+    assert np.allclose(ours, shipped, rtol=0.15, atol=0.1), (ours, shipped)
+    assert list(np.argsort(ours)) == list(np.argsort(shipped)) and int(np.argmax(ours)) == 0

@@ -106,9 +106,9 @@ class _Deferred(types.ModuleType):
 
     _lock = threading.Lock()
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, spec: Any = None) -> None:
         super().__init__(name)
-        self.__spec__ = importlib.util.find_spec(name)  # what `import name` checks: no load for that
+        self.__spec__ = spec or importlib.util.find_spec(name)  # what `import name` checks: no load for that
 
     def __getattr__(self, attribute: str) -> Any:
         with self._lock:
@@ -137,8 +137,9 @@ def lean_imports() -> None:
     for name in _NEVER_SERVED:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # an import of it fails at once
     for name in _DEFERRED:
-        if importlib.util.find_spec(name) is not None:
-            sys.modules[name] = _Deferred(name)
+        spec = importlib.util.find_spec(name)
+        if spec is not None:
+            sys.modules[name] = _Deferred(name, spec)
 
 
 # -- who may connect ------------------------------------------------------------------------------

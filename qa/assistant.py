@@ -121,6 +121,8 @@ class Assistant:
             return self._reload(force, progress, warn or self.warn)
 
     def _reload(self, force: bool, progress: indexer.Progress | None, warn: Callable[[str], None]) -> Index:
+        # nothing to load and nothing to build from: said before the models load (minutes, the first time)
+        indexer.require_corpus(self.settings)
         # the scorer's and the reader's files are hashed and their sessions built on other threads,
         # beside the embedder's
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-load") as pool:

@@ -316,6 +316,13 @@ def _encode_in_batches(embedder: Embedder, texts: list[str], progress: Progress,
     return np.vstack(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
+def require_corpus(settings: Settings) -> None:
+    """Refuses (CorpusError) when there is no index to load and no corpus folder to build one from:
+    the first thing an assistant checks, before its models load."""
+    if not settings.corpus_dir.is_dir() and store.current_generation(settings.index_dir) is None:
+        raise CorpusError(f"corpus folder not found: {settings.corpus_dir} (give one with --corpus DIR)")
+
+
 def open_index(
     settings: Settings,
     embedder: Embedder,
@@ -337,8 +344,7 @@ def open_index(
     for attempt in range(2):
         gen = store.current_generation(index_dir)
         if gen is None:
-            if not settings.corpus_dir.is_dir():
-                raise CorpusError(f"corpus folder not found: {settings.corpus_dir} (give one with --corpus DIR)")
+            require_corpus(settings)
             warn(f"no index in {index_dir}/ yet; building it")
             return build(settings, embedder, warn, progress)
         try:

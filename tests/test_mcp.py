@@ -373,14 +373,20 @@ def test_stdout_carries_protocol_messages_only_and_add_is_refused_by_default(tmp
     stderr = (tmp_path / "server.log").read_text()
     assert "building it" in stderr  # the index was built, and said so on stderr
     replies: dict[int, dict[str, Any]] = {}
+    anonymous: list[dict[str, Any]] = []
     for line in stdout:
         message = json.loads(line)  # every line of stdout is a protocol message
         assert message["jsonrpc"] == "2.0" and ("result" in message or "error" in message), line[:200]
         if message.get("id") is not None:
             replies[message["id"]] = message
-    # every request has its reply, but for 10, whose params are not an object: the SDK drops a line
-    # that is not a JSON-RPC message (as it drops the line that is not JSON), and goes on
-    assert set(replies) == set(range(1, 12)) - {10}, sorted(replies)
+        else:
+            anonymous.append(message)
+    # every request has its reply, 10 too (its params are not an object: JSON-RPC's invalid request,
+    # with its id), and the line that is not JSON JSON-RPC's parse error (no id to answer)
+    assert set(replies) == set(range(1, 12)), sorted(replies)
+    assert replies[10]["error"]["code"] == -32600 and "params" in replies[10]["error"]["message"]
+    assert [m["error"]["code"] for m in anonymous] == [-32700], anonymous
+    assert "not a JSON-RPC message" in stderr
 
     assert "add_document" not in {t["name"] for t in replies[2]["result"]["tools"]}
     refused = replies[3]["result"]
@@ -389,7 +395,7 @@ def test_stdout_carries_protocol_messages_only_and_add_is_refused_by_default(tmp
     for n in (3, 4, 5, 7):
         text = replies[n]["result"]["content"][0]["text"]
         assert replies[n]["result"]["isError"] and "\n" not in text and len(text) <= 300, text
-    for n in (6, 8, 9):  # malformed requests: JSON-RPC errors
+    for n in (6, 8, 9, 10):  # malformed requests: JSON-RPC errors
         text = replies[n]["error"]["message"]
         assert "\n" not in text and len(text) <= 300, text
     answer = replies[11]["result"]

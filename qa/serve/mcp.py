@@ -37,7 +37,18 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedResourceError,
     UnexpectedToolError,
 )
-from mcp.types import CallToolResult, InputRequiredResult, Resource, TextContent
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    InputRequiredResult,
+    JSONRPCError,
+    Resource,
+    TextContent,
+)
 from pydantic import Field, ValidationError
 
 from qa.assistant import Assistant
@@ -46,6 +57,8 @@ from qa.ingest import library
 from qa.serve import mcpview as view
 from qa.serve import pagecheck as check
 from qa.text import is_invisible
+
+log = logging.getLogger("qa.mcp")
 
 #: the documents' resources: URI + "/" + the file's path inside the corpus, percent-encoded
 URI = "qa://documents"
@@ -224,6 +237,28 @@ class Tools:
                            "page_starts": list(document.page_starts), "text": document.raw}, ensure_ascii=False)
 
 
+def unreadable(err: Exception) -> JSONRPCError:
+    """JSON-RPC's reply to a line that is not a message: -32700 for a line that is not JSON, -32600
+    for JSON that is not a JSON-RPC message, with the request's id where the line has one (the
+    SDK's stdio transport hands the server the validation error, not the line)."""
+    if not isinstance(err, ValidationError):
+        return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message="Invalid request"))
+    problems = err.errors(include_url=False)
+    if any(p["type"] == "json_invalid" for p in problems):
+        return JSONRPCError(jsonrpc="2.0", id=None,
+                            error=ErrorData(code=PARSE_ERROR, message="Parse error: the line is not JSON"))
+    ids = {p["input"].get("id") for p in problems
+           if isinstance(p.get("input"), dict) and p["input"].get("jsonrpc") == "2.0"}
+    found = [i for i in ids if isinstance(i, (int, str)) and not isinstance(i, bool)]
+    # a line with a method is a request (or a notification): say what its fields lack
+    shape = "JSONRPCRequest" if found else "JSONRPCNotification"
+    where = [f"{'.'.join(str(part) for part in p['loc'][1:])}: {p['msg']}" for p in problems
+             if len(p["loc"]) > 1 and p["loc"][0] == shape]
+    detail = f" ({one_line('; '.join(where))[:160]})" if where else ""
+    return JSONRPCError(jsonrpc="2.0", id=found[0] if len(found) == 1 else None,
+                        error=ErrorData(code=INVALID_REQUEST, message=f"Invalid request: not a JSON-RPC message{detail}"))
+
+
 class QAServer(MCPServer[Any]):
     """The SDK's MCPServer, with one-line errors and a resource for each indexed document."""
 
@@ -246,6 +281,27 @@ class QAServer(MCPServer[Any]):
         self.resource(f"{URI}/{{name}}", name="document", mime_type="application/json",
                       description="a document's extracted text (what citation offsets index: text[start:end] "
                                   "is the quote), with its doc, title, author, format and page starts")(document)
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio loop, but a line that is not a JSON-RPC message gets JSON-RPC's error reply
+        (the SDK only logs it, and a client waiting on that request would wait forever)."""
+        async with stdio_server() as (read_stream, write_stream):
+            relay, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+            async def sort() -> None:
+                async with relay, read_stream:
+                    async for item in read_stream:
+                        if isinstance(item, Exception):
+                            reply = unreadable(item)
+                            log.warning("answered a line that is not a JSON-RPC message: %s", reply.error.message)
+                            await write_stream.send(SessionMessage(reply))
+                        else:
+                            await relay.send(item)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(sort)
+                await self._lowlevel_server.run(inbound, write_stream,
+                                                self._lowlevel_server.create_initialization_options())
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[Any, Any] | None = None) -> CallToolResult | InputRequiredResult:

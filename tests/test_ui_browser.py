@@ -419,3 +419,30 @@ def test_markup_in_a_document_is_shown_never_run(page):
         };
     }""")
     assert found == {"scripts": 0, "handlers": [], "images": [], "links": [], "forms": 0, "styled": 0}
+
+
+def test_a_watched_folder_is_listed_while_the_page_is_open(browser, article_assistant, tmp_path):
+    """`qa serve --watch`: a file dropped into the corpus shows in the open page's Corpus panel and
+    document picker within seconds, no question asked; the checks leave the log quiet."""
+    s = start(tmp_path, article_assistant.settings.corpus_dir, article_assistant.settings.index_dir, args=["--watch"])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = Page(context.new_page())
+    p.page.set_default_timeout(WAIT)
+    p.page.on("request", lambda r: p.requests.append(r.url))
+    try:
+        p.page.goto(s.url)
+        p.page.get_by_role("tab", name="Corpus").click()
+        p.page.wait_for_function("document.querySelector('#qa-corpus').innerText.includes('Uneasy Partnership')")
+        p.page.wait_for_timeout(6_000)  # a check or two with nothing new
+        quiet = s.output()
+        (s.corpus / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+        p.page.wait_for_function("document.querySelector('#qa-corpus').innerText.includes('lighthouse.txt')")
+        p.page.locator("#qa-docs input").click()
+        p.page.get_by_role("option", name=re.compile("lighthouse")).wait_for()
+        logged = s.output()[len(quiet):]
+        assert "added lighthouse.txt" in logged
+        assert [line for line in logged.splitlines() if "lighthouse" not in line and "refresh" not in line] == [], logged
+    finally:
+        context.close()
+        stop(s)
+    assert [u for u in p.requests if not _loopback(u)] == []

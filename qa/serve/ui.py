@@ -50,6 +50,8 @@ ARTICLE_EXAMPLES = [
 ]
 K_MAX = 10
 MAX_TURNS = 100
+#: seconds between a watched corpus's checks from an open page (a string compared, unless the index changed)
+FOLLOW_EVERY = 5.0
 CONTEXT_HINT = "*Click a [n] in the chat, or a source above, to see it in its place: a PDF's page, or the document.*"
 FOCUS_JS = "() => window.qaFocusQuestion && window.qaFocusQuestion()"
 REVEAL_JS = "() => window.qaRevealContext && window.qaRevealContext()"
@@ -142,8 +144,9 @@ def _corpus_views(a: Assistant) -> tuple[Any, ...]:
 
 
 def _follower(a: Assistant) -> Callable[..., Any]:
-    """After a question (with `qa serve --watch`): the corpus panel and the pickers again when the
-    index changed since this page last showed them (the watcher swapped in a new generation)."""
+    """With `qa serve --watch`, after a question and every FOLLOW_EVERY seconds: the corpus panel
+    and the pickers again when the index changed since this page last showed them (the watcher
+    swapped in a new generation)."""
 
     @_safe
     def follow(docs: Any, seen: Any) -> tuple[Any, ...]:
@@ -343,6 +346,9 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
             asked.then(None, js=FOCUS_JS, **private)  # the box is ready for the next question
             if seen is not None:
                 asked.then(_follower(a), [picker, seen], [corpus_md, picker, doomed, seen], **private)
+        if seen is not None:  # and while the page is only open: a file dropped in is listed within seconds
+            gr.Timer(FOLLOW_EVERY).tick(_follower(a), [picker, seen], [corpus_md, picker, doomed, seen],
+                                        show_progress="hidden", trigger_mode="always_last", **private)
         chat.select(select_turn, [state, shown], [shown, sources, ctx, viewer], **private)
         pick.change(show_context, [pick, state, shown],
                     [ctx, viewer, paras, docview, sources, shown, views, page_tab, pageview_md, page_state],

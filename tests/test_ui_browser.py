@@ -80,14 +80,21 @@ def _loopback(url: str) -> bool:
     return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost", "::1")
 
 
-@pytest.fixture
-def page(browser, server) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+def new_page(browser: Any, width: int = 1400, height: int = 1000) -> Page:
+    """A page in a context of its own that records its requests, dialogs and script errors."""
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     p = Page(context.new_page())
     p.page.set_default_timeout(WAIT)
     p.page.on("request", lambda r: p.requests.append(r.url))
     p.page.on("dialog", lambda d: (p.dialogs.append(d.message), d.dismiss()))
     p.page.on("pageerror", lambda e: p.errors.append(str(e)))
+    return p
+
+
+@pytest.fixture
+def page(browser, server) -> Page:
+    p = new_page(browser)
+    context = p.page.context
     p.page.goto(server.url)
     p.page.wait_for_selector("#qa-question textarea")
     yield p
@@ -268,10 +275,8 @@ def test_enter_asks_shift_enter_breaks_the_line_focus_comes_back(page):
 
 
 def test_a_narrow_window_stacks_the_sources_and_nothing_overflows(browser, server):
-    context = browser.new_context(viewport={"width": 400, "height": 800})
-    p = Page(context.new_page())
-    p.page.set_default_timeout(WAIT)
-    p.page.on("request", lambda r: p.requests.append(r.url))
+    p = new_page(browser, 400, 800)
+    context = p.page.context
     try:
         p.page.goto(server.url)
         p.page.wait_for_selector("#qa-question textarea")
@@ -425,10 +430,8 @@ def test_a_watched_folder_is_listed_while_the_page_is_open(browser, article_assi
     """`qa serve --watch`: a file dropped into the corpus shows in the open page's Corpus panel and
     document picker within seconds, no question asked; the checks leave the log quiet."""
     s = start(tmp_path, article_assistant.settings.corpus_dir, article_assistant.settings.index_dir, args=["--watch"])
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = Page(context.new_page())
-    p.page.set_default_timeout(WAIT)
-    p.page.on("request", lambda r: p.requests.append(r.url))
+    p = new_page(browser)
+    context = p.page.context
     try:
         p.page.goto(s.url)
         p.page.get_by_role("tab", name="Corpus").click()
@@ -445,4 +448,4 @@ def test_a_watched_folder_is_listed_while_the_page_is_open(browser, article_assi
     finally:
         context.close()
         stop(s)
-    assert [u for u in p.requests if not _loopback(u)] == []
+    assert p.dialogs == [] and [u for u in p.requests if not _loopback(u)] == []

@@ -167,7 +167,8 @@ class Assistant:
                 told(0.5 * (at + f) / len(files), what)
 
             try:
-                c = library.check(Path(path), name, self.settings.max_file_bytes, self.settings.file_seconds, reading)
+                c = library.check(Path(path), name, self.settings.max_file_bytes, self.settings.file_seconds, reading,
+                                  self.settings.page_seconds)
             except InputError as e:
                 refused.append(f"skipped {name}: {e}")
                 continue
@@ -216,7 +217,7 @@ class Assistant:
         """The indexed document `doc` read afresh from the corpus folder."""
         path = self._path_of(doc)
         try:
-            with timelimit.reading(self.settings.file_seconds):
+            with timelimit.reading(self.settings.file_seconds, page_seconds=self.settings.page_seconds):
                 document, _note = read_document(path, doc, self.settings.max_file_bytes)
         except Skip as err:
             raise CorpusError(f"cannot show {doc}: {err}") from None

@@ -62,6 +62,9 @@ class Settings:
     #: longest a file's reading may take, in seconds ($QA_FILE_SECONDS); a PDF that takes longer is
     #: refused and the others are read (qa.ingest.timelimit)
     file_seconds: float = field(default_factory=lambda: env_whole_number("QA_FILE_SECONDS", 120, 1, 86_400, "seconds"))
+    #: seconds each scanned page adds to its file's limit as OCR begins it ($QA_PAGE_SECONDS; 0: OCR
+    #: counts against file_seconds alone), so a long scan is read and a hostile page still stopped
+    page_seconds: float = field(default_factory=lambda: env_whole_number("QA_PAGE_SECONDS", 30, 0, 3_600, "seconds"))
 
     def __post_init__(self) -> None:
         if not 20 <= self.max_words <= 400:
@@ -76,6 +79,8 @@ class Settings:
             raise InputError("QA_TORCH_THREADS must be at least 1.")
         if not 0 < self.file_seconds <= 86_400:
             raise InputError(f"file_seconds must be more than 0 and at most 86400 (got {self.file_seconds}).")
+        if not 0 <= self.page_seconds <= 3_600:
+            raise InputError(f"page_seconds must be between 0 and 3600 (got {self.page_seconds}).")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
 

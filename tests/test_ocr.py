@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from qa import Assistant, Settings
+from qa.errors import InputError
 from qa.ingest import readpdf, timelimit
 from qa.ingest.documents import ingest
 from qa.ingest.formats.pdfocr import ocr_words, tesseract
@@ -99,6 +101,53 @@ def test_a_scan_is_indexed_and_answered_with_its_page(scan, embedder, tmp_path):
     # second indexes it; never backwards
     fractions = [f for f, _what in told]
     assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] == 1.0
+
+
+def test_each_scanned_page_brings_its_own_time(scan, tmp_path):
+    """A scan longer than the file's limit allows is read: each page OCR begins adds page_seconds
+    (Settings.page_seconds); without that allowance it is refused, and a page slower than its
+    allowance is refused with both limits named. The limits are fractions of the time the scan
+    takes here, so the test holds on a machine of any speed."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(scan, corpus / "survey.pdf")
+    ingest(corpus, 10**8, seconds=120)  # a warm worker: its start counts against no limit
+    readpdf.forget()
+    started = time.monotonic()
+    assert len(ingest(corpus, 10**8, seconds=120, page_seconds=0).documents) == 1
+    took = time.monotonic() - started  # OCR of both pages, nearly all of it
+    readpdf.forget()
+    refused = ingest(corpus, 10**8, seconds=took / 10, page_seconds=0)
+    assert refused.documents == [] and refused.skipped == [("corpus/survey.pdf", "too slow")]
+    # the refusal is remembered for its limits only: with time for each page the scan is read
+    [document] = ingest(corpus, 10**8, seconds=took / 10, page_seconds=took * 5).documents
+    assert document.pages == 2 and "Ada Lindqvist" in document.raw
+    readpdf.forget()
+    tight = ingest(corpus, 10**8, seconds=took / 10, page_seconds=took / 20, warn=(said := []).append)
+    assert tight.documents == [] and len(said) == 1
+    assert re.fullmatch(r"skipped corpus/survey\.pdf: took longer than [\d.]+ s to read \(the per-file limit, "
+                        r"[\d.]+ s, and [\d.]+ s for each of the [12] scanned pages begun; QA_FILE_SECONDS and "
+                        r"QA_PAGE_SECONDS set them\)", said[0]), said
+
+
+def test_a_grant_moves_the_deadline_by_the_pages_allowance():
+    with timelimit.within(timelimit.Limits(10, deadline=1_000_000.0, page_seconds=30, granted=(told := []).append)):
+        timelimit.grant_page()
+        timelimit.grant_page()
+        assert timelimit.limits().deadline == 1_000_060.0 and told == [30, 30]
+    with timelimit.within(timelimit.Limits(10, deadline=1_000_000.0, page_seconds=0, granted=told.append)):
+        timelimit.grant_page()
+        assert timelimit.limits().deadline == 1_000_000.0 and told == [30, 30]
+
+
+def test_page_seconds_is_a_setting_with_an_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv("QA_PAGE_SECONDS", raising=False)
+    assert Settings(corpus_dir=tmp_path, index_dir=tmp_path).page_seconds == 30
+    monkeypatch.setenv("QA_PAGE_SECONDS", "0")
+    assert Settings(corpus_dir=tmp_path, index_dir=tmp_path).page_seconds == 0
+    monkeypatch.setenv("QA_PAGE_SECONDS", "soon")
+    with pytest.raises(InputError, match="QA_PAGE_SECONDS must be a whole number of seconds"):
+        Settings(corpus_dir=tmp_path, index_dir=tmp_path)
 
 
 def test_word_boxes_stand_where_the_originals_characters_do(scan):

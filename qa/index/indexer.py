@@ -133,7 +133,8 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     previous = _previous(settings, embedder, warn, current) if reuse else None
     read = ingest(settings.corpus_dir, settings.max_file_bytes, warn,
                   keep=previous.unchanged(sources) if previous else None,
-                  seconds=settings.file_seconds, progress=lambda done, what: progress(0.05 * done, what))
+                  seconds=settings.file_seconds, progress=lambda done, what: progress(0.05 * done, what),
+                  page_seconds=settings.page_seconds)
     progress(0.05, f"read the corpus: {read.summary()}" + (f", {len(read.kept)} unchanged" if read.kept else ""))
     entries, cut = _documents(read, previous, settings.max_words, list(sources))
     passages, repeats = unique_and_repeats(cut)

@@ -268,13 +268,15 @@ class Ingest:
 
 def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambda _m: None,
            keep: Mapping[str, str] | None = None, seconds: float | None = None,
-           progress: Callable[[float, str], None] | None = None) -> Ingest:
+           progress: Callable[[float, str], None] | None = None,
+           page_seconds: float = timelimit.PAGE_SECONDS) -> Ingest:
     """Reads every usable document of the corpus; each skipped file is reported through `warn`.
 
     `keep` maps documents the caller already holds (unchanged on disk since it read them) to their
     content hash: they are not read again, only listed in `Ingest.kept`, in their place for the
     duplicate check. `seconds`: the per-file time limit on reading a PDF (`qa.ingest.timelimit`;
-    None: none); `progress(fraction of the files, message)` hears of each page OCR reads.
+    None: none), and `page_seconds` more for each scanned page OCR begins; `progress(fraction of
+    the files, message)` hears of each page OCR reads.
     """
     corpus_dir = Path(corpus_dir)
     documents: list[Document] = []
@@ -305,7 +307,7 @@ def ingest(corpus_dir: Path, max_bytes: int, warn: Callable[[str], None] = lambd
                 progress((at + fraction) / len(walked), f"{what} in {doc}")
 
         try:
-            with timelimit.reading(seconds, told):
+            with timelimit.reading(seconds, told, page_seconds):
                 document, note = read_document(path, doc, max_bytes)
         except Skip as e:
             skip(doc, e)

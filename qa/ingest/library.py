@@ -51,11 +51,12 @@ def safe_name(name: str) -> str:
 
 
 def check(path: Path, name: str, max_bytes: int, seconds: float | None = None,
-          progress: Callable[[float, str], None] | None = None) -> Checked:
+          progress: Callable[[float, str], None] | None = None, page_seconds: float = timelimit.PAGE_SECONDS
+          ) -> Checked:
     """Reads and checks a file to add under `name`, or raises InputError saying, in a few words
     and without the name (the caller names the file as the user knows it), what is wrong with it.
-    `seconds`: the limit on reading a PDF (`qa.ingest.timelimit`); `progress(fraction, message)`
-    hears of each page OCR reads."""
+    `seconds`: the limit on reading a PDF (`qa.ingest.timelimit`), and `page_seconds` more for
+    each scanned page OCR begins; `progress(fraction, message)` hears of each page OCR reads."""
     name = safe_name(name)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
@@ -68,7 +69,7 @@ def check(path: Path, name: str, max_bytes: int, seconds: float | None = None,
         raise InputError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
     try:
         told = (lambda f, what: progress(f, f"{what} in {name}")) if progress else None
-        with timelimit.reading(seconds, told):
+        with timelimit.reading(seconds, told, page_seconds):
             read_document(path, f"upload/{name}", max_bytes, fmt=format_of(suffix))
         data = path.read_bytes()
     except Skip as e:

@@ -4,8 +4,8 @@
 A PDF read is kept (`CACHED`, by its SHA-256 and the Tesseract in use): an upload is read once to
 check it and again by the index build, and a citation's context reads its document again, which
 for a scan would be OCR again. The words OCR read on its last pages are handed to `pdfocr`, for
-the page view. A file refused as too slow is remembered too, with the limit it was too slow for,
-so a watched folder's next refresh does not wait for it again.
+the page view. A file refused as too slow is remembered too, with the limits it was too slow for
+(the file's, and each scanned page's), so a watched folder's next refresh does not wait for it again.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from qa.ingest.formats import Extracted, Skip, extract
 #: PDFs whose reading is kept, the least recently used dropped first
 CACHED = 8
 
-#: sha256:tesseract -> what reading it gave, or the limit (seconds) it was too slow for
-_cache: OrderedDict[str, Extracted | float] = OrderedDict()
+#: sha256:tesseract -> what reading it gave, or the limit it was too slow for (seconds, seconds a
+#: scanned page, the refusal)
+_cache: OrderedDict[str, Extracted | tuple[float, float, str]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -31,7 +32,8 @@ def read(fmt: str, data: bytes, max_bytes: int) -> Extracted:
     from qa.ingest.formats import pdfocr
     from qa.ingest.readworker import extracted_from_json
 
-    seconds = timelimit.limits().seconds
+    limits = timelimit.limits()
+    seconds, page_seconds = limits.seconds, limits.page_seconds
     if fmt != "pdf" or seconds is None or not timelimit.isolated():
         return extract(fmt, data, None, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
@@ -42,13 +44,13 @@ def read(fmt: str, data: bytes, max_bytes: int) -> Extracted:
             _cache.move_to_end(key)
     if isinstance(kept, Extracted):
         return kept
-    if isinstance(kept, float) and seconds <= kept:
-        raise timelimit.too_slow(seconds)
+    if isinstance(kept, tuple) and seconds <= kept[0] and page_seconds <= kept[1]:
+        raise Skip(kept[2], "too slow")  # no more time than the last try, which ran out
     try:
-        answer = timelimit.run("read_pdf", data, [max_bytes], seconds, timelimit.limits().progress)
+        answer = timelimit.run("read_pdf", data, [max_bytes], seconds, limits.progress, page_seconds)
     except Skip as e:
         if e.kind == "too slow":
-            _keep(key, float(seconds))
+            _keep(key, (float(seconds), float(page_seconds), str(e)))
         raise
     extracted = extracted_from_json(answer["extracted"])
     for page, rows in answer["words"].items():
@@ -57,7 +59,7 @@ def read(fmt: str, data: bytes, max_bytes: int) -> Extracted:
     return extracted
 
 
-def _keep(key: str, value: Extracted | float) -> None:
+def _keep(key: str, value: Extracted | tuple[float, float, str]) -> None:
     with _lock:
         _cache[key] = value
         _cache.move_to_end(key)

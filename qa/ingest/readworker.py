@@ -80,7 +80,11 @@ def _serve(receive: Any, send: Any) -> None:
         def progress(fraction: float, what: str) -> None:
             send.send_bytes(json.dumps({"progress": [fraction, what]}).encode())
 
-        limits = timelimit.Limits(seconds, progress, time.monotonic() + seconds)
+        def granted(more: float) -> None:
+            send.send_bytes(json.dumps({"grant": more}).encode())
+
+        limits = timelimit.Limits(seconds, progress, time.monotonic() + seconds,
+                                  float(header.get("page_seconds", 0)), granted)
         try:
             with timelimit.within(limits):
                 answer: dict[str, Any] = {"ok": TASKS[header["task"]](data, *header["args"])}

@@ -16,9 +16,11 @@ no file's limit pays (`python -m benchmarks.ocr`). Other formats are read in pro
 work grows with the file's size, which `Settings.max_file_bytes` bounds. Without POSIX pipes and
 process groups (Windows) PDFs are read in process too, without a limit.
 
-Callers set the limit and where progress goes with `reading(seconds, progress)` around
+Callers set the limit and where progress goes with `reading(seconds, progress, page_seconds)` around
 `read_document` (`ingest`, `library.check`, `Assistant`); `qa.ingest.readpdf` reads a PDF under
-it; readers tell of each page with `report`, and Tesseract gets `remaining()` seconds.
+it; readers tell of each page with `report`, OCR grants each scanned page it begins `page_seconds`
+more (`grant_page`: the worker's deadline and its parent's both move), and Tesseract gets
+`remaining()` seconds. A long scan is thus read, and a page that stalls is still stopped.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -44,6 +46,10 @@ from qa.ingest.formats import Skip
 
 #: the default limit on reading one file, in seconds (Settings.file_seconds, $QA_FILE_SECONDS)
 DEFAULT_SECONDS = 120
+#: the default time each scanned page adds to its file's limit as OCR starts it (Settings.page_seconds,
+#: $QA_PAGE_SECONDS): Tesseract reads a page at 300 dpi in 5-12 s on two busy cores
+#: (docs/benchmarks.md), so a long scan is read, while one hostile page still meets the limit
+PAGE_SECONDS = 30
 #: (fraction of this file done, what is being done: "OCR of page 3 (1 of 30 scanned)")
 Progress = Callable[[float, str], None]
 
@@ -57,15 +63,21 @@ class Limits:
     progress: Progress | None = None
     #: time.monotonic() past which reading is over (set where the reading runs)
     deadline: float | None = None
+    #: seconds each scanned page adds to the limit as OCR starts it (`grant_page`)
+    page_seconds: float = PAGE_SECONDS
+    #: told of each grant (in the worker: tells the parent, which moves its own deadline)
+    granted: Callable[[float], None] | None = None
 
 
 _limits: ContextVar[Limits] = ContextVar("qa_reading_limits", default=Limits())  # noqa: B039 (frozen)
 
 
 @contextlib.contextmanager
-def reading(seconds: float | None, progress: Progress | None = None) -> Iterator[None]:
-    """Files read inside (`read_document`) are read within `seconds` each, and tell `progress`."""
-    with within(Limits(seconds, progress)):
+def reading(seconds: float | None, progress: Progress | None = None, page_seconds: float = PAGE_SECONDS
+            ) -> Iterator[None]:
+    """Files read inside (`read_document`) are read within `seconds` each, and `page_seconds` more
+    for each page OCR reads; they tell `progress`."""
+    with within(Limits(seconds, progress, page_seconds=page_seconds)):
         yield
 
 
@@ -100,14 +112,31 @@ def report(fraction: float, what: str) -> None:
         progress(min(1.0, max(0.0, fraction)), what)
 
 
+def grant_page() -> None:
+    """OCR starts a scanned page: the reading under way gets the page's allowance more time."""
+    limits = _limits.get()
+    if limits.page_seconds <= 0:
+        return
+    if limits.deadline is not None:
+        _limits.set(replace(limits, deadline=limits.deadline + limits.page_seconds))
+    if limits.granted is not None:
+        limits.granted(limits.page_seconds)
+
+
 def remaining() -> float | None:
     """Seconds left to the reading under way; None when it has no limit."""
     deadline = _limits.get().deadline
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def too_slow(seconds: float) -> Skip:
-    return Skip(f"took longer than {seconds:g} s to read (the per-file limit; QA_FILE_SECONDS sets it)", "too slow")
+def too_slow(seconds: float, pages: int = 0, page_seconds: float = 0) -> Skip:
+    """The refusal of a file that took too long: `seconds`, and `page_seconds` for each of `pages`
+    scanned pages begun."""
+    if not pages:
+        return Skip(f"took longer than {seconds:g} s to read (the per-file limit; QA_FILE_SECONDS sets it)", "too slow")
+    return Skip(f"took longer than {seconds + pages * page_seconds:g} s to read (the per-file limit, {seconds:g} s, "
+                f"and {page_seconds:g} s for each of the {pages} scanned pages begun; QA_FILE_SECONDS and "
+                "QA_PAGE_SECONDS set them)", "too slow")
 
 
 # -- the worker process -----------------------------------------------------------------------------
@@ -200,13 +229,15 @@ def stop_workers() -> None:
             _idle.pop().stop()
 
 
-def run(task: str, data: bytes, args: list[Any], seconds: float, progress: Progress | None) -> Any:
+def run(task: str, data: bytes, args: list[Any], seconds: float, progress: Progress | None,
+        page_seconds: float = 0) -> Any:
     """Task `task` of `readworker.TASKS` on a PDF's bytes, in a worker; Skip when it takes more
-    than `seconds`, dies, or fails. The worker is killed (and its temporary files removed) unless
-    it answered in time."""
-    header = {"task": task, "args": args, "seconds": seconds, "environ": dict(os.environ)}
+    than `seconds`, and `page_seconds` more for each scanned page its OCR begins, dies, or fails.
+    The worker is killed (and its temporary files removed) unless it answered in time."""
+    header = {"task": task, "args": args, "seconds": seconds, "page_seconds": page_seconds, "environ": dict(os.environ)}
     worker = _take()
     healthy = False
+    pages = 0
     try:
         deadline = time.monotonic() + seconds
         try:
@@ -217,7 +248,7 @@ def run(task: str, data: bytes, args: list[Any], seconds: float, progress: Progr
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not worker.receive.poll(left):
-                raise too_slow(seconds)
+                raise too_slow(seconds, pages, page_seconds)
             try:
                 answer = json.loads(worker.receive.recv_bytes())
             except (EOFError, OSError):
@@ -227,6 +258,10 @@ def run(task: str, data: bytes, args: list[Any], seconds: float, progress: Progr
             if "progress" in answer:
                 if progress is not None:
                     progress(*answer["progress"])
+                continue
+            if "grant" in answer:  # a scanned page begun: its allowance, never more than was asked for
+                pages += 1
+                deadline += min(float(answer["grant"]), page_seconds)
                 continue
             healthy = "error" not in answer and not answer.get("retire")  # else a new worker for the next
             if "ok" in answer:

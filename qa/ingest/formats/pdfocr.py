@@ -171,7 +171,8 @@ def read_scanned(data: bytes, pages: list[list[Part]], first: list[Any], extent:
 
     Blank pages are passed over. Without Tesseract a PDF with no text at all is refused (Skip), one
     with some text is read without its scanned pages. Each page read is reported (`timelimit.report`),
-    and Tesseract gets the time left (`timelimit.remaining`).
+    brings its own time to the file's limit (`timelimit.grant_page`), and Tesseract gets the time
+    left (`timelimit.remaining`).
     """
     from qa.ingest import timelimit
     from qa.ingest.formats.pdflines import Part
@@ -186,6 +187,7 @@ def read_scanned(data: bytes, pages: list[list[Part]], first: list[Any], extent:
     pages = list(pages)
     for done, n in enumerate(empty):
         timelimit.report(done / len(empty), f"OCR of page {n + 1} ({done + 1} of {len(empty)} scanned)")
+        timelimit.grant_page()  # each scanned page brings its own time (Settings.page_seconds)
         try:
             rendered = _render_page(data, n)
         except Skip:

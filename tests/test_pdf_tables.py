@@ -6,6 +6,7 @@ pdfminer when a page is not drawn in reading order. The papers are made here (te
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -176,9 +177,52 @@ def test_a_question_about_a_figure_in_a_table_finds_the_table(tmp_path, embedder
     top = result.hits[0]
     assert top.passage.role == "table" and top.citation.page == 1
     assert "Tumen | 243 | 251 | 238" in top.passage.text and top.passage.text.startswith(TABLES[0].caption)
+    # the quote is the row (the models read it under its caption and header), the short answer its
+    # cell under the column the question names, both cited to their exact characters
+    answer = result.answer
+    assert answer is not None and answer.text == "Tumen | 243 | 251 | 238" and answer.citation.page == 1
+    assert answer.span is not None and answer.span.text == "251"
+    raw = assistant.document("corpus/varrow-paper.pdf").raw
+    assert raw[answer.citation.start : answer.citation.end] == answer.text
+    assert raw[answer.span.raw_start : answer.span.raw_end] == "251"
     result = assistant.ask("How many eels per net did the Bralle station count in summer?", k=3)
     assert result.hits[0].passage.role == "table" and result.hits[0].citation.page == 2
     assert "Bralle | 21 | 40 | 33" in result.hits[0].passage.text
+    assert result.answer is not None and result.answer.text == "Bralle | 21 | 40 | 33"
+    assert result.answer.span is not None and result.answer.span.text == "40"
+
+
+def _table(text: str, section: str | None = "Table 1: Running cost of each pump in euros per hour"):
+    from qa.ingest.chunks import Passage, Sentence
+
+    lines, at = [], 0
+    for line in text.split("\n"):
+        lines.append(Sentence(at, at + len(line), at, at + len(line)))
+        at += len(line) + 1
+    return Passage(0, "corpus/p.pdf", "P", 1, 0, len(text), text, tuple(lines), role="table", section=section)
+
+
+def test_a_table_row_is_read_in_words_under_its_caption_and_header():
+    p = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019 | 2020\nTumen | 243 | 251\n | | 9")
+    assert p.reading_text(0) == "Table 1: Running cost of each pump in euros per hour."
+    assert p.reading_text(2) == "Table 1: Running cost of each pump in euros per hour. Pump: Tumen; 2019: 243; 2020: 251"
+    assert p.reading_text(3) == "Table 1: Running cost of each pump in euros per hour. 2020: 9"  # empty cells left out
+    later = _table("Quillon | 187 | 176\nKessel | 212 | 198")  # a later part of a long table: no header
+    assert later.table_header() is None
+    assert later.reading_text(1) == "Table 1: Running cost of each pump in euros per hour. Kessel, 212, 198"
+    body = replace(p, role="body")
+    assert body.reading_text(2) == body.sentence_text(2) == "Tumen | 243 | 251"
+
+
+def test_the_cell_is_the_one_under_the_column_the_question_names():
+    from qa.answer.shortanswer import table_cell
+
+    p = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019 | 2020\nTumen | 243 | 251")
+    cell = table_cell("What did the Tumen pump cost in 2020?", p, "Tumen | 243 | 251", 0.9)
+    assert cell is not None and "Tumen | 243 | 251"[cell.start : cell.end] == "251" and cell.confidence == 0.9
+    assert table_cell("What did the Tumen pump cost?", p, "Tumen | 243 | 251", 0.9) is None  # no column named
+    assert table_cell("Was 2019 or 2020 dearer for Tumen?", p, "Tumen | 243 | 251", 0.9) is None  # two
+    assert table_cell("What were the costs in 2020?", p, "Pump | 2019 | 2020", 0.9) is None  # the header itself
 
 
 def _word(text: str, x0: float, baseline: float, size: float = 10.0, first: int = 0):

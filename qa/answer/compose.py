@@ -197,10 +197,11 @@ def compose(
         depth = rules.scorer_depth if reranks else min(rules.scorer_depth, rules.answer_depth)
         chosen = _distinct(candidates, index.passages, max(k, depth))
         judged = [index.passages[c.row] for c in chosen[:depth]]
-        # what the models may move: body text, the kind they were trained on. A title or a byline is
-        # short and repeats the question's names, so it scores high without answering anything
-        # ("Who painted the lighthouse?" against the title "The Lighthouse")
-        body = [p.role == "body" for p in judged]
+        # what the models may move: body text, the kind they were trained on, and a table's rows,
+        # which they read told in words (Passage.reading_text). A title or a byline is short and
+        # repeats the question's names, so it scores high without answering anything ("Who painted
+        # the lighthouse?" against the title "The Lighthouse")
+        body = [p.role in ("body", "table") for p in judged]
         if scorer is not None:
             probs = judge.probabilities(scorer, query if rules.scorer_reads_query else question, judged)
             weighed = [pr if b else np.zeros_like(pr) for b, pr in zip(body, probs, strict=True)]

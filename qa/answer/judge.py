@@ -38,7 +38,7 @@ def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.n
     picked = [(-r, -i) for score, r, i in ranked[:n] if score >= ranked[0][0] - within]
     out = [np.zeros(len(p.sentences), np.float32) for p in passages]
     if picked:
-        texts = [passages[r].sentence_text(i) for r, i in picked]
+        texts = [passages[r].reading_text(i) for r, i in picked]
         got = reader.probabilities(question, texts, [before(r, i) for r, i in picked] if before else None)
         for (r, i), value in zip(picked, got, strict=True):
             out[r][i] = value
@@ -47,7 +47,7 @@ def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.n
 
 def probabilities(judge: Judge, question: str, passages: list[Passage]) -> list[np.ndarray]:
     """P(this sentence answers the question) for every sentence of each passage, in one batch."""
-    texts = [p.sentence_text(i) for p in passages for i in range(len(p.sentences))]
+    texts = [p.reading_text(i) for p in passages for i in range(len(p.sentences))]
     if not texts:
         return [np.zeros(0, np.float32) for _ in passages]
     flat = judge.probability(judge.cosines(question, texts))

@@ -15,11 +15,12 @@ import threading
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from qa.answer.result import Result, Span
 from qa.errors import QAError
+from qa.index.lexical import tokens
 from qa.ingest.chunks import Passage
 from qa.ingest.layout import Paragraph
 
@@ -97,9 +98,12 @@ def mark(result: Result, model: Finds | None, raw_map: RawMap | None = None) -> 
     if model is None or answer is None:
         return result
     p = result.hits[answer.citation.id - 1].passage
-    if p.role != "body":  # a title or byline quoted: the model read body sentences only, and the
-        return result     # quote is already as short as the answer it gives ("Who wrote this article?")
-    found = model.answer(result.question, answer.text)
+    if p.role == "table":  # a row quoted: the cell under the column the question names
+        found = table_cell(result.question, p, answer.text, answer.confidence)
+    elif p.role != "body":  # a title or byline quoted: the model read body sentences only, and the
+        return result       # quote is already as short as the answer it gives ("Who wrote this article?")
+    else:
+        found = model.answer(result.question, answer.text)
     if found is None:
         return result
     at = quote_offset(p, answer.citation.start, answer.citation.end, answer.text)
@@ -110,3 +114,35 @@ def mark(result: Result, model: Finds | None, raw_map: RawMap | None = None) -> 
         return result
     span = Span(found.start, found.end, raw[0], raw[1], answer.text[found.start : found.end], found.confidence)
     return replace(result, answer=replace(answer, span=span))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell found in a quoted row: [start, end) inside the quote (as the span model's answer)."""
+
+    start: int
+    end: int
+    confidence: float
+
+
+def table_cell(question: str, p: Passage, quote: str, confidence: float | None) -> Cell | None:
+    """The cell of the quoted table row under the one column whose header the question names
+    ("... the Tumen pump in 2020?" and the header "Pump | 2019 | 2020 | 2021": "251"); None when
+    the quote is not one row under the table's header, or the question names no column, or more
+    than one. Its confidence is the quote's (the row is the answer's; the header picks the cell)."""
+    if "\n" in quote or "|" not in quote:
+        return None
+    header = p.table_header()
+    if header is None or header == quote or header.count("|") != quote.count("|"):
+        return None
+    asked = set(tokens(question))
+    named = [c for c, h in enumerate(header.split("|")) if c > 0 and (words := tokens(h)) and set(words) <= asked]
+    if len(named) != 1:
+        return None
+    edges = [-1, *(i for i, ch in enumerate(quote) if ch == "|"), len(quote)]
+    a, b = edges[named[0]] + 1, edges[named[0] + 1]
+    while a < b and quote[a].isspace():
+        a += 1
+    while b > a and quote[b - 1].isspace():
+        b -= 1
+    return Cell(a, b, confidence if confidence is not None else 0.5) if a < b else None

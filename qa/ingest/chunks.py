@@ -59,6 +59,30 @@ class Passage:
         s = self.sentences[i]
         return self.text[s.start : s.end]
 
+    def table_header(self) -> str | None:
+        """A table's header row: the first row of its first part (the one that opens with its
+        caption); None for other passages, and for a later part of a long table, which has none."""
+        if self.role != "table" or (self.section is not None and not self.text.startswith(self.section)):
+            return None
+        return next((line for j in range(len(self.sentences)) if "|" in (line := self.sentence_text(j))), None)
+
+    def reading_text(self, i: int) -> str:
+        """What the answer models read for sentence `i`: the sentence; for a row of a table, the
+        row told under its caption with each cell named by its column's header ("Table 1: Running
+        cost of each pump. Pump: Tumen; 2019: 243; 2020: 251"), since "Tumen | 243 | 251" alone
+        says nothing a reader could match a question to. The quote stays the row itself."""
+        text = self.sentence_text(i)
+        if self.role != "table" or "|" not in text:  # its cells are parted by " | " (qa.ingest.assemble)
+            return text
+        caption = f"{self.section}." if self.section else ""
+        header = self.table_header()
+        cells = [c.strip() for c in text.split("|")]
+        if header is None or header == text or header.count("|") != text.count("|"):
+            return " ".join([caption, ", ".join(c for c in cells if c)]).strip()
+        named = "; ".join(f"{h}: {c}" if h else c
+                          for h, c in zip((h.strip() for h in header.split("|")), cells, strict=True) if c)
+        return f"{caption} {named}".strip()
+
     def search_text(self) -> str:
         """What is embedded and ranked: the text, with its role spelled out for titles and bylines."""
         if self.role == "title":
@@ -179,6 +203,8 @@ def sentence_before(passages: Sequence[Passage], row: int, i: int) -> str:
     first): in the same passage, or the last of the passage before it, which a paragraph cut in
     passages leaves in the row before (same document and paragraph, ending where this one begins)."""
     p = passages[row]
+    if p.role == "table":  # a row is read with its caption and header already (Passage.reading_text)
+        return ""
     if i > 0:
         return p.sentence_text(i - 1)
     if row > 0:

@@ -250,3 +250,16 @@ def test_a_title_the_scorer_likes_never_moves_passages_or_answers(article_assist
     judged = compose(question, question, a.index, candidates, 5, rules, _Fixed(liked))
     assert [h.passage.id for h in judged.hits] == [h.passage.id for h in plain.hits]
     assert judged.answer is not None and plain.answer is not None and judged.answer.text == plain.answer.text
+
+
+def test_the_training_script_takes_the_whole_pool_and_its_card_names_each_file(tmp_path):
+    from qa.models.training import scorer as train_scorer
+
+    args = train_scorer.parse(["--data", str(tmp_path / "qa_train.jsonl"), str(tmp_path / "squad_train_more.jsonl")])
+    assert [p.name for p in args.data] == ["qa_train.jsonl", "squad_train_more.jsonl"]
+    assert [p.name for p in train_scorer.parse([]).data] == ["qa_train.jsonl"]  # the shipped run's
+    one = {"data": "qa_train.jsonl", "data_sha256": "ab"}
+    two = {"data": ["qa_train.jsonl", "squad_train_more.jsonl"],
+           "data_sha256": {"qa_train.jsonl": "ab", "squad_train_more.jsonl": "cd"}}
+    assert train_scorer._files(one) == "`qa_train.jsonl` (SHA-256 `ab`)"
+    assert train_scorer._files(two) == "`qa_train.jsonl` (SHA-256 `ab`), `squad_train_more.jsonl` (SHA-256 `cd`)"

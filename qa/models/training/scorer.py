@@ -70,7 +70,10 @@ CANARY = ("When was the treaty renewed?", "The treaty was renewed in 1981 and ag
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--data", type=Path, nargs="+", default=[DATA],
+                    help="training files (default: qa_train.jsonl, the shipped run's; the whole pool: --data "
+                         f"{DATA} {MORE}, less the held-out and reserved documents; the steps, not the files, "
+                         "say how much of it a run reads)")
     ap.add_argument("--out", type=Path, default=MODELS / "scorer_model")
     ap.add_argument("--steps", type=int, default=380, help="optimiser steps (batch --batch); 380 x 32 is one pass over the triplets")
     ap.add_argument("--batch", type=int, default=32)
@@ -403,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         card["calibration"] = {k: calibration[k] for k in ("a", "b")}
         card["canary"]["cosine"] = round(cosine, 6)
         card["training"] = {
-            "data": str(args.data.name), "data_sha256": sha256(args.data),
+            # one file: its name and hash (as the shipped card has them); several: a list and a hash each
+            "data": args.data[0].name if len(args.data) == 1 else [p.name for p in args.data],
+            "data_sha256": sha256(args.data[0]) if len(args.data) == 1 else {p.name: sha256(p) for p in args.data},
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
             "seed": SEED, "steps": run["steps"], "frozen": f"word embeddings and layers 0-{args.freeze_layers - 1}", "batch": args.batch, "lr": args.lr, "threads": args.threads,
             "max_seq_length": args.max_seq_length, "loss": "MultipleNegativesRankingLoss (in-batch + 1 hard negative)",
@@ -424,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _files(t: dict[str, Any]) -> str:
+    """The training files and their hashes, for the card."""
+    if isinstance(t["data"], str):
+        return f"`{t['data']}` (SHA-256 `{t['data_sha256']}`)"
+    return ", ".join(f"`{name}` (SHA-256 `{t['data_sha256'][name]}`)" for name in t["data"])
+
+
 def model_card(card: dict[str, Any]) -> str:
     t, e = card["training"], card["evaluation"]
     c = e["calibration"]
@@ -435,7 +447,7 @@ Written by `qa/models/training/scorer.py` (do not edit by hand; rerun the script
 - **What**: all-MiniLM-L6-v2 ({t['base_model']}, weights SHA-256 `{t['base_weights_sha256']}`), fine-tuned as a
   bi-encoder that places a question next to the sentence that answers it; exported to ONNX with int8
   weights ({e['model_bytes'] / 1e6:.1f} MB); mean pooling, L2-normalised, inputs cut at {t['max_seq_length']} tokens.
-- **Data**: `{t['data']}` (SHA-256 `{t['data_sha256']}`): {t['train_questions']} questions, {t['triplets']}
+- **Data**: {_files(t)}: {t['train_questions']} questions, {t['triplets']}
   (question, answer sentence, hard negative) triplets ({t['skipped']} questions skipped: no sentence holds the
   answer start). Hard negative: the sentence of the same paragraph sharing most words with the question.
 - **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article

@@ -44,7 +44,9 @@ def test_shipped_model_matches_its_hashes_and_canary(real):
     c = card["canary"]
     assert abs(float(real.logits(c["question"], [c["sentence"]])[0]) - c["logit"]) < CANARY_TOLERANCE
     assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
-    assert card["training"]["limit"] is None and card["training"]["steps"] >= 500
+    # a real run, not a smoke run: the steps of the run and of those it went on from (its lineage)
+    steps = card["training"]["steps"] + sum(run["steps"] for run in card["training"].get("lineage", []))
+    assert card["training"]["limit"] is None and steps >= 500
     assert "## Held-out figures" in (MODEL_FOLDER / "MODEL_CARD.md").read_text()
 
 
@@ -450,3 +452,23 @@ def test_the_shipped_readers_int8_weights_come_back_as_its_network():
     # grows with the logit (0.06 at most for the reader of 2026-12-02, 0.27 of 2.2 for the continued one)
     assert np.allclose(ours, shipped, rtol=0.15, atol=0.1), (ours, shipped)
     assert list(np.argsort(ours)) == list(np.argsort(shipped)) and int(np.argmax(ours)) == 0
+
+
+def test_the_lineage_count_reads_each_runs_share_of_the_fixed_order():
+    """scripts/reader_questions.py: a run's chance of having read example i of the fixed order."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reader_questions", ROOT / "scripts" / "reader_questions.py")
+    assert spec is not None and spec.loader is not None
+    count = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(count)
+    drawn = count.chance({"steps": 10, "batch": 16, "read": None}, 640)  # 160 of 640 at random
+    assert drawn(0) == drawn(639) == 0.25
+    whole = count.chance({"read": {"slice": [100, 200], "examples": 100, "whole_slice": True}}, 640)
+    assert [whole(i) for i in (99, 100, 199, 200)] == [0.0, 1.0, 1.0, 0.0]
+    part = count.chance({"read": {"slice": [0, 200], "examples": 50, "whole_slice": False}}, 640)
+    assert part(0) == 0.25 and part(200) == 0.0
+    # the shipped card's runs, the earlier ones first, each with what the count needs
+    card = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())
+    for run in [*card["training"].get("lineage", []), card["training"]]:
+        assert {"data", "train_files", "negatives", "removed", "context", "null", "steps", "batch", "read"} <= set(run)

@@ -134,9 +134,9 @@ def too_slow(seconds: float, pages: int = 0, page_seconds: float = 0) -> Skip:
     scanned pages begun."""
     if not pages:
         return Skip(f"took longer than {seconds:g} s to read (the per-file limit; QA_FILE_SECONDS sets it)", "too slow")
+    begun = "the scanned page begun" if pages == 1 else f"each of the {pages} scanned pages begun"
     return Skip(f"took longer than {seconds + pages * page_seconds:g} s to read (the per-file limit, {seconds:g} s, "
-                f"and {page_seconds:g} s for each of the {pages} scanned pages begun; QA_FILE_SECONDS and "
-                "QA_PAGE_SECONDS set them)", "too slow")
+                f"and {page_seconds:g} s for {begun}; QA_FILE_SECONDS and QA_PAGE_SECONDS set them)", "too slow")
 
 
 # -- the worker process -----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ few dozen questions. Needs ../shared/training (the examples are rebuilt as the r
 from __future__ import annotations
 
 import json
-import random
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.models.training import reader as R  # noqa: E402
-from qa.models.training.scorer import SHARED, read_rows  # noqa: E402
+from qa.models.training.scorer import SHARED  # noqa: E402
 
 
 def texts(run: dict[str, Any], cache: dict[str, list[str]]) -> list[str]:
@@ -37,13 +36,7 @@ def texts(run: dict[str, Any], cache: dict[str, list[str]]) -> list[str]:
             "--null" if run["null"] else "--no-null"] + (["--train-files", *run["train_files"]] if run["train_files"] else [])
     key = json.dumps(argv)
     if key not in cache:
-        args = R.parse(argv)
-        rows, _checked, _held, train_rows, _held_rows = R.data_split(args)
-        if args.train_files:
-            chosen = {r["id"] for p in args.data if p.name in args.train_files for r in read_rows(p)}
-            train_rows = [r for r in train_rows if r["id"] in chosen]
-        data, _labels, _skipped = R.examples(train_rows, rows, args.negatives, random.Random(R.SEED), args.context,
-                                             args.removed if args.null else 0.0)
+        *_split, (data, _labels, _skipped) = R.training_examples(R.parse(argv))
         cache[key] = [d[0] for d in data]
     return cache[key]
 

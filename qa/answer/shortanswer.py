@@ -132,11 +132,11 @@ def table_cell(question: str, p: Passage, quote: str, confidence: float | None) 
     than one. Its confidence is the quote's (the row is the answer's; the header picks the cell)."""
     if "\n" in quote or "|" not in quote:
         return None
-    header = p.table_header()
-    if header is None or header == quote or header.count("|") != quote.count("|"):
+    headers = p.column_headers(quote)
+    if headers is None:
         return None
     asked = set(tokens(question))
-    named = [c for c, h in enumerate(header.split("|")) if c > 0 and (words := tokens(h)) and set(words) <= asked]
+    named = [c for c, h in enumerate(headers) if c > 0 and (words := tokens(h)) and set(words) <= asked]
     if len(named) != 1:
         return None
     edges = [-1, *(i for i, ch in enumerate(quote) if ch == "|"), len(quote)]

@@ -66,6 +66,14 @@ class Passage:
             return None
         return next((line for j in range(len(self.sentences)) if "|" in (line := self.sentence_text(j))), None)
 
+    def column_headers(self, row: str) -> list[str] | None:
+        """The header of each cell of `row`, a row of this table (its text, or a quote of it): None
+        when the table has no header here, `row` is the header, or the two differ in columns."""
+        header = self.table_header()
+        if header is None or header == row or header.count("|") != row.count("|"):
+            return None
+        return [h.strip() for h in header.split("|")]
+
     def reading_text(self, i: int) -> str:
         """What the answer models read for sentence `i`: the sentence; for a row of a table, the
         row told under its caption with each cell named by its column's header ("Table 1: Running
@@ -75,12 +83,11 @@ class Passage:
         if self.role != "table" or "|" not in text:  # its cells are parted by " | " (qa.ingest.assemble)
             return text
         caption = f"{self.section}." if self.section else ""
-        header = self.table_header()
+        headers = self.column_headers(text)
         cells = [c.strip() for c in text.split("|")]
-        if header is None or header == text or header.count("|") != text.count("|"):
+        if headers is None:
             return " ".join([caption, ", ".join(c for c in cells if c)]).strip()
-        named = "; ".join(f"{h}: {c}" if h else c
-                          for h, c in zip((h.strip() for h in header.split("|")), cells, strict=True) if c)
+        named = "; ".join(f"{h}: {c}" if h else c for h, c in zip(headers, cells, strict=True) if c)
         return f"{caption} {named}".strip()
 
     def search_text(self) -> str:

@@ -467,6 +467,18 @@ def abstention(pairs: list[tuple[int, float, bool]], removed: list[tuple[int, fl
             "answerable_below_half": round(sum(p[q] < 0.5 for q in ans) / max(1, len(ans)), 4)}
 
 
+def training_examples(args: argparse.Namespace) -> tuple[Any, ...]:
+    """The data split (`data_split`, the training rows kept to --train-files) and the examples of
+    the training rows in the seed's fixed order (`examples`): what a run with these options reads
+    a slice of (scripts/reader_questions.py rebuilds each earlier run's with it)."""
+    rows, checked, held, train_rows, held_rows = data_split(args)
+    if args.train_files:
+        chosen = {r["id"] for p in args.data if p.name in args.train_files for r in read_rows(p)}
+        train_rows = [r for r in train_rows if r["id"] in chosen]
+    built = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context, args.removed if args.null else 0.0)
+    return rows, checked, held, train_rows, held_rows, built
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 
@@ -491,14 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"train_reader: --init {args.init} holds neither model.safetensors (an earlier run's --keep) "
                          "nor model.onnx (a shipped reader)")
     t0 = time.time()
-    rows, checked, held, train_rows, held_rows = data_split(args)
-    if args.train_files:
-        chosen = {r["id"] for p in args.data if p.name in args.train_files for r in read_rows(p)}
-        train_rows = [r for r in train_rows if r["id"] in chosen]
+    rows, checked, held, train_rows, held_rows, (data, labels, skipped) = training_examples(args)
     if args.max_seq_length is None:
         args.max_seq_length = 112 if args.context else 80
-    data, labels, skipped = examples(train_rows, rows, args.negatives, random.Random(SEED), args.context,
-                                     args.removed if args.null else 0.0)
     order = len(data)
     if args.examples_from is not None:  # a slice of the fixed order (rng above), read once each
         if not 0 <= args.examples_from < len(data):

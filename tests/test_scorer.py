@@ -24,6 +24,7 @@ from qa.models.scorer import CANARY_TOLERANCE, MODEL_FOLDER, RESTORE, Scorer
 from .conftest import ROOT, SHARED, TREATY
 
 DATA = SHARED / "training" / "qa_train.jsonl"
+MORE = SHARED / "training" / "squad_train_more.jsonl"
 DATA_SHA256 = "f8ea62bb3171fba70bd702fe53374b0c7226fdd1f9f5b0b4bfcc79f00db43132"  # ../shared/training/README.md
 
 
@@ -216,7 +217,8 @@ def test_training_script_refuses_evaluation_material(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
+@pytest.mark.skipif(not (DATA.is_file() and MORE.is_file()),
+                    reason="needs ../shared/training/qa_train.jsonl and squad_train_more.jsonl")
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     out = tmp_path / "scorer"
     done = subprocess.run(
@@ -227,7 +229,8 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((out / "scorer.json").read_text())
     assert card["training"]["steps"] == 2 and len(card["training"]["loss_log"]) == 2
-    assert card["training"]["data_sha256"] == sha256(DATA)
+    assert card["training"]["data_sha256"] == {DATA.name: sha256(DATA), MORE.name: sha256(MORE)}  # the pool, by default
+    assert card["training"]["bf16"] in (True, False) and card["training"]["hardware"]
     assert card["training"]["excluded_and_checked"]["titles"]
     assert "## Held-out figures" in (out / "MODEL_CARD.md").read_text()
     s = Scorer(out)
@@ -257,7 +260,8 @@ def test_the_training_script_takes_the_whole_pool_and_its_card_names_each_file(t
 
     args = train_scorer.parse(["--data", str(tmp_path / "qa_train.jsonl"), str(tmp_path / "squad_train_more.jsonl")])
     assert [p.name for p in args.data] == ["qa_train.jsonl", "squad_train_more.jsonl"]
-    assert [p.name for p in train_scorer.parse([]).data] == ["qa_train.jsonl"]  # the shipped run's
+    assert [p.name for p in train_scorer.parse([]).data] == ["qa_train.jsonl", "squad_train_more.jsonl"]  # the shipped run's
+    assert train_scorer.parse([]).steps == 0  # one pass over the triplets
     one = {"data": "qa_train.jsonl", "data_sha256": "ab"}
     two = {"data": ["qa_train.jsonl", "squad_train_more.jsonl"],
            "data_sha256": {"qa_train.jsonl": "ab", "squad_train_more.jsonl": "cd"}}

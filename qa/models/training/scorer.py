@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Trains the answer scorer (qa/models/scorer.py) from the bundled all-MiniLM-L6-v2, on CPU.
 
-    nice .venv/bin/python -m qa.models.training.scorer              # the shipped run -> qa/models/scorer_model/
+    nice .venv/bin/python -m qa.models.training.scorer   # the shipped run (the whole pool) -> qa/models/scorer_model/
     .venv/bin/python -m qa.models.training.scorer --limit 64 --steps 2 --out /tmp/s   # a smoke run (seconds)
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded):
-1. reads ../shared/training/qa_train.jsonl and refuses to run if any row comes from the evaluation
+1. reads ../shared/training/qa_train.jsonl and squad_train_more.jsonl (--data) and refuses to run if any row comes from the evaluation
    material (the eight SQuAD evaluation documents, the article): by title, by question id and by
    paragraph text, checked here, not trusted;
 2. holds out HELD_OUT_DOCS whole documents (chosen by a hash of their titles, never by their
@@ -70,18 +70,22 @@ CANARY = ("When was the treaty renewed?", "The treaty was renewed in 1981 and ag
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, nargs="+", default=[DATA],
-                    help="training files (default: qa_train.jsonl, the shipped run's; the whole pool: --data "
-                         f"{DATA} {MORE}, less the held-out and reserved documents; the steps, not the files, "
-                         "say how much of it a run reads)")
+    ap.add_argument("--data", type=Path, nargs="+", default=[DATA, MORE],
+                    help="training files (default: the whole pool, qa_train.jsonl and squad_train_more.jsonl, "
+                         "less the held-out and reserved documents, as the shipped run; the steps, not the "
+                         "files, say how much of it a run reads)")
     ap.add_argument("--out", type=Path, default=MODELS / "scorer_model")
-    ap.add_argument("--steps", type=int, default=380, help="optimiser steps (batch --batch); 380 x 32 is one pass over the triplets")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="optimiser steps (batch --batch); 0 (the default): one pass over the triplets")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--max-seq-length", type=int, default=64)
     ap.add_argument("--freeze-layers", type=int, default=3,
                     help="the word embeddings and this many lower layers stay as bundled (a third less work a step)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="bfloat16 mixed precision (fp32 weights); default: where the CPU computes bfloat16 "
+                         "(AVX512-BF16 or AMX): 1.07 against 1.67 s a step of 32 on a 2-core AMD EPYC (issue 25)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
     return ap.parse_args(argv)
@@ -185,7 +189,8 @@ def train(model: Any, data: list[tuple[str, str, str]], args: argparse.Namespace
         output_dir=str(work / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch,
         learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), lr_scheduler_type="linear",
         seed=SEED, data_seed=SEED, batch_sampler=BatchSamplers.NO_DUPLICATES, logging_steps=max(1, args.steps // 20),
-        save_strategy="no", report_to="none", use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+        save_strategy="no", report_to="none", use_cpu=True, bf16=bool(args.bf16), dataloader_num_workers=0,
+        disable_tqdm=True,
     )
     trainer = SentenceTransformerTrainer(model=model, args=settings, train_dataset=dataset,
                                          loss=MultipleNegativesRankingLoss(model))
@@ -308,6 +313,16 @@ def seeded(threads: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 itself (AVX512-BF16 or AMX): there the scorer's short inputs
+    train 1.6x faster in bfloat16 mixed precision; elsewhere torch emulates it, slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def hardware() -> str:
     """The CPU a run trained on (its model name, torch threads and version), for its model card."""
     import platform
@@ -369,12 +384,16 @@ def ship(built: Path, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.bf16 is None:
+        args.bf16 = cpu_has_bf16()
     seeded(args.threads)
     from sentence_transformers import SentenceTransformer
 
     t0 = time.time()
     rows, checked, held, train_rows, held_rows = data_split(args)
     data, skipped = triplets(train_rows, random.Random(SEED))
+    if args.steps <= 0:  # one pass over the triplets
+        args.steps = max(1, -(-len(data) // args.batch))
     print(f"train_scorer: {len(data)} triplets from {len(train_rows)} questions ({skipped} skipped); "
           f"held out {len(held_rows)} questions ({', '.join(held)} and the unanswerable)", flush=True)
 
@@ -410,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": args.data[0].name if len(args.data) == 1 else [p.name for p in args.data],
             "data_sha256": sha256(args.data[0]) if len(args.data) == 1 else {p.name: sha256(p) for p in args.data},
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
-            "seed": SEED, "steps": run["steps"], "frozen": f"word embeddings and layers 0-{args.freeze_layers - 1}", "batch": args.batch, "lr": args.lr, "threads": args.threads,
+            "seed": SEED, "steps": run["steps"], "bf16": bool(args.bf16), "hardware": hardware(), "frozen": f"word embeddings and layers 0-{args.freeze_layers - 1}", "batch": args.batch, "lr": args.lr, "threads": args.threads,
             "max_seq_length": args.max_seq_length, "loss": "MultipleNegativesRankingLoss (in-batch + 1 hard negative)",
             "triplets": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows),
@@ -456,7 +475,8 @@ Written by `qa/models/training/scorer.py` (do not edit by hand; rerun the script
   calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).
 - **Settings**: {t['steps']} steps, batch {t['batch']}, lr {t['lr']} (linear, 10% warm-up), MultipleNegativesRankingLoss,
   {t['frozen']} frozen (as bundled),
-  seed {t['seed']}, {t['threads']} torch threads, {t['seconds']} s of training.
+  {"bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"}, seed {t['seed']}, {t['threads']} torch threads,
+  {t['seconds']} s of training{f" on {t['hardware']}" if t.get("hardware") else ""}.
 - **Loss** (step: loss): {losses}
 
 ## Held-out figures (the exported int8 model itself)

@@ -231,6 +231,11 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert card["training"]["steps"] == 2 and len(card["training"]["loss_log"]) == 2
     assert card["training"]["data_sha256"] == {DATA.name: sha256(DATA), MORE.name: sha256(MORE)}  # the pool, by default
     assert card["training"]["bf16"] in (True, False) and card["training"]["hardware"]
+    # the abstention model's unseen articles (qa/models/training/abstain.py reads them from this card)
+    from qa.models.training.scorer import RESERVED_MORE_DOCS
+
+    assert len(card["training"]["reserved_documents"]) == RESERVED_MORE_DOCS
+    assert "Reserved for the abstention model" in (out / "MODEL_CARD.md").read_text()
     assert card["training"]["excluded_and_checked"]["titles"]
     assert "## Held-out figures" in (out / "MODEL_CARD.md").read_text()
     s = Scorer(out)

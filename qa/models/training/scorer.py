@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": SEED, "steps": run["steps"], "bf16": bool(args.bf16), "hardware": hardware(), "frozen": f"word embeddings and layers 0-{args.freeze_layers - 1}", "batch": args.batch, "lr": args.lr, "threads": args.threads,
             "max_seq_length": args.max_seq_length, "loss": "MultipleNegativesRankingLoss (in-batch + 1 hard negative)",
             "triplets": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
-            "held_out_documents": held, "held_out_questions": len(held_rows),
+            "held_out_documents": held, "held_out_questions": len(held_rows), "reserved_documents": args.reserved,
             "excluded_and_checked": checked, "seconds": run["seconds"], "loss_log": run["loss"],
         }
         card["evaluation"] = {"bundled": base, "scorer": tuned, "scorer_fp32_before_export": fp32, "calibration": calibration,
@@ -455,6 +455,14 @@ def _files(t: dict[str, Any]) -> str:
     return ", ".join(f"`{name}` (SHA-256 `{t['data_sha256'][name]}`)" for name in t["data"])
 
 
+def _reserved(t: dict[str, Any]) -> str:
+    """The squad_train_more.jsonl articles kept for the abstention model, for the card."""
+    if not t.get("reserved_documents"):
+        return ""
+    return (f" Reserved for the abstention model, neither trained on nor measured here: {len(t['reserved_documents'])} "
+            "articles of squad_train_more.jsonl (the first by the SHA-256 of their titles).")
+
+
 def model_card(card: dict[str, Any]) -> str:
     t, e = card["training"], card["evaluation"]
     c = e["calibration"]
@@ -472,7 +480,7 @@ Written by `qa/models/training/scorer.py` (do not edit by hand; rerun the script
 - **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article
   (checked by title, question id and paragraph text: {t['excluded_and_checked']['paragraphs_checked']} paragraphs
   against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring and
-  calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).
+  calibration: {', '.join(t['held_out_documents'])} and every unanswerable question ({t['held_out_questions']} questions).{_reserved(t)}
 - **Settings**: {t['steps']} steps, batch {t['batch']}, lr {t['lr']} (linear, 10% warm-up), MultipleNegativesRankingLoss,
   {t['frozen']} frozen (as bundled),
   {"bfloat16 mixed precision (fp32 weights)" if t.get("bf16") else "fp32"}, seed {t['seed']}, {t['threads']} torch threads,

@@ -63,3 +63,15 @@ def test_a_question_in_capitals_has_no_unknown_names() -> None:
     lex = Lexical(["Gandhi led the salt march in 1930."])
     assert lex.unknown_names("WHO LED THE SALT MARCH?") == ()
     assert lex.unknown_names("Who led the SALT march with NEHRU?") == ("NEHRU",)
+
+
+def test_a_titles_names_are_told_by_its_body_not_its_case() -> None:
+    body = ("The pumps at the Varrow station ran all year. Eels were counted in spring, and the lower "
+            "channels were dredged twice by Tumen Works.")
+    title = "Pumps, Eels and Channels of the Lower Varrow Estuary"
+    # "Eels" opens a sentence only; "pumps", "lower" and "channels" are written in lower case
+    assert answertype.heading_names(title, body, "Who finished the dam?") == {"Varrow"}
+    assert answertype.heading_names(title, body, "Who finished the Varrow dam?") == set()
+    assert answertype.heading_names("CHINA AND NORTH KOREA", "Talks between China and its neighbour.",
+                                    "Who are the partners?") == {"CHINA"}
+    assert answertype.asks_person("Whose dam was it?") and not answertype.asks_person("What is the title of this paper?")

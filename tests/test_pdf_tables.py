@@ -192,6 +192,21 @@ def test_a_question_about_a_figure_in_a_table_finds_the_table(tmp_path, embedder
     assert result.answer.span is not None and result.answer.span.text == "40"
 
 
+def test_a_who_question_the_paper_does_not_answer_is_not_answered_by_its_title(tmp_path, embedder):
+    """The title repeats the question's names ("Varrow") and no model judges it; its other capitals
+    are title case ("Pumps, Eels and Channels"), which the body writes in lower case: no name in it
+    answers "who", so qa abstains and still lists the nearest passages."""
+    from qa import Assistant, Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paper_pdf(corpus / "varrow-paper.pdf")
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=embedder)
+    result = assistant.ask("Who finished the Varrow dam?", k=3)
+    assert result.answer is None and result.reason == "The best match gives no name for this."
+    assert len(result.hits) == 3 and any(h.passage.role == "title" for h in result.hits)
+
+
 def _table(text: str, section: str | None = "Table 1: Running cost of each pump in euros per hour"):
     from qa.ingest.chunks import Passage, Sentence
 

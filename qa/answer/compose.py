@@ -245,6 +245,12 @@ def compose(
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
         reason = ruled = _unanswered(chosen[0], wanted, typed, query, rules)
+        if (reason is None and p.role == "title" and answertype.asks_person(question)
+                and not _title_names(index.passages, chosen[rank].row, query)):
+            # a title scores high on the question's own names without answering it ("Who finished
+            # the Varrow dam?" against "Pumps, Eels and Channels of the Lower Varrow Estuary"), and no
+            # model judges it: it answers a "who" only with a name the question does not already say
+            reason = ruled = f"The best match gives no {_KIND_WORDS['name']} for this."
         confidence = float(probs[rank][span[0] : span[1] + 1].max()) if rank < len(probs) else None
         if reason is None and confidence is not None and confidence < rules.scorer_abstain:
             reason = NOT_ANSWERED
@@ -313,6 +319,20 @@ def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, in
 NOTHING_ABOUT_IT = "Nothing in them seems to be about this question."
 NOT_ANSWERED = "The closest sentences do not seem to answer it."
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name"}
+
+
+def _title_names(passages: Sequence[Passage], row: int, query: str, reach: int = 200) -> bool:
+    """Does the title passages[row] hold a name the query does not say? Names told from the body text
+    of its document (the next `reach` passages: answertype.heading_names)."""
+    p = passages[row]
+    body = []
+    for r in range(row + 1, min(len(passages), row + 1 + reach)):
+        q = passages[r]
+        if q.doc != p.doc:
+            break
+        if q.role == "body":
+            body.append(q.text)
+    return bool(answertype.heading_names(p.text, "\n".join(body), query))
 
 
 def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rules: Rules) -> str | None:

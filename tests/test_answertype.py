@@ -75,3 +75,19 @@ def test_a_titles_names_are_told_by_its_body_not_its_case() -> None:
     assert answertype.heading_names("CHINA AND NORTH KOREA", "Talks between China and its neighbour.",
                                     "Who are the partners?") == {"CHINA"}
     assert answertype.asks_person("Whose dam was it?") and not answertype.asks_person("What is the title of this paper?")
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("What is the title of this paper?", True),
+        ("What's the name of the article?", True),
+        ("What is this report called?", True),
+        ("What is the paper's title?", True),
+        ("What is the title of the treaty?", False),
+        ("What is the title of the book Tesla wrote in 1919?", False),
+        ("What was the name of the ship?", False),
+    ],
+)
+def test_a_question_about_the_documents_own_title(question: str, asks: bool) -> None:
+    assert answertype.asks_title(question) is asks

@@ -192,7 +192,7 @@ def test_a_question_about_a_figure_in_a_table_finds_the_table(tmp_path, embedder
     assert result.answer.span is not None and result.answer.span.text == "40"
 
 
-def test_a_who_question_the_paper_does_not_answer_is_not_answered_by_its_title(tmp_path, embedder):
+def test_a_title_answers_what_it_is_called_and_never_a_who_it_does_not_name(tmp_path, embedder):
     """The title repeats the question's names ("Varrow") and no model judges it; its other capitals
     are title case ("Pumps, Eels and Channels"), which the body writes in lower case: no name in it
     answers "who", so qa abstains and still lists the nearest passages."""
@@ -205,6 +205,10 @@ def test_a_who_question_the_paper_does_not_answer_is_not_answered_by_its_title(t
     result = assistant.ask("Who finished the Varrow dam?", k=3)
     assert result.answer is None and result.reason == "The best match gives no name for this."
     assert len(result.hits) == 3 and any(h.passage.role == "title" for h in result.hits)
+    # asked for the paper's own title, the title answers, though the body's sentences score higher
+    result = assistant.ask("What is the title of this paper?", k=3)
+    assert result.answer is not None and result.answer.text == "Pumps, Eels and Channels of the Lower Varrow Estuary"
+    assert result.answer.citation.page == 1
 
 
 def _table(text: str, section: str | None = "Table 1: Running cost of each pump in euros per hour"):

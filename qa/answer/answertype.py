@@ -85,6 +85,20 @@ def _counts_time(query: str) -> bool:
     return not counted or bool(re.fullmatch(_UNITS_OF_TIME, counted[-1], re.I))
 
 
+_DOCUMENT = r"(?:article|piece|text|document|paper|essay|report|book|story|study|thesis)"
+_ASKS_TITLE = re.compile(
+    # "the book" inside a longer question is some other book ("the title of the book Tesla wrote")
+    rf"\b(?:title|name) of (?:this {_DOCUMENT}\b|the {_DOCUMENT}\s*[?.!]?\s*$)|\b(?:this|the) {_DOCUMENT}(?:'s|’s) (?:title|name)\b"
+    rf"|\bwhat (?:is|was) (?:this|the) {_DOCUMENT} (?:called|titled|named)\b",
+    re.I,
+)
+
+
+def asks_title(question: str) -> bool:
+    """Does the question ask the document's own title ("What is the title of this paper?")?"""
+    return bool(_ASKS_TITLE.search(question))
+
+
 def asks_person(question: str) -> bool:
     """A "who", "whom" or "whose" question (not "What is the name/title of ...?", which a title may answer)."""
     return bool(_ASKS_PERSON.search(question))

@@ -239,7 +239,10 @@ def compose(
     reason: str | None = NOTHING_ABOUT_IT
     evidence: abstain.Evidence | None = None  # what the abstention model read (issue 25 part 4)
     if chosen:
-        rank, i, _score = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
+        pick = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
+        if answertype.asks_title(question):  # "What is the title of this paper?": its title, where it ranks
+            pick = next((t for t in best_sentence[: rules.answer_depth] if index.passages[chosen[t[0]].row].role == "title"), pick)
+        rank, i, _score = pick
         p = index.passages[chosen[rank].row]
         span = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]

@@ -43,8 +43,10 @@ class Settings:
     k: int = 5
     #: longest question accepted, in characters, after clean-up
     max_question_chars: int = 2000
-    #: largest document read, in bytes
-    max_file_bytes: int = 50 * 1024 * 1024
+    #: largest document read, in bytes ($QA_MAX_FILE_MB, in MiB: 50 unless set; a grey 300-dpi scan
+    #: takes ~1.4 MB a page, so a 41-page one is 59 MB); uploads through the server have their own,
+    #: smaller limit (qa.serve.guard.MAX_UPLOAD_BYTES)
+    max_file_bytes: int = field(default_factory=lambda: env_whole_number("QA_MAX_FILE_MB", 50, 1, 4096, "MiB") << 20)
     #: passages searched exactly (FAISS IndexFlatIP); a larger index is an IVF (qa.index.vectors).
     #: Measured (`python -m benchmarks.scale --threshold`, docs/benchmarks.md): exact search on one
     #: core takes under 1 ms up to 10,000 vectors of 384 floats (15 MB, in cache) and 7-17 ms at

@@ -198,7 +198,7 @@ def test_file_above_the_cap_is_refused_before_reading(tmp_path, monkeypatch):
     hashes = source_hashes(corpus, cap)
     monkeypatch.undo()
     assert set(docs) == {"corpus/good.txt"}
-    assert f"skipped corpus/huge.txt: too large (209,715,200 bytes; the limit is {cap:,})" in messages
+    assert f"skipped corpus/huge.txt: too large (209,715,200 bytes; the limit is {cap:,}: QA_MAX_FILE_MB sets it)" in messages
     assert result.summary() == "1 indexed, 1 skipped (1 too large)"
     assert hashes["corpus/huge.txt"] == "too large: 209715200 bytes"
     assert opened and max(opened) <= cap  # the 200 MB file was never opened for reading
@@ -465,3 +465,25 @@ def test_read_document_api_is_unchanged_for_callers(tmp_path):
     document, note = read_document(path, "corpus/x.txt", 10**6)
     assert note is None and document.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert document.content_sha256 and shutil.which("true") is not None
+
+
+def test_the_file_size_limit_is_a_setting_with_an_environment_variable(monkeypatch, tmp_path):
+    """A long grey scan is larger than 50 MiB (a 41-page one: 59 MB): QA_MAX_FILE_MB raises the limit."""
+    from qa.errors import InputError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with (corpus / "scan.txt").open("wb") as f:
+        f.truncate(60 * 1024 * 1024)  # sparse: 60 MiB
+    monkeypatch.delenv("QA_MAX_FILE_MB", raising=False)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    assert settings.max_file_bytes == 50 * 1024 * 1024
+    assert source_hashes(corpus, settings.max_file_bytes)["corpus/scan.txt"] == "too large: 62914560 bytes"
+    monkeypatch.setenv("QA_MAX_FILE_MB", "100")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    assert settings.max_file_bytes == 100 * 1024 * 1024
+    assert not source_hashes(corpus, settings.max_file_bytes)["corpus/scan.txt"].startswith("too large")
+    for bad in ("0", "big", "5000"):
+        monkeypatch.setenv("QA_MAX_FILE_MB", bad)
+        with pytest.raises(InputError, match=r"^QA_MAX_FILE_MB must be a whole number of MiB from 1 to 4096 \(got '"):
+            Settings(corpus_dir=tmp_path, index_dir=tmp_path)

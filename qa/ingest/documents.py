@@ -81,7 +81,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = os.fstat(fd).st_size
         if size > max_bytes:
-            raise Skip(f"too large ({size:,} bytes; the limit is {max_bytes:,})", "too large")
+            raise Skip(f"too large ({size:,} bytes; the limit is {max_bytes:,}: QA_MAX_FILE_MB sets it)", "too large")
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(size)  # read(n) allocates n bytes at once: never ask for the cap itself
             while len(data) <= max_bytes and (more := f.read(min(1 << 20, max_bytes + 1 - len(data)))):
@@ -91,7 +91,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     finally:
         os.close(fd)
     if len(data) > max_bytes:
-        raise Skip(f"too large (over {max_bytes:,} bytes, the limit)", "too large")
+        raise Skip(f"too large (over {max_bytes:,} bytes, the limit: QA_MAX_FILE_MB sets it)", "too large")
     return data
 
 

@@ -364,7 +364,7 @@ WRITER = textwrap.dedent(
         n += 1
         store.save(index_dir, {**base, "serial": n}, passages, vector_index.build(vectors, e.dim, how), svecs,
                    tables, per_sentence)
-        print("saved", n, flush=True)
+        print(f"saved {n}", flush=True)
     """
 )
 
@@ -399,7 +399,9 @@ def test_kill_9_during_save_never_leaves_a_partial_index(corpus, tmp_path, fake_
         proc.send_signal(signal.SIGKILL)
         out = proc.communicate(timeout=60)[0]
         assert proc.returncode == -signal.SIGKILL
-        saved = [int(line.split()[1]) for line in out.splitlines() if line.startswith("saved")]
+        # complete lines only: a kill may cut the last one ("saved" written, its number not yet, where
+        # stdout is unbuffered)
+        saved = [int(line.split()[1]) for line in out.split("\n")[:-1] if line.startswith("saved ")]
         if serial == 0 and not saved and store.current_generation(index_dir) is None:
             outcomes.append("none yet")
             continue

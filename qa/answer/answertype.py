@@ -105,17 +105,18 @@ def asks_person(question: str) -> bool:
 
 
 def heading_names(heading: str, body: str, query: str) -> set[str]:
-    """The words of a title that are names the query does not say. A title's case says nothing ("Pumps, Eels and Channels
-    of the Lower Varrow Estuary", "CHINA AND NORTH KOREA"), so its document's body text tells: a word
-    the body writes with a capital inside a sentence and never in lower case is a name ("Varrow",
-    "China"); one it writes in lower case somewhere ("pumps", "lower") or never writes is not."""
+    """The words of a title that are names the query does not say. A title's case says nothing
+    ("Pumps, Eels and Channels of the Lower Varrow Estuary", "CHINA AND NORTH KOREA"), so its
+    document's body text tells: a word the body writes with a capital inside a sentence and never in
+    lower case is a name ("Varrow", "China"); one it writes in lower case somewhere ("pumps",
+    "lower") or never writes is not."""
     out, said = set(), {w.lower() for w in _WORD.findall(query)}
     for w in {m.group(0) for m in _WORD.finditer(heading) if m.group(0)[:1].isupper() and m.group(0).lower() not in said}:
         mid = 0  # written with a capital inside a sentence (a sentence's first word tells nothing)
         for m in re.finditer(rf"(?<![\w'’-]){re.escape(w)}(?![\w'’-])", body, flags=re.IGNORECASE):
             if not m.group(0)[:1].isupper():
                 break
-            before = body[: m.start()].rstrip()[-1:]
+            before = body[max(0, m.start() - 40) : m.start()].rstrip()[-1:]
             mid += bool(before) and before not in ".!?:;\"“”'‘(\n"
         else:
             if mid:

@@ -6,9 +6,9 @@
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
 SHA-256 recorded):
-1. reads ../shared/training/qa_train.jsonl and squad_train_more.jsonl (--data) and refuses to run if any row comes from the evaluation
-   material (the eight SQuAD evaluation documents, the article): by title, by question id and by
-   paragraph text, checked here, not trusted;
+1. reads ../shared/training/qa_train.jsonl and squad_train_more.jsonl (--data) and refuses to run if
+   any row comes from the evaluation material (the eight SQuAD evaluation documents, the article): by
+   title, by question id and by paragraph text, checked here, not trusted;
 2. holds out HELD_OUT_DOCS whole documents (chosen by a hash of their titles, never by their
    figures) and the unanswerable questions: they calibrate and measure, they never train;
 3. builds (question, answer sentence, hard negative) triplets: the sentence holding the annotated

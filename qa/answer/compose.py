@@ -308,7 +308,11 @@ def compose(
 
 
 def _span(p: Passage, scores: np.ndarray, i: int, rules: Rules) -> tuple[int, int]:
-    """The sentences quoted: the best one, with a neighbour when the answer seems to run across both."""
+    """The sentences quoted: the best one, with a neighbour when the answer seems to run across both.
+    A table's row is quoted alone: its neighbours are other rows read under the same caption and
+    header, so they score alike without the answer running across them."""
+    if p.role == "table":
+        return i, i
     size = [len(p.sentence_text(j).split()) for j in range(len(scores))]
     if i > 0 and _POINTS_BACK.match(p.sentence_text(i)) and size[i - 1] + size[i] <= rules.pair_words:
         return i - 1, i

@@ -94,6 +94,11 @@ _ASKS_TITLE = re.compile(
 )
 
 
+def _said(query: str) -> set[str]:
+    """The query's words, lower-cased: a name among them is not an answer to it."""
+    return {w.lower() for w in _WORD.findall(query)}
+
+
 def asks_title(question: str) -> bool:
     """Does the question ask the document's own title ("What is the title of this paper?")?"""
     return bool(_ASKS_TITLE.search(question))
@@ -110,7 +115,7 @@ def heading_names(heading: str, body: str, query: str) -> set[str]:
     document's body text tells: a word the body writes with a capital inside a sentence and never in
     lower case is a name ("Varrow", "China"); one it writes in lower case somewhere ("pumps",
     "lower") or never writes is not."""
-    out, said = set(), {w.lower() for w in _WORD.findall(query)}
+    out, said = set(), _said(query)
     for w in {m.group(0) for m in _WORD.finditer(heading) if m.group(0)[:1].isupper() and m.group(0).lower() not in said}:
         mid = 0  # written with a capital inside a sentence (a sentence's first word tells nothing)
         for m in re.finditer(rf"(?<![\w'’-]){re.escape(w)}(?![\w'’-])", body, flags=re.IGNORECASE):
@@ -135,6 +140,6 @@ def holds(wanted: str | None, sentence: str, query: str) -> bool:
         figures = _numbers(sentence, durations=_counts_time(query))
         return bool(figures - _numbers(query) - set(_DATE_YEAR.findall(sentence)))
     if wanted == "name":
-        said = {w.lower() for w in _WORD.findall(query)}
+        said = _said(query)
         return any(m.group(0).lower() not in said for m in _NAME.finditer(sentence))
     return False

@@ -83,10 +83,15 @@ def test_a_titles_names_are_told_by_its_body_not_its_case() -> None:
         ("What is the title of this paper?", True),
         ("What's the name of the article?", True),
         ("What is this report called?", True),
+        ("What's this paper titled?", True),
         ("What is the paper's title?", True),
         ("What is the title of the treaty?", False),
         ("What is the title of the book Tesla wrote in 1919?", False),
         ("What was the name of the ship?", False),
+        ("Tell me the title of this report.", True),
+        ("In the article's title, what did the machine hope to end?", False),
+        ("What is the origin of the title of the book?", False),
+        ("What was the study called?", False),
     ],
 )
 def test_a_question_about_the_documents_own_title(question: str, asks: bool) -> None:

@@ -86,10 +86,16 @@ def _counts_time(query: str) -> bool:
 
 
 _DOCUMENT = r"(?:article|piece|text|document|paper|essay|report|book|story|study|thesis)"
+_WHAT_IS = r"^\W*what(?:'s|’s|\s+is|\s+was)\s+"
 _ASKS_TITLE = re.compile(
-    # "the book" inside a longer question is some other book ("the title of the book Tesla wrote")
-    rf"\b(?:title|name) of (?:this {_DOCUMENT}\b|the {_DOCUMENT}\s*[?.!]?\s*$)|\b(?:this|the) {_DOCUMENT}(?:'s|’s) (?:title|name)\b"
-    rf"|\bwhat (?:is|was) (?:this|the) {_DOCUMENT} (?:called|titled|named)\b",
+    # the question asks for the title, it does not mention one ("In the article's title, what ...?",
+    # "What is the origin of the title of the book?"); "the book" before more words is some other
+    # book ("the title of the book Tesla wrote"), as a study of the past tense is one the text tells
+    # of ("What was the study called?")
+    rf"(?:{_WHAT_IS}|^\W*(?:tell me|give me|give)\s+)the (?:title|name) of (?:this {_DOCUMENT}\b|the {_DOCUMENT}\s*[?.!]?\s*$)"
+    rf"|{_WHAT_IS}(?:this|the) {_DOCUMENT}(?:'s|’s) (?:title|name)\b"
+    rf"|{_WHAT_IS}this {_DOCUMENT} (?:called|titled|named)\b"
+    rf"|^\W*what(?:'s|’s|\s+is)\s+the {_DOCUMENT} (?:called|titled|named)\s*[?.!]?\s*$",
     re.I,
 )
 

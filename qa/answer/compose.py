@@ -221,6 +221,25 @@ def compose(
             probs, weighed, reads = ([x[i] for i in order] if x else x for x in (probs, weighed, reads))
             bonus = [bonus[i] for i in order]
         chosen = chosen[:k]
+    if chosen and answertype.asks_title(question) and _one_document(index, searched_docs):
+        # "What is this paper called?" asks for the title whatever the search ranked first: in a
+        # search of one document, its title passage is placed first (with a score none is above)
+        title = _title_row(index.passages, chosen[0].row)
+        if title is not None and all(index.passages[c.row].role != "title" for c in chosen[: rules.answer_depth]):
+            c = next((x for x in candidates if x.row == title), None) or Candidate(title, 0.0, 0.0, 0.0)
+            top = chosen[0].score + (bonus[0] if bonus else 0.0)
+            keep = [i for i, x in enumerate(chosen) if x.row != title]
+            none = np.zeros(len(index.passages[title].sentences), np.float32)  # no model reads a title
+
+            def placed(values: list[np.ndarray], own: np.ndarray) -> list[np.ndarray]:
+                return [own] + [values[i] for i in keep if i < len(values)] if values else values
+
+            if probs and scorer is not None:  # its confidence, as for a title the search ranked
+                asked = query if rules.scorer_reads_query else question
+                probs = placed(probs, judge.probabilities(scorer, asked, [index.passages[title]])[0])
+            weighed, reads = placed(weighed, none), placed(reads, none)
+            bonus = [max(0.0, top - c.score)] + [bonus[i] if i < len(bonus) else 0.0 for i in keep]
+            chosen = ([c] + [chosen[i] for i in keep])[:k]
     best_sentence: list[tuple[int, int, float]] = []  # (rank, sentence, score)
     all_scores: list[np.ndarray] = []
     for rank, c in enumerate(chosen):
@@ -247,7 +266,9 @@ def compose(
         span = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
-        reason = ruled = _unanswered(chosen[0], wanted, typed, query, rules)
+        # a title asked for answers whatever the search scored: the question is about the document itself
+        titled = p.role == "title" and answertype.asks_title(question)
+        reason = ruled = None if titled else _unanswered(chosen[0], wanted, typed, query, rules)
         if (reason is None and p.role == "title" and answertype.asks_person(question)
                 and not _title_names(index.passages, chosen[rank].row, query)):
             # a title scores high on the question's own names without answering it ("Who finished
@@ -340,6 +361,19 @@ def _title_names(passages: Sequence[Passage], row: int, query: str, reach: int =
         if q.role == "body":
             body.append(q.text)
     return bool(answertype.heading_names(p.text, "\n".join(body), query))
+
+
+def _one_document(index: Index, searched_docs: int | None) -> bool:
+    """Is the search limited to one document, or does the index hold only one?"""
+    return searched_docs == 1 or (searched_docs is None and len(index.manifest.get("documents", ())) == 1)
+
+
+def _title_row(passages: Sequence[Passage], row: int) -> int | None:
+    """The title passage of passages[row]'s document (its passages are consecutive), or None."""
+    doc, first = passages[row].doc, row
+    while first > 0 and passages[first - 1].doc == doc:
+        first -= 1
+    return next((r for r in range(first, row + 1) if passages[r].role == "title"), None)
 
 
 def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rules: Rules) -> str | None:

@@ -190,6 +190,13 @@ def test_a_question_about_a_figure_in_a_table_finds_the_table(tmp_path, embedder
     assert "Bralle | 21 | 40 | 33" in result.hits[0].passage.text
     assert result.answer is not None and result.answer.text == "Bralle | 21 | 40 | 33"
     assert result.answer.span is not None and result.answer.span.text == "40"
+    # asked which row is largest or smallest under a column, the column's figures choose the row
+    # quoted (the models put the header first: it holds the question's words, the rows hold figures)
+    for question, row, cell in (("Which pump was the cheapest to run in 2021?", "Quillon | 187 | 176 | 190", "190"),
+                                ("Which station counted the most eels in summer?", "Bralle | 21 | 40 | 33", "40")):
+        result = assistant.ask(question, k=3)
+        assert result.answer is not None and result.answer.text == row
+        assert result.answer.span is not None and result.answer.span.text == cell
 
 
 def test_a_title_answers_what_it_is_called_and_never_a_who_it_does_not_name(tmp_path, embedder):
@@ -279,3 +286,19 @@ def test_prose_between_rules_a_frame_and_a_drawing_of_many_rules_are_no_tables()
                for c, t in enumerate(row)]
     [table] = find_tables([Rule(True, 315, 90, 300), Rule(True, 297, 90, 300), Rule(True, 260, 90, 300)], figures)
     assert table.lines() == ["Pump | 2019 | 2020", "Kessel | 212 | 198", "Tumen | 243 | 251"]
+
+
+def test_the_row_with_the_largest_or_smallest_figure_under_the_named_column():
+    from qa.answer.tables import extreme_row, figure, superlative
+
+    p = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019 | 2020\nKessel | 212 | 1,198\n"
+               "Quillon | 187 | 176\nTumen | 243 | n/a")
+    assert superlative("Which pump was the least expensive?") == "min" and superlative("the most eels") == "max"
+    assert superlative("Which pump ran in 2020?") is None and figure("1,198 m") == 1198.0 and figure("n/a") is None
+    assert p.sentence_text(extreme_row("Which pump was the cheapest to run in 2019?", p, True) or 0) == "Quillon | 187 | 176"
+    assert p.sentence_text(extreme_row("Which pump cost the most in 2020?", p, True) or 0) == "Kessel | 212 | 1,198"
+    assert extreme_row("Which pump cost the most in 2020?", p, False) is None  # the table runs on past this part
+    assert extreme_row("Which pump cost the most?", p, True) is None  # which year?
+    assert extreme_row("Which pump cost more in 2020?", p, True) is None  # no superlative: the models' row stays
+    tie = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 187\nQuillon | 187")
+    assert extreme_row("Which pump was the cheapest in 2019?", tie, True) is None

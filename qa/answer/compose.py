@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.answer import abstain, answertype, judge
+from qa.answer import abstain, answertype, judge, tables
 from qa.answer.result import Answer, Citation, Hit, Result
 from qa.index.lexical import tokens
 from qa.index.store import Index
@@ -263,6 +263,11 @@ def compose(
             pick = next((t for t in best_sentence[: rules.answer_depth] if index.passages[chosen[t[0]].row].role == "title"), pick)
         rank, i, _score = pick
         p = index.passages[chosen[rank].row]
+        if p.role == "table":  # "Which pump was the cheapest in 2021?": the column's figures choose the row
+            row = tables.extreme_row(question, p, _whole_table(index.passages, chosen[rank].row))
+            if row is not None:
+                i = row
+                best_sentence[rank] = (rank, i, float(all_scores[rank][i]))
         span = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
@@ -361,6 +366,15 @@ def _title_names(passages: Sequence[Passage], row: int, query: str, reach: int =
         if q.role == "body":
             body.append(q.text)
     return bool(answertype.heading_names(p.text, "\n".join(body), query))
+
+
+def _whole_table(passages: Sequence[Passage], row: int) -> bool:
+    """Does the table passage passages[row] end its table (no later part of it follows)?"""
+    if row + 1 >= len(passages):
+        return True
+    p, q = passages[row], passages[row + 1]
+    return not (q.doc == p.doc and q.role == "table" and q.section == p.section and q.section is not None
+                and not q.text.startswith(q.section))
 
 
 def _one_document(index: Index, searched_docs: int | None) -> bool:

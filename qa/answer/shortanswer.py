@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from qa.answer import tables
 from qa.answer.result import Result, Span
 from qa.errors import QAError
-from qa.index.lexical import tokens
 from qa.ingest.chunks import Passage
 from qa.ingest.layout import Paragraph
 
@@ -135,12 +135,11 @@ def table_cell(question: str, p: Passage, quote: str, confidence: float | None) 
     headers = p.column_headers(quote)
     if headers is None:
         return None
-    asked = set(tokens(question))
-    named = [c for c, h in enumerate(headers) if c > 0 and (words := tokens(h)) and set(words) <= asked]
-    if len(named) != 1:
+    column = tables.named_column(question, headers)
+    if column is None:
         return None
     edges = [-1, *(i for i, ch in enumerate(quote) if ch == "|"), len(quote)]
-    a, b = edges[named[0]] + 1, edges[named[0] + 1]
+    a, b = edges[column] + 1, edges[column + 1]
     while a < b and quote[a].isspace():
         a += 1
     while b > a and quote[b - 1].isspace():

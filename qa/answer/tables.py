@@ -1,0 +1,72 @@
+"""Questions a table answers by its columns: the cell under the column a question names ("... the
+Tumen pump in 2020?" under "Pump | 2019 | 2020 | 2021"), and the row whose figure in that column is
+the largest or the smallest ("Which pump was the cheapest to run in 2021?"). The answer is still a
+row quoted from the source: comparing the figures only chooses which one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qa.index.lexical import tokens
+from qa.ingest.chunks import Passage
+
+#: superlatives asking for the row with the largest figure, and for the smallest ("least expensive":
+#: the first one said decides)
+#: ("oldest", "fastest" and their opposites are left out: a column of years or of times reads them
+#: the other way round)
+_LARGEST = ("most", "highest", "largest", "biggest", "greatest", "maximum", "longest", "deepest", "tallest",
+            "heaviest", "dearest", "costliest", "busiest", "warmest", "hottest")
+_SMALLEST = ("least", "lowest", "smallest", "fewest", "minimum", "cheapest", "shortest", "shallowest",
+             "lightest", "coldest", "coolest")
+_SUPERLATIVE = re.compile(rf"\b(?:(?P<max>{'|'.join(_LARGEST)})|(?P<min>{'|'.join(_SMALLEST)}))\b", re.I)
+_FIGURE = re.compile(r"(?<![\w.])[-−]?\d[\d,]*(?:\.\d+)?")
+
+
+def superlative(question: str) -> str | None:
+    """"max" when the question asks for the largest ("the most eels"), "min" for the smallest
+    ("the cheapest", "the least expensive"), None when it asks for neither."""
+    m = _SUPERLATIVE.search(question)
+    return None if m is None else "max" if m.group("max") else "min"
+
+
+def named_column(question: str, headers: list[str]) -> int | None:
+    """The one column (never the first, which names the rows) whose header's words the question
+    all says; None when it names none, or more than one."""
+    asked = set(tokens(question))
+    named = [c for c, h in enumerate(headers) if c > 0 and (words := tokens(h)) and set(words) <= asked]
+    return named[0] if len(named) == 1 else None
+
+
+def figure(cell: str) -> float | None:
+    """The first figure in a cell ("1,204", "4.1 m", "-3"), or None."""
+    m = _FIGURE.search(cell)
+    return None if m is None else float(m.group(0).replace(",", "").replace("−", "-"))
+
+
+def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
+    """The row (sentence index of `p`, a table's passage) holding the largest or smallest figure in
+    the one column the question names, when it asks for one ("the most eels in summer"); None when
+    it asks for none, names no one column, `p` does not hold the whole table (`whole`: a long
+    table's rows run on into the next passage, so the extreme may lie there), fewer than two rows
+    hold a figure there, or two rows share the extreme."""
+    direction = superlative(question)
+    header = p.table_header() if p.role == "table" and whole else None
+    if direction is None or header is None:
+        return None
+    column = named_column(question, [h.strip() for h in header.split("|")])
+    if column is None:
+        return None
+    found: list[tuple[float, int]] = []
+    for i in range(len(p.sentences)):
+        row = p.sentence_text(i)
+        if row == header or row.count("|") != header.count("|"):
+            continue
+        value = figure(row.split("|")[column])
+        if value is not None:
+            found.append((value, i))
+    if len(found) < 2:
+        return None
+    best = max(v for v, _ in found) if direction == "max" else min(v for v, _ in found)
+    rows = [i for v, i in found if v == best]
+    return rows[0] if len(rows) == 1 else None

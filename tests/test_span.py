@@ -322,10 +322,12 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     out = tmp_path / "span"
     done = subprocess.run(
         [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps", "2",
-         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out)],
+         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out),
+         "--keep", str(tmp_path / "kept")],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "kept" / "model.safetensors").is_file()  # the fp32 weights, for a later --init
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
     assert card["training"]["data_sha256"] == {"qa_train.jsonl": sha256(DATA)}
@@ -341,6 +343,18 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     found = m.find("When was it lit?", "The lamp was lit in 1887.")
     assert found is not None and 0 <= found.start < found.end <= len("The lamp was lit in 1887.")
     assert Path(out / "tokenizer.json").is_file()
+    # a second pass goes on from the kept weights, and its card says so
+    again = tmp_path / "again"
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps", "1",
+         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(again),
+         "--init", str(tmp_path / "kept")],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    init = json.loads((again / CHECK_FILE).read_text())["training"]["init"]
+    assert init["weights_sha256"] == sha256(tmp_path / "kept" / "model.safetensors")
+    assert "going on from the weights" in (again / "MODEL_CARD.md").read_text()
 
 
 def test_a_span_is_widened_to_whole_words():

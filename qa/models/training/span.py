@@ -104,6 +104,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                          "a step of six layers against fp32's 4.79; see the card)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N training rows only (tests)")
     ap.add_argument("--held-out-limit", type=int, default=None, help="measure on N held-out questions only (tests)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="also save the trained fp32 torch weights in this folder (never committed), for a later "
+                         "run's --init")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from the weights an earlier run saved with --keep instead of the bundled model (a "
+                         "second pass: training goes on, with a schedule of its own; the card records it)")
     ap.add_argument("--time-steps", type=int, default=0, help="only time N steps and print the seconds a step (choosing settings)")
     ap.add_argument("--card-only", action="store_true", help="only write --out's MODEL_CARD.md again from its span.json")
     ap.add_argument("--measure-only", action="store_true",
@@ -182,7 +188,8 @@ def batches(data: list[Any], size: int, rng: random.Random) -> list[list[int]]:
 def build(args: argparse.Namespace) -> Any:
     from transformers import AutoModelForQuestionAnswering
 
-    model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir()), num_hidden_layers=args.layers, local_files_only=True)
+    start = args.init if args.init else model_dir()
+    model = AutoModelForQuestionAnswering.from_pretrained(str(start), num_hidden_layers=args.layers, local_files_only=True)
     if args.freeze_embeddings or args.freeze_layers:
         model.bert.embeddings.word_embeddings.weight.requires_grad = False
     if args.freeze_layers:
@@ -392,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_span: {len(data)} questions of {len(train_rows)} ({skipped}); held out {len(held_rows)} "
           f"({', '.join(held)}); input tokens median {np.median(lengths):.0f}, 99th percentile "
           f"{np.percentile(lengths, 99):.0f}, at the cut {float((lengths >= args.max_seq_length).mean()):.4f}", flush=True)
+    if args.init and not (args.init / "model.safetensors").is_file():
+        raise SystemExit(f"train_span: --init {args.init} holds no model.safetensors (an earlier run's --keep)")
     model = build(args)
     if args.time_steps:
         args.steps = args.time_steps
@@ -402,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="train-span-") as tmp:
         run = train(model, data, args)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(str(args.keep))  # fp32 safetensors and config, for --init
         out = Path(tmp) / "model"
         out.mkdir()
         export_onnx(model, tokenizer, out)
@@ -435,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             "excluded_and_checked": checked, "seconds": run["seconds"], "loss_log": run["loss"],
             "hardware": hardware(),
         }
+        if args.init:
+            card["training"]["init"] = {"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors")}
         (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
         (out / "MODEL_CARD.md").write_text(model_card(card))
         SpanModel(out).warm_up()  # what ships passes its own self-check
@@ -476,6 +490,10 @@ def model_card(card: dict[str, Any]) -> str:
     losses = ", ".join(f"{x['step']}: {x['loss']}" for x in t["loss_log"])
     layers = "all six layers" if t["layers"] == 6 else f"the first {t['layers']} of the six layers"
     precision = "bfloat16 autocast (fp32 weights)" if t.get("bf16") else "fp32"
+    frozen = int(t.get("freeze_layers", 0))
+    trained = f"layers 0-{frozen - 1} kept as bundled" if frozen else "every layer trained"
+    went_on = (f"; going on from the weights in `{t['init']['folder']}` (SHA-256 `{t['init']['weights_sha256']}`), an "
+               "earlier run's --keep" if t.get("init") else "")
     kinds = "\n".join(f"| {k} | {v['questions']} | {v['right']} | {v['f1']} | {v['share']} |" for k, v in e["kinds"].items())
     data = ", ".join(f"`{n}` (SHA-256 `{h}`)" for n, h in t["data_sha256"].items())
     refused = ", ".join(f'"{k}"' for k in r["no_span_kinds"]) or "none"
@@ -504,8 +522,8 @@ Written by `qa/models/training/span.py` (do not edit by hand; rerun the script).
   lies in one sentence).
 - **Settings**: {t['steps']} steps ({t['epochs']} passes), {t['batch']} questions a step, lr {t['lr']} (AdamW, linear
   decay after a 10% warm-up), cross-entropy of the start and end token over the sentence's tokens, {precision},
-  word embeddings {'frozen (as bundled)' if t['frozen_word_embeddings'] else 'trained'}, seed {t['seed']};
-  {t['seconds']} s of training on {t['hardware']}.
+  word embeddings {'frozen (as bundled)' if t['frozen_word_embeddings'] else 'trained'}, {trained}, seed {t['seed']};
+  {t['seconds']} s of training on {t['hardware']}{went_on}.
 - **Loss** (step: mean loss since the last): {losses}
 
 ## Held-out figures (the exported int8 model itself, {al['questions']} questions, each read with its answer's sentence)

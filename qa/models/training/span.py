@@ -218,12 +218,18 @@ def tensors(data: list[Any], batch: list[int]) -> tuple[Any, ...]:
     return ids, types, mask, text, starts, ends
 
 
+def order_seed(args: argparse.Namespace) -> int:
+    """The seed of the order the questions are read in: a pass going on from an earlier run's
+    weights (--init) reads them in another order than the first pass did."""
+    return SEED + 1 if args.init else SEED
+
+
 def train(model: Any, data: list[Any], args: argparse.Namespace) -> dict[str, Any]:
     import contextlib
 
     import torch
 
-    rng = random.Random(SEED)
+    rng = random.Random(order_seed(args))
     steps = args.steps or math.ceil(args.epochs * len(data) / args.batch)
     order: list[list[int]] = []
     while len(order) < steps:
@@ -448,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             "hardware": hardware(),
         }
         if args.init:
-            card["training"]["init"] = {"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors")}
+            card["training"]["init"] = {"folder": str(args.init), "weights_sha256": sha256(args.init / "model.safetensors"),
+                                        "order_seed": order_seed(args)}
         (out / CHECK_FILE).write_text(json.dumps(card, indent=1) + "\n")
         (out / "MODEL_CARD.md").write_text(model_card(card))
         SpanModel(out).warm_up()  # what ships passes its own self-check

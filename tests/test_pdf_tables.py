@@ -197,6 +197,11 @@ def test_a_question_about_a_figure_in_a_table_finds_the_table(tmp_path, embedder
         result = assistant.ask(question, k=3)
         assert result.answer is not None and result.answer.text == row
         assert result.answer.span is not None and result.answer.span.text == cell
+    # asked for a column, the header row holds no figure: the table is quoted from it to its last row
+    result = assistant.ask("What were the running costs in 2021?", k=3)
+    assert result.answer is not None and result.answer.span is None
+    assert result.answer.text.split("\n") == [" | ".join(r) for r in TABLES[0].rows]
+    assert raw[result.answer.citation.start : result.answer.citation.end] == result.answer.text
 
 
 def test_a_title_answers_what_it_is_called_and_never_a_who_it_does_not_name(tmp_path, embedder):
@@ -302,3 +307,14 @@ def test_the_row_with_the_largest_or_smallest_figure_under_the_named_column():
     assert extreme_row("Which pump cost more in 2020?", p, True) is None  # no superlative: the models' row stays
     tie = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 187\nQuillon | 187")
     assert extreme_row("Which pump was the cheapest in 2019?", tie, True) is None
+
+
+def test_a_tables_caption_or_header_picked_quotes_the_table_and_a_row_itself():
+    from qa.answer.tables import WHOLE_ROWS, quoted_rows
+
+    p = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 212\nQuillon | 187")
+    assert quoted_rows(p, 0, True) == (0, 3) and quoted_rows(p, 1, True) == (1, 3) and quoted_rows(p, 2, True) == (2, 2)
+    assert quoted_rows(p, 1, False) == (1, 1)  # the table runs on into the next passage
+    rows = "\n".join(f"Pump{n} | {n}" for n in range(WHOLE_ROWS + 1))
+    long = _table(f"Table 1: Running cost of each pump in euros per hour.\nPump | 2019\n{rows}")
+    assert quoted_rows(long, 1, True) == (1, 1)  # too long to quote whole

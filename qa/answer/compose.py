@@ -264,11 +264,15 @@ def compose(
         rank, i, _score = pick
         p = index.passages[chosen[rank].row]
         if p.role == "table":  # "Which pump was the cheapest in 2021?": the column's figures choose the row
-            row = tables.extreme_row(question, p, _whole_table(index.passages, chosen[rank].row))
+            whole = _whole_table(index.passages, chosen[rank].row)
+            row = tables.extreme_row(question, p, whole)
             if row is not None:
-                i = row
+                i, span = row, (row, row)
                 best_sentence[rank] = (rank, i, float(all_scores[rank][i]))
-        span = _span(p, all_scores[rank], i, rules)
+            else:  # the caption or header picked ("What were the running costs in 2021?"): the table
+                span = tables.quoted_rows(p, i, whole)
+        else:
+            span = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
         # a title asked for answers whatever the search scored: the question is about the document itself

@@ -70,3 +70,20 @@ def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     best = max(v for v, _ in found) if direction == "max" else min(v for v, _ in found)
     rows = [i for v, i in found if v == best]
     return rows[0] if len(rows) == 1 else None
+
+
+#: the most rows a table quoted whole may have (a longer one is quoted by the row picked alone)
+WHOLE_ROWS = 12
+
+
+def quoted_rows(p: Passage, i: int, whole: bool) -> tuple[int, int]:
+    """The lines of table passage `p` to quote when line `i` is picked: the row alone; when `i` is
+    the caption or the header, which hold no figure of their own ("What were the running costs in
+    2021?" finds the header "Pump | 2019 | 2020 | 2021"), the table from there to its last row, when
+    `p` holds all of it (`whole`) in at most WHOLE_ROWS rows."""
+    header = p.table_header()
+    if header is None or not whole:
+        return i, i
+    at = next(j for j in range(len(p.sentences)) if p.sentence_text(j) == header)
+    last = len(p.sentences) - 1
+    return (i, last) if i <= at and last - at <= WHOLE_ROWS else (i, i)

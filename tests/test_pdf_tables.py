@@ -305,6 +305,9 @@ def test_the_row_with_the_largest_or_smallest_figure_under_the_named_column():
     assert extreme_row("Which pump cost the most in 2020?", p, False) is None  # the table runs on past this part
     assert extreme_row("Which pump cost the most?", p, True) is None  # which year?
     assert extreme_row("Which pump cost more in 2020?", p, True) is None  # no superlative: the models' row stays
+    totals = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 212\nQuillon | 187\n"
+                    "Total | 399")
+    assert totals.sentence_text(extreme_row("Which pump cost the most in 2019?", totals, True) or 0) == "Kessel | 212"
     tie = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 187\nQuillon | 187")
     assert extreme_row("Which pump was the cheapest in 2019?", tie, True) is None
 

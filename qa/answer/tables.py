@@ -21,6 +21,8 @@ _SMALLEST = ("least", "lowest", "smallest", "fewest", "minimum", "cheapest", "sh
              "lightest", "coldest", "coolest")
 _SUPERLATIVE = re.compile(rf"\b(?:(?P<max>{'|'.join(_LARGEST)})|(?P<min>{'|'.join(_SMALLEST)}))\b", re.I)
 _FIGURE = re.compile(r"(?<![\w.])[-−]?\d[\d,]*(?:\.\d+)?")
+#: a row that sums or averages the others is not one of them ("Total | 642 | 625")
+_SUMMARY = re.compile(r"^\W*(?:sub-?)?(?:totals?|sum|all|overall|average|mean|median)\b", re.I)
 
 
 def superlative(question: str) -> str | None:
@@ -46,7 +48,8 @@ def figure(cell: str) -> float | None:
 
 def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     """The row (sentence index of `p`, a table's passage) holding the largest or smallest figure in
-    the one column the question names, when it asks for one ("the most eels in summer"); None when
+    the one column the question names, when it asks for one ("the most eels in summer"), a total or
+    average row left out; None when
     it asks for none, names no one column, `p` does not hold the whole table (`whole`: a long
     table's rows run on into the next passage, so the extreme may lie there), fewer than two rows
     hold a figure there, or two rows share the extreme."""
@@ -60,7 +63,7 @@ def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     found: list[tuple[float, int]] = []
     for i in range(len(p.sentences)):
         row = p.sentence_text(i)
-        if row == header or row.count("|") != header.count("|"):
+        if row == header or row.count("|") != header.count("|") or _SUMMARY.match(row):
             continue
         value = figure(row.split("|")[column])
         if value is not None:

@@ -35,7 +35,7 @@ Inspectors also found <form action=http://10.0.0.1/><button>Go</button></form> a
 """
 FERRY = "What was found painted on the hull of the Quillon ferry?"
 # the only markup the page itself writes (render.py); everything else must arrive escaped
-OURS = re.compile(r'</?mark>|</?details>|</?summary>|<div class="qa-around">|<div class="qa-(page|doc) qa-view">|</div>|</span>'
+OURS = re.compile(r'</?mark>|</?strong>|</?details>|</?summary>|<div class="qa-around">|<div class="qa-(page|doc) qa-view">|</div>|</span>'
                   r'|<span class="qa-cite qa-cite-\d+-\d+( qa-open)?" role="button" tabindex="0" '
                   r'title="Show \[\d+\] in its context">|<span class="qa-confidence" title="confidence [\d.]+: [a-z ;]+">')
 

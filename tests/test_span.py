@@ -319,14 +319,17 @@ def test_answers_across_a_sentence_boundary_are_skipped_and_counted():
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
+    def tiny(out: Path, steps: int, *more: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps",
+             str(steps), "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out),
+             *more],
+            capture_output=True, text=True, timeout=900, cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+
     out = tmp_path / "span"
-    done = subprocess.run(
-        [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps", "2",
-         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out),
-         "--keep", str(tmp_path / "kept")],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    tiny(out, 2, "--keep", str(tmp_path / "kept"))
     assert (tmp_path / "kept" / "model.safetensors").is_file()  # the fp32 weights, for a later --init
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
@@ -345,13 +348,7 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert Path(out / "tokenizer.json").is_file()
     # a second pass goes on from the kept weights, and its card says so
     again = tmp_path / "again"
-    done = subprocess.run(
-        [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps", "1",
-         "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(again),
-         "--init", str(tmp_path / "kept")],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    tiny(again, 1, "--init", str(tmp_path / "kept"))
     init = json.loads((again / CHECK_FILE).read_text())["training"]["init"]
     assert init["weights_sha256"] == sha256(tmp_path / "kept" / "model.safetensors")
     assert "going on from the weights" in (again / "MODEL_CARD.md").read_text()

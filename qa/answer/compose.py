@@ -377,8 +377,7 @@ def _whole_table(passages: Sequence[Passage], row: int) -> bool:
     if row + 1 >= len(passages):
         return True
     p, q = passages[row], passages[row + 1]
-    return not (q.doc == p.doc and q.role == "table" and q.section == p.section and q.section is not None
-                and not q.text.startswith(q.section))
+    return not (q.doc == p.doc and q.section == p.section and q.continues_table())
 
 
 def _one_document(index: Index, searched_docs: int | None) -> bool:

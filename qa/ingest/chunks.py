@@ -59,10 +59,14 @@ class Passage:
         s = self.sentences[i]
         return self.text[s.start : s.end]
 
+    def continues_table(self) -> bool:
+        """Is this a later part of a long table (under its caption, which it does not open with)?"""
+        return self.role == "table" and bool(self.section) and not self.text.startswith(self.section or "")
+
     def table_header(self) -> str | None:
         """A table's header row: the first row of its first part (the one that opens with its
         caption); None for other passages, and for a later part of a long table, which has none."""
-        if self.role != "table" or (self.section is not None and not self.text.startswith(self.section)):
+        if self.role != "table" or self.continues_table():
             return None
         return next((line for j in range(len(self.sentences)) if "|" in (line := self.sentence_text(j))), None)
 
@@ -99,7 +103,7 @@ class Passage:
         if self.role == "affiliation":
             who = self.author or "The author"
             return f"{who}, the author of {self.title}, is {self.text}."
-        if self.role == "table" and self.section and not self.text.startswith(self.section):
+        if self.continues_table():
             return f"{self.section}\n{self.text}"  # a later part of a long table, under its caption
         return self.text
 

@@ -61,6 +61,7 @@ from qa.models.training.scorer import (
     hardware,
     held_out_titles,
     read_rows,
+    reserved_titles,
     seeded,
     sentences_of,
     ship,
@@ -393,7 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     seeded(args.threads)
     t0 = time.time()
     rows, checked, held = pool(args.data)
-    train_rows = [r for r in rows if r["title"] not in held and not r["is_impossible"]]
+    # of squad_train_more.jsonl, the articles the scorer and the reader keep for the abstention model
+    # are kept from this one too: that model is fitted on what the answer step, this model with it, does
+    # with documents none of them trained on (qa/models/training/abstain.py)
+    more = {r["title"] for p in args.data if p.name == DATA[1].name for r in read_rows(p)}
+    reserved = reserved_titles(more) if more else []
+    train_rows = [r for r in rows if r["title"] not in held and r["title"] not in set(reserved) and not r["is_impossible"]]
     held_rows = [r for r in rows if r["title"] in held and not r["is_impossible"]]
     if args.limit:
         train_rows = train_rows[: args.limit]
@@ -450,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             "step_seconds": run["step_seconds"], "step_cpu_seconds": run["step_cpu_seconds"],
             "questions": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "input_tokens": {"median": float(np.median(lengths)), "p99": float(np.percentile(lengths, 99))},
-            "held_out_documents": held, "held_out_questions": len(measured),
+            "held_out_documents": held, "held_out_questions": len(measured), "reserved_documents": reserved,
             "excluded_and_checked": checked, "seconds": run["seconds"], "loss_log": run["loss"],
             "hardware": hardware(),
         }
@@ -507,6 +513,9 @@ def model_card(card: dict[str, Any]) -> str:
     refused = ", ".join(f'"{k}"' for k in r["no_span_kinds"]) or "none"
     allowed = ", ".join(f'"{k}"' for k in r.get("span_kinds", [])) or "none"
     seen = min(t["questions"], t["steps"] * t["batch"]) if t["epochs"] < 1 else t["questions"]
+    reserved = (f" Reserved for the abstention model, neither trained on nor measured here: {len(t['reserved_documents'])} "
+                "articles of squad_train_more.jsonl (the first by the SHA-256 of their titles, as the scorer and the reader "
+                "keep them)." if t.get("reserved_documents") else "")
     tradeoff = "\n".join(f"| {c} | {v['given']} | {v['em_given']} | {v['f1_given']} | {v['em']} | {v['f1']} |"
                          for c, v in e.get("tradeoff", {}).items())
     return f"""# The span model
@@ -517,17 +526,17 @@ Written by `qa/models/training/span.py` (do not edit by hand; rerun the script).
   `{t['base_weights_sha256']}`) and a new start/end head, reading "[CLS] question [SEP] sentence [SEP]"
   and marking the answer's first and last token inside the sentence; exported to ONNX with int8 weights
   ({e['model_bytes'] / 1e6:.1f} MB); inputs cut at {t['max_seq_length']} tokens (the question at 40, the sentence's end first).
-- **Data**: the whole training pool, {data}: {t['train_questions']} answerable questions of documents not held
-  out, {t['questions']} usable ({t['skipped']['across_sentences']} skipped because their answer runs across a
+- **Data**: the training pool, {data}: {t['train_questions']} answerable questions of documents not held
+  out or reserved, {t['questions']} usable ({t['skipped']['across_sentences']} skipped because their answer runs across a
   sentence boundary, {t['skipped']['cut_off']} because it lies past the cut), each with the sentence holding its
   first annotated answer (sentences split as qa splits them); the run read {seen} of them, drawn at random from the
-  whole pool ({t['epochs']} of one pass). Input length, in tokens: median
+  pool ({t['epochs']} of one pass). Input length, in tokens: median
   {t['input_tokens']['median']:.0f}, 99th percentile {t['input_tokens']['p99']:.0f}.
 - **Never seen**: the evaluation documents {', '.join(t['excluded_and_checked']['titles'])} and the article
   (checked by title, question id and paragraph text: {t['excluded_and_checked']['paragraphs_checked']} paragraphs
   against {t['excluded_and_checked']['evaluation_texts']} evaluation texts). Held out for measuring, calibration
   and the no-span rule: {', '.join(t['held_out_documents'])} ({t['held_out_questions']} questions whose answer
-  lies in one sentence).
+  lies in one sentence).{reserved}
 - **Settings**: {t['steps']} steps ({t['epochs']} passes), {t['batch']} questions a step, lr {t['lr']} (AdamW, linear
   decay after a 10% warm-up), cross-entropy of the start and end token over the sentence's tokens, {precision},
   word embeddings {'frozen (as bundled)' if t['frozen_word_embeddings'] else 'trained'}, {trained}, seed {t['seed']};

@@ -10,13 +10,17 @@ article. Paths, each on an index built for it (passage and sentence vectors from
   for a limited search) and before part 4 (no learned abstention), everything else as in the tree;
 - "not narrowed": the tree's path, with a limited search reranked as an open one;
 - "tree": the tree's path as shipped;
+- "marks only": the tree's path with the span model marking the quote's words but not helping choose
+  the quote (the path before "The span model helps choose the quote", docs/quality.md);
 - "reader before" (with --reader-before DIR): the tree's path with that reader instead of the shipped
   one (the reader before a retraining, issue 25 part 1); each path's ratio to it is printed too.
 The scorer and the reader run on one thread; the reader remembers nothing, so every ask pays for
 its readings (the scorer keeps the vectors of sentences it has met, as in a serving process). Every
 question is asked once on each path to warm it, then the rounds alternate the paths question by
-question; prints each path's median and the median of per-question ratios to "today". The span
-model's pass over the quote (`Assistant.ask`, issue 25 part 2) is not in any path here.
+question; prints each path's median and the median of per-question ratios to "today". Every path but
+"today" (before issue 25 part 2) ends as `Assistant.ask` does, marking the short answer inside the
+quote (its own span model, each reading forgotten before a question is timed, so none is reused from
+another path or round).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qa.answer import shortanswer  # noqa: E402
 from qa.answer.compose import Rules  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval import COVID_DEFAULT  # noqa: E402
@@ -43,6 +48,7 @@ from qa.ingest.documents import load_corpus  # noqa: E402
 from qa.models.embedder import MiniLM  # noqa: E402
 from qa.models.reader import Reader  # noqa: E402
 from qa.models.scorer import Scorer  # noqa: E402
+from qa.models.span import SpanModel  # noqa: E402
 
 
 def today_rules() -> Rules:
@@ -61,17 +67,26 @@ def not_narrowed() -> Rules:
                    narrow_reader_within=rules.reader_within, narrow_answer_depth=rules.answer_depth)
 
 
+def answer(engine: Engine, embedder: Any, question: str, history: tuple[str, ...], docs: list[str] | None) -> None:
+    """One question as `Assistant.ask` answers it: the passages, the quote, and its short answer marked."""
+    result = ask(engine, embedder, question, history, k=5, docs=docs)
+    if isinstance(engine.span, SpanModel):
+        shortanswer.mark(result, engine.span)
+
+
 def timed(engines: dict[str, Engine], embedder: Any, asks: list[tuple[str, tuple[str, ...], list[str] | None]],
           rounds: int) -> dict[str, Any]:
     for question, history, docs in asks:  # warm every path
         for engine in engines.values():
-            ask(engine, embedder, question, history, k=5, docs=docs)
+            answer(engine, embedder, question, history, docs)
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):
         for question, history, docs in asks:
             for name, engine in engines.items():
+                if isinstance(engine.span, SpanModel):
+                    engine.span.forget()  # the question's whole cost, none of its readings kept from before
                 t = time.perf_counter()
-                ask(engine, embedder, question, history, k=5, docs=docs)
+                answer(engine, embedder, question, history, docs)
                 times[name].append(time.perf_counter() - t)
     out = {"asks_each": len(times["today"]),
            "p50_ms": {name: round(1000 * statistics.median(t), 2) for name, t in times.items()},
@@ -110,11 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     indexes = {h: system_index(corpus, settings.max_words, embedder, headings=h) for h in (False, True)}
     def paths(index: dict[bool, Any]) -> dict[str, Engine]:
         """The paths, each on its index (without headings for "today"; with them for the rest)."""
+        def span() -> SpanModel:  # one a path: none reuses another's readings
+            return SpanModel(threads=1)
+
         out = {"today": Engine.of(index[False], rules=today_rules(), scorer=scorer, reader=reader),
-               "not narrowed": Engine.of(index[True], rules=not_narrowed(), scorer=scorer, reader=reader),
-               "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader)}
+               "not narrowed": Engine.of(index[True], rules=not_narrowed(), scorer=scorer, reader=reader, span=span()),
+               "marks only": Engine.of(index[True], rules=replace(Rules(), span_answer=0.0), scorer=scorer, reader=reader,
+                                       span=span()),
+               "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span())}
         if before is not None:
-            out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before)
+            out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before, span=span())
         return out
 
     engines = paths(indexes)

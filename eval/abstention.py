@@ -33,6 +33,7 @@ from qa.ingest.documents import load_corpus  # noqa: E402
 from qa.models.embedder import MiniLM  # noqa: E402
 from qa.models.reader import Reader  # noqa: E402
 from qa.models.scorer import Scorer  # noqa: E402
+from qa.models.span import SpanModel  # noqa: E402
 
 BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0000001)
 COVID = ROOT.parent / "shared" / "benchmarks" / "covid-qa-dev"
@@ -91,15 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM())
     scorer, reader = Scorer(), Reader(remember=200_000)  # both variants read the same sentences: once
+    span = SpanModel(remember=200_000)  # it helps choose the quote, as in Assistant.ask
     variants = {"learned": Rules(), "rules": replace(Rules(), learned_abstention=False)}
     index = system_index(load_corpus(ROOT / "corpus", settings.max_file_bytes), settings.max_words, embedder)
     questions = load_set(DEFAULT_SET)
-    report: dict[str, Any] = {"article": {n: article(Engine.of(index, rules=r, scorer=scorer, reader=reader), embedder, questions)
+    report: dict[str, Any] = {"article": {n: article(Engine.of(index, rules=r, scorer=scorer, reader=reader, span=span), embedder, questions)
                                           for n, r in variants.items()}}
     if not args.no_covid:
         papers = load_corpus(args.covid / "docs", settings.max_file_bytes)
         covid_index = system_index(papers, settings.max_words, embedder)
-        engines = {n: Engine.of(covid_index, rules=r, scorer=scorer, reader=reader) for n, r in variants.items()}
+        engines = {n: Engine.of(covid_index, rules=r, scorer=scorer, reader=reader, span=span) for n, r in variants.items()}
         report["covid"] = covid(engines, embedder, args.covid, {Path(d.doc).stem: d.doc for d in papers})
     embedder.save()
     if args.json:

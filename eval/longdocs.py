@@ -36,6 +36,7 @@ from qa.ingest.documents import load_corpus  # noqa: E402
 from qa.models.embedder import MiniLM  # noqa: E402
 from qa.models.reader import Reader  # noqa: E402
 from qa.models.scorer import Scorer  # noqa: E402
+from qa.models.span import SpanModel  # noqa: E402
 from qa.search.retrieval import Fusion  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     scorer.warm_up()
     judge = Remembering(scorer)
     reader = Counting(Reader(threads=1, remember=500_000))
+    span = SpanModel(threads=1, remember=200_000)
     asker = Remembering(embedder)
     covid_q = load_questions(args.covid, args.limit) if "covid" in sets else []
     held = [doc_id(t) for t in scorer.card["training"]["held_out_documents"]]
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if covid_q:
             papers = load_papers(args.covid, [q.doc_id for q in covid_q], settings)
             c = run_covid(args.covid, settings, embedder, fusion, rules, judge, reader, papers=papers, questions=covid_q,
-                          baseline=False, question_embedder=asker, settings_run=covid_settings)
+                          baseline=False, question_embedder=asker, settings_run=covid_settings, span=span)
             embedder.save()
             readings = reader.read / max(1, len(covid_q) * len(covid_settings))
             for key in ("own", "together"):
@@ -195,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         if held_q:
             docs = load_documents(args.squad, held, settings)
             s = run_squad(args.squad, settings, embedder, fusion, one_doc, documents=docs, questions=held_q, baseline=False,
-                          scorer=judge, reader=reader, question_embedder=asker)["system"]
+                          scorer=judge, reader=reader, question_embedder=asker, span=span)["system"]
             cells += [f"{s['R@1']:.3f}", f"{s['R@5']:.3f}", f"{s['answer@1']:.3f}", f"{s['false_abstention_rate']:.3f}"]
         else:
             cells += ["-"] * 4
         if article:
             index = system_index(load_corpus(settings.corpus_dir, settings.max_file_bytes), settings.max_words, embedder)
-            a = run_article(article, Engine.of(index, fusion, one_doc, judge, reader), asker, latency=False)["system"]
+            a = run_article(article, Engine.of(index, fusion, one_doc, judge, reader, span), asker, latency=False)["system"]
             cells += [f"{a['hit@1']:.3f}", f"{a['hit@3']:.3f}", f"{a['answer@1']:.3f}", f"{a['abstention_recall']:.3f}",
                       str(a["false_abstentions"])]
         else:
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if squad_q:
             docs = load_documents(args.squad, [q.doc_id for q in squad_q], settings)
             s = run_squad(args.squad, settings, embedder, fusion, rules, documents=docs, questions=squad_q, baseline=False,
-                          together=True, scorer=judge, reader=reader, question_embedder=asker)["system"]
+                          together=True, scorer=judge, reader=reader, question_embedder=asker, span=span)["system"]
             cells += [f"{s['R@1']:.3f}", f"{s['R@5']:.3f}", f"{s['answer@1']:.3f}", f"{s['false_abstention_rate']:.3f}"]
         else:
             cells += ["-"] * 4

@@ -39,6 +39,7 @@ from qa.eval.squad import covers, load_documents, load_squad  # noqa: E402
 from qa.models.embedder import MiniLM  # noqa: E402
 from qa.models.reader import Reader  # noqa: E402
 from qa.models.scorer import Scorer  # noqa: E402
+from qa.models.span import SpanModel  # noqa: E402
 
 
 def norm(text: str) -> str:
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = CachedEmbedder.from_env(MiniLM(threads=settings.torch_threads))
     scorer = Scorer(threads=settings.torch_threads)
     reader = Reader(threads=settings.torch_threads)
+    span = SpanModel(threads=settings.torch_threads)  # it helps choose the quote, as in Assistant.ask
     folder = Path(args.squad)
     questions = load_squad(folder, name=args.questions)
     docs = load_documents(folder, [q.doc_id for q in questions], settings)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     n = 0
     for group in groups:
         engine = Engine.of(system_index([docs[d] for d in group], settings.max_words, embedder),
-                           scorer=scorer, reader=reader)
+                           scorer=scorer, reader=reader, span=span)
         passages = engine.index.passages
         for q in (q for q in questions if q.doc_id in group):
             n += 1

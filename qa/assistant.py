@@ -300,9 +300,10 @@ class Assistant:
         candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
         t2 = time.perf_counter()
         result = compose(q, query, live.index, candidates, k, self.rules, self.scorer, self.reader,
-                         searched_docs=len(chosen) if chosen else None)  # a few documents: the models read deeper
+                         searched_docs=len(chosen) if chosen else None,  # a few documents: the models read deeper
+                         span=self.span)
         t3 = time.perf_counter()
-        result = shortanswer.mark(result, self.span, self._raw_map)  # one short pass over the quote
+        result = shortanswer.mark(result, self.span, self._raw_map)  # the quote's reading, mostly done while choosing it
         t4 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "span": t4 - t3, "total": t4 - t0}
         return replace(result, timings=timings)

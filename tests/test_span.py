@@ -74,7 +74,8 @@ def test_shipped_model_matches_its_hashes_and_canary(real):
     assert (MODEL_FOLDER / "model.onnx").stat().st_size <= 30_000_000
     t = card["training"]
     assert t["limit"] is None and t["data"] == ["qa_train.jsonl", "squad_train_more.jsonl"]
-    assert t["questions"] > 90_000  # drawn from the whole pool (the shipped run read steps x batch of them)
+    # drawn from the whole pool less the held-out and reserved documents (the run read steps x batch of them)
+    assert t["questions"] > 85_000 and len(t["reserved_documents"]) == 30
     assert t["epochs"] == round(t["steps"] * t["batch"] / t["questions"], 3)
     written = (MODEL_FOLDER / "MODEL_CARD.md").read_text()
     assert "## Held-out figures" in written and "## When there is no span" in written
@@ -241,6 +242,9 @@ class _Fixed:
         at = text.find(self.word)
         return None if at < 0 else Found(at, at + len(self.word), 0.9, 0.9, 0.1, 1.0)
 
+    def score(self, question: str, text: str) -> float:  # helping choose the quote: sure where the word is
+        return 10.0 if self.word in text else 0.0
+
 
 def test_raw_offsets_through_the_documents_map_where_text_and_file_differ(tmp_path, fake_embedder):
     corpus = tmp_path / "corpus"
@@ -289,6 +293,11 @@ def test_the_training_scripts_defaults_are_the_shipped_recipe():
     assert (defaults["steps"], defaults["epochs"]) == (0, shipped["epochs_asked"]) or defaults["steps"] == shipped["steps"]
     assert defaults["freeze_embeddings"] is shipped["frozen_word_embeddings"] and defaults["bf16"] is shipped["bf16"]
     assert [p.name for p in defaults["data"]] == shipped["data"] and shipped["seed"] == train_span.SEED
+    # the articles the scorer and the reader keep for the abstention model (which it helps choose quotes for)
+    from qa.models.training.scorer import RESERVED_MORE_DOCS
+
+    reserved = json.loads((ROOT / "qa" / "models" / "reader_model" / "reader.json").read_text())["training"]["reserved_documents"]
+    assert len(shipped["reserved_documents"]) == RESERVED_MORE_DOCS and shipped["reserved_documents"] == reserved
 
 
 def test_training_script_refuses_evaluation_material(tmp_path):
@@ -393,3 +402,96 @@ def test_the_confidence_fit_converges_on_figures_bunched_near_zero():
     fit = calibrate([(i, float(v), bool(t)) for i, (v, t) in enumerate(zip(x, y, strict=True))])
     assert 0.5 < fit["a"] < 2 and 1.5 < fit["b"] < 4, fit
     assert fit["check_ece"] < 0.1 and fit["check_brier"] < 0.15, fit
+
+
+# -- the span model helps choose the quote (compose's `span`, judge.spot) ------------------------------
+
+
+class _Spots:
+    """A span model whose score is given per sentence text (else 0); counts what it is asked."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table, self.asked = table, []
+
+    def score(self, question: str, text: str) -> float:
+        self.asked.append(text)
+        return self.table.get(text, 0.0)
+
+
+def test_spot_reads_only_the_best_few_sentences_the_reader_likes_that_could_still_win(article_assistant):
+    from qa.answer import judge
+
+    passages = [p for p in article_assistant.index.passages if p.role == "body" and len(p.sentences) > 2][:3]
+    assert len(passages) == 3
+    scores = [np.linspace(0.0, 0.3, len(p.sentences), dtype=np.float32) + 2.0 * n for n, p in enumerate(passages)]
+    reads = [np.ones(len(p.sentences), np.float32) for p in passages]  # the reader sure of each: its share whole
+    best = sorted(((float(v), r, i) for r, sc in enumerate(scores) for i, v in enumerate(sc)), reverse=True)
+    fake = _Spots({passages[best[1][1]].sentence_text(best[1][2]): 50.0})
+    got = judge.spot(fake, "q", passages, scores, reads, 3, 1.0, 7.0, 3.0)
+    near = [(r, i) for v, r, i in best[:3] if v >= best[0][0] - 1.0]
+    assert fake.asked == [passages[r].sentence_text(i) for r, i in near]  # the third passage only: the rest is > 1 behind
+    r, i = best[1][1], best[1][2]
+    assert got[r][i] == pytest.approx(scores[r][i] + 1.0 / (1.0 + np.exp(-(50.0 - 7.0) / 3.0)))
+    assert int(np.argmax(got[r])) == i  # the runner-up with a sure span now leads
+    assert all(np.array_equal(g, s) for n, (g, s) in enumerate(zip(got, scores, strict=True)) if n != r)  # others unchanged
+    untouched = [np.array(s) for s in scores]
+    judge.spot(fake, "q", passages, scores, reads, 3, 1.0, 7.0, 3.0)
+    assert all(np.array_equal(a, b) for a, b in zip(untouched, scores, strict=True))  # the caller's arrays are not changed
+    # a sentence the reader did not read is never read by the span model either (no model would judge that quote)
+    reads[r][i] = 0.0
+    fake.asked.clear()
+    got = judge.spot(fake, "q", passages, scores, reads, 3, 1.0, 7.0, 3.0)
+    assert passages[r].sentence_text(i) not in fake.asked and got[r][i] == scores[r][i]
+    # nor one the reader reads as unlikely: its share is the reader's probability's, too small to overtake
+    reads[r][i] = 0.01
+    fake.asked.clear()
+    got = judge.spot(fake, "q", passages, scores, reads, 3, 1.0, 7.0, 3.0)
+    assert passages[r].sentence_text(i) not in fake.asked and int(np.argmax(got[r])) != i
+
+
+def test_compose_lets_the_span_model_choose_between_sentences_the_reader_reads_alike(article_assistant):
+    """The quote most often missed: the sentence that restates the question beside the one that
+    answers it. The reader reads both alike; the one holding a sure span is quoted."""
+    from qa.answer.compose import Rules, compose
+
+    from .conftest import TREATY
+    from .test_reader import _setup, _Table
+
+    a, question = article_assistant, TREATY
+    candidates, plain = _setup(a, question)
+    top = next(h.passage for h in plain.hits if h.passage.role == "body" and len(h.passage.sentences) > 1)
+    body = list(range(len(top.sentences)))
+    even = _Table({top.sentence_text(i): 0.9 for i in body})  # the scorer and the reader, alike for each sentence
+    rules = replace(Rules(), scorer_rerank=0.0, scorer_answer=0.0, reader_rerank=5.0, learned_abstention=False,
+                    reader_candidates=40, reader_within=float("inf"), span_candidates=40,
+                    span_answer=10.0)  # every sentence read, and within reach
+    alike = compose(question, question, a.index, candidates, 5, rules, even, even)
+    assert alike.answer is not None and alike.hits[0].passage.id == top.id
+    other = next(i for i in body if top.sentence_text(i) not in alike.answer.text)
+    spots = _Spots({top.sentence_text(other): 12.0})
+    chosen = compose(question, question, a.index, candidates, 5, rules, even, even, span=spots)
+    assert chosen.answer is not None and top.sentence_text(other) in chosen.answer.text
+    bodies = {h.passage.sentence_text(i) for h in chosen.hits[: rules.answer_depth] if h.passage.role == "body"
+              for i in range(len(h.passage.sentences))}
+    assert top.sentence_text(other) in spots.asked and set(spots.asked) <= bodies  # body sentences of the answer's passages
+    off = compose(question, question, a.index, candidates, 5, replace(rules, span_answer=0.0), even, even, span=_Spots({}))
+    assert off.answer is not None and off.answer.text == alike.answer.text
+
+
+def test_the_real_span_model_scores_the_answering_sentence_above_the_restating_one(real):
+    question = "When was the treaty renewed?"
+    answers = "It was renewed in 1981 and again in 2001, each time for twenty years."
+    restates = "The renewal of the treaty was much debated by the two governments."
+    assert real.score(question, answers) > real.score(question, restates) + 2.0
+    assert real.score(question, "") == float("-inf")
+
+
+def test_the_quotes_reading_while_choosing_is_the_one_its_words_are_marked_with(article_assistant):
+    """With the span model choosing, marking the quote's words costs no further reading."""
+    span = article_assistant.span
+    result = article_assistant.ask(WHEN)
+    assert result.answer is not None and result.answer.span is not None
+    readings = dict(span._kept)
+    assert (WHEN, result.answer.text) in readings  # read while choosing it ...
+    again = shortanswer.mark(replace(result, answer=replace(result.answer, span=None)), span)
+    assert again.answer.span == result.answer.span and dict(span._kept).keys() == readings.keys()  # ... and not again

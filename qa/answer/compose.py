@@ -89,6 +89,19 @@ class Rules:
     reader_answer: float = 3.0
     reader_abstain: float = 0.0
     reader_reads_query: bool = False
+    #: the span model (qa.models.span), which marks the short answer inside the quote, reads the
+    #: `span_candidates` sentences the reader read that score best after it (those that could still
+    #: overtake the best) and adds to each `span_answer` x the reader's probability x how strongly it
+    #: holds an answer (its best span's start + end logit through a logistic centred at
+    #: `span_center`, `span_scale` wide; judge.spot): among sentences the reader likes, the one with a
+    #: sure short answer over the one that restates the question; one the reader sets aside stays
+    #: aside. Chosen on the held-out training documents, COVID-QA dev and the article (docs/quality.md,
+    #: "The span model helps choose the quote"); the best sentence's reading is the one its words are
+    #: marked with, so it costs a reading only for a close runner-up
+    span_answer: float = 6.0
+    span_center: float = 7.0
+    span_scale: float = 3.0
+    span_candidates: int = 3
     #: issue 25 part 4: with both models on, the abstention model (qa.models.abstainer, fitted on
     #: training material by qa/models/training/abstain.py) decides whether to abstain in place of
     #: min_score, unknown_name_score and untyped_score (which still say why, and still decide without
@@ -161,6 +174,7 @@ def compose(
     scorer: judge.Judge | None = None,
     reader: judge.Reads | None = None,
     searched_docs: int | None = None,
+    span: judge.Spots | None = None,
 ) -> Result:
     """Ranks sentences inside the top passages, picks the answer (or abstains) and cites it.
 
@@ -168,6 +182,8 @@ def compose(
     used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence. With a
     `reader`, the `rules.reader_candidates` sentences the answer step ranks best are read again,
     question and sentence together; its probability is used the same way and shown instead.
+    With a `span` model as well, the `rules.span_candidates` body sentences that score best after
+    the reader are read once more, for the short answer each holds (`judge.spot`).
     `searched_docs`: how many documents the search was limited to (None: all of them); at most
     `rules.narrow_docs`, the models rerank deeper (`Rules.narrowed`)."""
     rules = rules or Rules()
@@ -249,9 +265,16 @@ def compose(
                 scores = scores + rules.reader_answer * reads[rank]
         else:  # only highlighted: its own evidence is enough
             scores = np.asarray(c.sentences or (c.score,), dtype=np.float32)
+        all_scores.append(scores)
+    plain = list(all_scores)  # before the span model's share: what the abstention model was fitted on
+    if span is not None and rules.span_answer and reads:
+        bodies = [index.passages[c.row] for c in chosen[: rules.answer_depth]]
+        all_scores[: len(bodies)] = judge.spot(span, question, bodies, all_scores[: len(bodies)], reads,
+                                               rules.span_candidates, rules.span_answer, rules.span_center,
+                                               rules.span_scale)
+    for rank, scores in enumerate(all_scores):
         i = int(np.argmax(scores))
         best_sentence.append((rank, i, float(scores[i])))
-        all_scores.append(scores)
 
     answer_rank, answer_span = -1, (0, 0)
     confidence: float | None = None
@@ -267,13 +290,13 @@ def compose(
             whole = _whole_table(index.passages, chosen[rank].row)
             row = tables.extreme_row(question, p, whole)
             if row is not None:
-                i, span = row, (row, row)
+                i, lines = row, (row, row)
                 best_sentence[rank] = (rank, i, float(all_scores[rank][i]))
             else:  # the caption or header picked ("What were the running costs in 2021?"): the table
-                span = tables.quoted_rows(p, i, whole)
+                lines = tables.quoted_rows(p, i, whole)
         else:
-            span = _span(p, all_scores[rank], i, rules)
-        quoted = p.text[p.sentences[span[0]].start : p.sentences[span[1]].end]
+            lines = _span(p, all_scores[rank], i, rules)
+        quoted = p.text[p.sentences[lines[0]].start : p.sentences[lines[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
         # a title asked for answers whatever the search scored: the question is about the document itself
         titled = p.role == "title" and answertype.asks_title(question)
@@ -284,19 +307,19 @@ def compose(
             # the Varrow dam?" against "Pumps, Eels and Channels of the Lower Varrow Estuary"), and no
             # model judges it: it answers a "who" only with a name the question does not already say
             reason = ruled = f"The best match gives no {_KIND_WORDS['name']} for this."
-        confidence = float(probs[rank][span[0] : span[1] + 1].max()) if rank < len(probs) else None
+        confidence = float(probs[rank][lines[0] : lines[1] + 1].max()) if rank < len(probs) else None
         if reason is None and confidence is not None and confidence < rules.scorer_abstain:
             reason = NOT_ANSWERED
         if reads:  # the reader's word, where it read the quote: it saw the question and the sentence together
-            read = reads[rank][span[0] : span[1] + 1] if rank < len(reads) else np.zeros(0)
+            read = reads[rank][lines[0] : lines[1] + 1] if rank < len(reads) else np.zeros(0)
             confidence = float(read.max()) if len(read) and read.max() > 0 else confidence
             if reason is None and max(float(r.max()) if len(r) else 0.0 for r in reads) < rules.reader_abstain:
                 reason = NOT_ANSWERED
         # -- issue 25 part 4: the learned abstention (qa/answer/abstain.py) ----------------------
         if reads and probs:
-            s0, s1 = p.sentences[span[0]], p.sentences[span[1]]
-            evidence = abstain.Evidence(abstain.signals(question, index, candidates, chosen, rank, span,
-                                                        best_sentence[rank][2], wanted, typed, probs, reads),
+            s0, s1 = p.sentences[lines[0]], p.sentences[lines[1]]
+            evidence = abstain.Evidence(abstain.signals(question, index, candidates, chosen, rank, lines,
+                                                        float(plain[rank][i]), wanted, typed, probs, reads),
                                         p.doc, s0.raw_start, s1.raw_end)
             # it judges a quote the reader read (body text, what it was fitted on); the hand-set rules
             # judge a title or byline quoted. Its verdict stands in for them (they still say why), but a
@@ -311,7 +334,7 @@ def compose(
                 confidence = None
         # -- end of issue 25 part 4 ----------------------------------------------------------------
         if reason is None:
-            answer_rank, answer_span = rank, span
+            answer_rank, answer_span = rank, lines
 
     hits = []
     for rank, c in enumerate(chosen):

@@ -27,6 +27,12 @@ class Reads(Protocol):
     def probabilities(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray: ...
 
 
+class Spots(Protocol):
+    """What compose needs of a span model (qa.models.span.SpanModel, or a fake in unit tests)."""
+
+    def score(self, question: str, text: str) -> float: ...
+
+
 def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int,
          before: Callable[[int, int], str] | None = None, within: float = float("inf")) -> list[np.ndarray]:
     """The reader's probability for the `n` sentences that `prior` (a score per sentence; -inf
@@ -68,3 +74,25 @@ def rerank_order(scores: list[float], bonus: list[float]) -> list[int]:
     retrieval order)."""
     key = [s + b for s, b in zip(scores, bonus, strict=True)]
     return sorted(range(len(scores)), key=lambda i: (-key[i], i))
+
+
+def spot(span: Spots, question: str, passages: list[Passage], scores: list[np.ndarray], reads: list[np.ndarray],
+         n: int, weight: float, center: float, scale: float) -> list[np.ndarray]:
+    """`scores` with weight x P(reader) x logistic((span score - center) / scale) added to each of
+    the `n` best body sentences across `passages` (ties: the earlier) that the reader read (`reads`,
+    its probability: a quote the reader and the abstention model judge) and could still overtake the
+    best one with it (no other is read); the span score is the span model's best span in that
+    sentence. Its share grows with the reader's: a sentence the reader sets aside stays aside,
+    however sure a span it holds ("Pilots planned ..." for "Who finished the dam?")."""
+    ranked = sorted(((float(sc[i]), -r, -i) for r, (p, sc) in enumerate(zip(passages, scores, strict=True))
+                     if p.role == "body" and r < len(reads)
+                     for i in range(min(len(sc), len(p.sentences), len(reads[r]))) if reads[r][i] > 0), reverse=True)
+    out = [np.array(sc, dtype=np.float32, copy=True) for sc in scores]
+    for value, r, i in ranked[:n]:
+        most = weight * float(reads[-r][-i])
+        if value + most < ranked[0][0]:
+            continue
+        found = span.score(question, passages[-r].sentence_text(-i))
+        if np.isfinite(found):
+            out[-r][-i] += most / (1.0 + np.exp(-(found - center) / scale))
+    return out

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer.compose import Rules
-from qa.answer.judge import Judge, Reads
+from qa.answer.judge import Judge, Reads, Spots
 from qa.config import Settings
 from qa.errors import InputError
 from qa.eval.kit import (
@@ -152,15 +152,17 @@ def run_covid(
     question_embedder: Embedder | None = None,
     settings_run: Sequence[str] = tuple(SETTINGS),
     index: Index | None = None,
+    span: Spots | None = None,
 ) -> dict[str, Any]:
     """R@1, R@5, MRR@10, answer@1 strict and overlap, false abstentions and latency, for the system
     and the baseline, each question limited to its own paper and over all papers; per paper too.
-    `index`: the system's index of `papers` when the caller built it already."""
+    `index`: the system's index of `papers` when the caller built it already; `span`: the span model, which helps
+    choose the quote as it does in `Assistant.ask`."""
     questions = list(questions) if questions is not None else load_questions(folder, limit)
     papers = papers or load_papers(folder, [q.doc_id for q in questions], settings)
     corpus = list(papers.values())
     index = index or system_index(corpus, max_words or settings.max_words, embedder)
-    engine = Engine.of(index, fusion, rules, scorer, reader)
+    engine = Engine.of(index, fusion, rules, scorer, reader, span)
     base = Engine.of(baseline_index(corpus, embedder)) if baseline else None
     holds, base_holds = _Holds(index, questions, papers), _Holds(base.index, questions, papers) if base else None
     asker = question_embedder or embedder

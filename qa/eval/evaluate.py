@@ -226,7 +226,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     reader = Reader(threads=settings.torch_threads) if settings.reader else None
     span = SpanModel(threads=settings.torch_threads) if settings.span else None  # the short answer, on SQuAD
     index = system_index(documents, settings.max_words, embedder)
-    engine = Engine.of(index, fusion, rules, scorer, reader)
+    engine = Engine.of(index, fusion, rules, scorer, reader, span)
     base = Engine.of(baseline_index(documents, embedder))
     report: dict[str, Any] = {
         "settings": {"max_words": settings.max_words, "fusion": vars(fusion), "rules": vars(rules),
@@ -256,7 +256,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "covid", None):
         from qa.eval.covid import run_covid
 
-        report["covid"] = run_covid(Path(args.covid), settings, embedder, fusion, rules, scorer, reader, limit)
+        report["covid"] = run_covid(Path(args.covid), settings, embedder, fusion, rules, scorer, reader, limit, span=span)
     embedder.save()
     report = round_all(report)
     if args.json:

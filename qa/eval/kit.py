@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.answer import followup
 from qa.answer.compose import Rules, compose
-from qa.answer.judge import Judge, Reads
+from qa.answer.judge import Judge, Reads, Spots
 from qa.answer.result import Result
 from qa.index import indexer, lexical
 from qa.index.indexer import unique_passages
@@ -171,11 +171,12 @@ class Engine:
     rules: Rules
     scorer: Judge | None = None
     reader: Reads | None = None
+    span: Spots | None = None
 
     @classmethod
     def of(cls, index: Index, fusion: Fusion | None = None, rules: Rules | None = None,
-           scorer: Judge | None = None, reader: Reads | None = None) -> Engine:
-        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules(), scorer, reader)
+           scorer: Judge | None = None, reader: Reads | None = None, span: Spots | None = None) -> Engine:
+        return cls(index, Retriever(index, fusion or Fusion()), rules or Rules(), scorer, reader, span)
 
 
 def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str] = (), k: int = 10,
@@ -191,7 +192,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     qvec = embedder.encode([query])[0]
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
     result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader,
-                     searched_docs=len(set(docs)) if docs else None)
+                     searched_docs=len(set(docs)) if docs else None, span=engine.span)
     return replace(result, timings={"total": time.perf_counter() - t0})
 
 

@@ -153,7 +153,7 @@ def run_squad(
         if not mine:
             continue
         corpus = [docs[d] for d in group]
-        engine = Engine.of(system_index(corpus, max_words or settings.max_words, embedder), fusion, rules, scorer, reader)
+        engine = Engine.of(system_index(corpus, max_words or settings.max_words, embedder), fusion, rules, scorer, reader, span)
         words.extend(p.n_words for p in engine.index.passages)
         base = Engine.of(baseline_index(corpus, embedder)) if baseline else None
         for q in mine:

@@ -45,12 +45,14 @@ def test_shipped_model_matches_its_hash_and_canary():
     assert "## Cross-fitted figures" in (MODEL_FOLDER / "MODEL_CARD.md").read_text()
 
 
-def test_shipped_model_was_fitted_with_the_shipped_reader_and_scorer():
-    """Its figures are the reader's and the scorer's: a retrained model needs it fitted again."""
+def test_shipped_model_was_fitted_with_the_shipped_reader_scorer_and_span_model():
+    """Its figures are the reader's, the scorer's and the span model's (which helps choose the quote): a
+    retrained model needs it fitted again."""
     fitted = json.loads((MODEL_FOLDER / CHECK_FILE).read_text())["training"]["fitted_with"]
     reader = json.loads((ROOT / "qa" / "models" / "reader_model" / "reader.json").read_text())["files"]["model.onnx"]
     scorer = json.loads((ROOT / "qa" / "models" / "scorer_model" / "scorer.json").read_text())["files"]["model.onnx"]
-    assert fitted == {"reader": reader, "scorer": scorer}, "rerun python -m qa.models.training.abstain"
+    span = json.loads((ROOT / "qa" / "models" / "span_model" / "span.json").read_text())["files"]["model.onnx"]
+    assert fitted == {"reader": reader, "scorer": scorer, "span": span}, "rerun python -m qa.models.training.abstain"
 
 
 def test_it_never_saw_the_evaluation_material():

@@ -111,8 +111,12 @@ def model_cards() -> list[dict[str, Any]]:
     from qa.models.reader import Reader
     from qa.models.scorer import CHECK_FILE as SCORER_CHECK
     from qa.models.scorer import Scorer
+    from qa.models.span import CHECK_FILE as SPAN_CHECK
+    from qa.models.span import SpanModel
 
-    return [json.loads((Reader().folder / READER_CHECK).read_text()), json.loads((Scorer().folder / SCORER_CHECK).read_text())]
+    # the span model helps choose the quote, so the documents asked are ones none of the three trained on
+    return [json.loads((m.folder / check).read_text())
+            for m, check in ((Reader(), READER_CHECK), (Scorer(), SCORER_CHECK), (SpanModel(), SPAN_CHECK))]
 
 
 def unseen_titles(cards: list[dict[str, Any]], more_titles: list[str], n: int) -> tuple[list[str], list[str]]:
@@ -202,10 +206,12 @@ def ask_all(all_cases: list[Case], corpora: dict[str, Corpus], threads: int, don
     from qa.models.embedder import MiniLM
     from qa.models.reader import Reader
     from qa.models.scorer import Scorer
+    from qa.models.span import SpanModel
 
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=threads))
     scorer, reader = Scorer(threads=threads), Reader(threads=threads, remember=200_000)
+    span = SpanModel(threads=threads) if settings.span else None  # it helps choose the quote, as in Assistant.ask
     rules = replace(Rules(), learned_abstention=False)
     by_corpus: dict[str, list[tuple[int, Case]]] = defaultdict(list)
     for n, c in enumerate(all_cases):
@@ -225,7 +231,8 @@ def ask_all(all_cases: list[Case], corpora: dict[str, Corpus], threads: int, don
                 path.write_text(text, encoding="utf-8")
                 docs = [read_document(path, "corpus/" + path.name, settings.max_file_bytes)[0]]
                 names = {}
-            engine = Engine.of(system_index(docs, settings.max_words, embedder), rules=rules, scorer=scorer, reader=reader)
+            engine = Engine.of(system_index(docs, settings.max_words, embedder), rules=rules, scorer=scorer, reader=reader,
+                               span=span)
             for n, c in mine:
                 result = ask(engine, embedder, c.question, docs=[names[c.doc]] if c.doc else None)
                 e = result.evidence  # None: no passage found, or none the models read (the hand-set rules decide)
@@ -273,7 +280,8 @@ def gather(args: argparse.Namespace) -> tuple[list[Case], dict[str, Corpus], dic
     record = {"data": {p.name: sha256(p) for p in (args.data, args.more) if p.is_file()}, "excluded_and_checked": checked,
               "held_out_documents": sorted(t for t in titles if t in held), "more_documents": sorted(t for t in titles if t in more),
               "unanswerable_documents": sorted({r["title"] for r in unanswerable}), "per_doc": args.per_doc,
-              "fitted_with": {"reader": cards[0]["files"]["model.onnx"], "scorer": cards[1]["files"]["model.onnx"]},
+              "fitted_with": {"reader": cards[0]["files"]["model.onnx"], "scorer": cards[1]["files"]["model.onnx"],
+                              "span": cards[2]["files"]["model.onnx"]},
               "pipeline": pipeline_hash()}
     if not args.no_covid:
         covid, covid_corpora = covid_cases(args.covid, args.covid_limit)

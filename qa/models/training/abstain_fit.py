@@ -225,6 +225,12 @@ def fit_and_write(asked: list[dict[str, Any]], record: dict[str, Any], args: arg
         flush=True)
 
 
+def _span_hash(t: dict[str, Any]) -> str:
+    """The span model's hash, for a model fitted since it helps choose the quote."""
+    span = t["fitted_with"].get("span")
+    return f" and the span model `{span[:16]}...`" if span else ""
+
+
 def _bands(*tables: list[dict[str, Any]]) -> str:
     def cells(r: dict[str, Any]) -> str:
         return " | ".join(str(r[k]) if r[k] is not None else "-" for k in ("n", "confidence", "right"))
@@ -252,12 +258,12 @@ Written by `qa/models/training/abstain.py` (do not edit by hand; rerun the scrip
   assistant abstains; and P(the quote is right), the confidence shown. It judges quotes the reader read (body
   text); a count quoted without any figure is still refused whatever it says (`Rules.strict_kinds`), and a title or
   byline quoted is judged by the hand-set rules, with no confidence shown.
-- **Data**: {data}. Documents the shipped reader and scorer never trained on: held out by their cards
+- **Data**: {data}. Documents the shipped reader, scorer and span model never trained on: held out by their cards
   ({', '.join(t['held_out_documents'])}: every answerable question) and {len(t['more_documents'])} articles of
   squad_train_more.jsonl (at most {t['per_doc']} answerable questions each), each question asked three ways;
   SQuAD 2.0's unanswerable questions
-  ({', '.join(t['unanswerable_documents'])}). Fitted with the reader `{t['fitted_with']['reader'][:16]}...` and the
-  scorer `{t['fitted_with']['scorer'][:16]}...` (model.onnx SHA-256): a retrained model needs this script rerun.
+  ({', '.join(t['unanswerable_documents'])}). Fitted with the reader `{t['fitted_with']['reader'][:16]}...`, the
+  scorer `{t['fitted_with']['scorer'][:16]}...`{_span_hash(t)} (model.onnx SHA-256): a retrained model needs this script rerun.
 - **Never seen**: the eight SQuAD evaluation documents and the article (checked in both files by title,
   question id and paragraph text). COVID-QA's development questions only choose the threshold.
 - **Run**: {t['asked']} cases asked through the answer step in this run, {t['read_back']} read back from an

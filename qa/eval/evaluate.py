@@ -224,7 +224,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"no documents in {settings.corpus_dir} to evaluate against")
     scorer = Scorer(threads=settings.torch_threads) if settings.scorer else None
     reader = Reader(threads=settings.torch_threads) if settings.reader else None
-    span = SpanModel(threads=settings.torch_threads) if settings.span else None  # the short answer, on SQuAD
+    span = SpanModel(threads=settings.torch_threads) if settings.span else None  # helps choose the quote; its words, on SQuAD
     index = system_index(documents, settings.max_words, embedder)
     engine = Engine.of(index, fusion, rules, scorer, reader, span)
     base = Engine.of(baseline_index(documents, embedder))

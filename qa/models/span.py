@@ -7,7 +7,9 @@ in this project on SQuAD's annotated answers (`qa/models/training/span.py`, whic
 each file, a canary, the calibration and the rule for when there is no short answer). It reads
 "[CLS] question [SEP] sentence [SEP]", one pass over the quote alone, and gives the best span of
 the sentence's own tokens with the model's probability for it (start x end, each a softmax over the
-sentence's tokens).
+sentence's tokens). Its best span's unnormalised score (`score`) also helps the answer step choose
+between the sentences the reader likes (qa.answer.judge.spot); the quote's reading is kept and
+reused to mark its words.
 
 Not every question has a short answer: "Why ...?" is answered by a clause, and a span that covers
 most of its sentence marks nothing. `answer` gives no span when the question is of a kind the

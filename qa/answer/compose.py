@@ -182,8 +182,8 @@ def compose(
     used as `rules` says (rerank, answer, abstain) and shown as the answer's confidence. With a
     `reader`, the `rules.reader_candidates` sentences the answer step ranks best are read again,
     question and sentence together; its probability is used the same way and shown instead.
-    With a `span` model as well, the `rules.span_candidates` body sentences that score best after
-    the reader are read once more, for the short answer each holds (`judge.spot`).
+    With a `span` model as well, the `rules.span_candidates` sentences the reader read that score
+    best after it are read once more, for the short answer each holds (`judge.spot`).
     `searched_docs`: how many documents the search was limited to (None: all of them); at most
     `rules.narrow_docs`, the models rerank deeper (`Rules.narrowed`)."""
     rules = rules or Rules()

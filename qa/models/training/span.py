@@ -123,12 +123,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 # -- data -----------------------------------------------------------------------------------------
 
 
-def pool(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """Every row of the data files (evaluation material refused), what was checked, the held-out titles."""
-    rows = [r for p in paths for r in read_rows(p)]
+def pool(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], list[str]]:
+    """Every row of the data files (evaluation material refused), what was checked, the held-out titles,
+    and the articles of squad_train_more.jsonl the scorer and the reader keep for the abstention
+    model: kept from this one too, since that model is fitted on what the answer step, this model with
+    it, does with documents none of them trained on (qa/models/training/abstain.py)."""
+    per_file = {p: read_rows(p) for p in paths}
+    rows = [r for p in paths for r in per_file[p]]
+    more = {r["title"] for p in paths if p.name == DATA[1].name for r in per_file[p]}
     ids = [r["id"] for r in rows]
     assert len(set(ids)) == len(ids), "a question id is in the data twice"
-    return rows, assert_no_evaluation_material(rows), held_out_titles(rows)
+    return rows, assert_no_evaluation_material(rows), held_out_titles(rows), reserved_titles(more) if more else []
 
 
 def answer_in_sentence(row: dict[str, Any], spans: list[tuple[int, int]]) -> tuple[int, int, int] | None:
@@ -393,13 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         return measure_again(args)
     seeded(args.threads)
     t0 = time.time()
-    rows, checked, held = pool(args.data)
-    # of squad_train_more.jsonl, the articles the scorer and the reader keep for the abstention model
-    # are kept from this one too: that model is fitted on what the answer step, this model with it, does
-    # with documents none of them trained on (qa/models/training/abstain.py)
-    more = {r["title"] for p in args.data if p.name == DATA[1].name for r in read_rows(p)}
-    reserved = reserved_titles(more) if more else []
-    train_rows = [r for r in rows if r["title"] not in held and r["title"] not in set(reserved) and not r["is_impossible"]]
+    rows, checked, held, reserved = pool(args.data)
+    kept_out = set(held) | set(reserved)
+    train_rows = [r for r in rows if r["title"] not in kept_out and not r["is_impossible"]]
     held_rows = [r for r in rows if r["title"] in held and not r["is_impossible"]]
     if args.limit:
         train_rows = train_rows[: args.limit]
@@ -478,7 +479,7 @@ def measure_again(args: argparse.Namespace) -> int:
     """--measure-only: the model in --out measured again on the held-out questions, its calibration and
     rule chosen again, span.json and MODEL_CARD.md rewritten (the weights and their hashes unchanged)."""
     card = json.loads((args.out / CHECK_FILE).read_text())
-    rows, _checked, held = pool([SHARED / "training" / n for n in card["training"]["data"]])
+    rows, _checked, held, _reserved = pool([SHARED / "training" / n for n in card["training"]["data"]])
     assert held == card["training"]["held_out_documents"], "the held-out documents are not the card's"
     held_rows = [r for r in rows if r["title"] in held and not r["is_impossible"]]
     model = SpanModel(args.out, threads=args.threads, verify=False)

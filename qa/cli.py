@@ -220,8 +220,8 @@ def render_text(result: Any) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.serve.server import lean_imports
 
-    lean_imports()  # before qa.serve.ui imports gradio
-    from qa.serve.ui import serve
+    with lean_imports():  # while qa.serve.ui imports gradio
+        from qa.serve.ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth or os.environ.get("QA_AUTH"),
                  watch=args.watch)

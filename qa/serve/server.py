@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,10 @@ _NEVER_SERVED = ("pyarrow", "mcp")
 
 
 class _Deferred(types.ModuleType):
-    """Stands in sys.modules for a library imported at the top of a module that uses it only in
-    functions qa never calls (gradio.caching's `import pandas as pd`): the real library is imported
-    on the first attribute asked of it, then takes its place in sys.modules, and every later
-    attribute is the real one's. Until then it costs nothing."""
+    """Stands in for a library imported at the top of a module that uses it only in functions qa
+    never calls (gradio.caching's `import pandas as pd`): the real library is imported on the first
+    attribute asked of it, then takes its place in sys.modules, and every later attribute is the
+    real one's. Until then it costs nothing."""
 
     _lock = threading.Lock()
 
@@ -111,35 +111,53 @@ class _Deferred(types.ModuleType):
         self.__spec__ = spec or importlib.util.find_spec(name)  # what `import name` checks: no load for that
 
     def __getattr__(self, attribute: str) -> Any:
+        name = self.__name__
         with self._lock:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
+            real = sys.modules.get(name)
+            if real is None or real is self:  # not loaded yet: the stand-in may still be in sys.modules
+                if real is self:
+                    del sys.modules[name]
                 try:
-                    importlib.import_module(self.__name__)
+                    real = importlib.import_module(name)
                 except BaseException:
-                    sys.modules[self.__name__] = self
+                    if sys.modules.get(name) is None and real is self:
+                        sys.modules[name] = self
                     raise
-        return getattr(sys.modules[self.__name__], attribute)
+        return getattr(real, attribute)
 
 
 #: imported by gradio at its top (gradio.caching) for functions qa never calls: 41 MiB
 _DEFERRED = ("pandas",)
 
 
-def lean_imports() -> None:
-    """For the `qa serve` process only, before gradio is imported: pandas is imported only when
-    something first uses it (`_Deferred`; measured: 41 MiB, and in the server nothing does), then
-    without pyarrow, and gradio goes without the MCP SDK (gradio's import 163 -> 130 -> 107 -> 65
-    MiB). Nothing the page or the API does needs them; gradio imports the last two only when it can,
-    and goes on when not."""
+@contextlib.contextmanager
+def lean_imports() -> Iterator[None]:
+    """For the `qa serve` process only, around the import of the server's modules (gradio's among
+    them): pandas is imported only when something first uses it (`_Deferred`; measured: 41 MiB, and
+    in the server nothing does), then without pyarrow, and gradio goes without the MCP SDK (gradio's
+    import 163 -> 130 -> 107 -> 65 MiB). Nothing the page or the API does needs them; gradio imports
+    the last two only when it can, and goes on when not.
+
+    The stand-in is in sys.modules only inside the block, for the modules imported there to bind:
+    after it, a library that asks whether pandas is already loaded (rapidfuzz asks
+    `hasattr(sys.modules.get("pandas"), "NA")` at every match, the lexical index's spelling check)
+    hears no, as it would without pandas, instead of loading it by asking."""
     if "pandas" in sys.modules:
+        yield
         return
     for name in _NEVER_SERVED:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # an import of it fails at once
+    stand_ins: dict[str, _Deferred] = {}
     for name in _DEFERRED:
         spec = importlib.util.find_spec(name)
         if spec is not None:
-            sys.modules[name] = _Deferred(name, spec)
+            sys.modules[name] = stand_ins[name] = _Deferred(name, spec)
+    try:
+        yield
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]  # those who imported it keep it; a later `import` loads the real one
 
 
 # -- who may connect ------------------------------------------------------------------------------

@@ -32,6 +32,15 @@ def test_a_number_word_inside_a_name_is_not_a_count() -> None:
     assert answertype.holds("number", "It built six of them.", q)
 
 
+def test_a_number_word_in_a_phrase_that_counts_nothing_is_not_a_count() -> None:
+    q = "How many people live in Pyongyang?"
+    for sentence in ("On one hand, Beijing condemned the test.", "On the one hand it grew; on the other it shrank.",
+                     "They blamed one another.", "No one lives there.", "One day the talks resumed."):
+        assert not answertype.holds("number", sentence, q), sentence
+    assert answertype.holds("number", "On one hand, two million people live there.", q)
+    assert answertype.holds("number", "One of its districts has one hospital.", q)
+
+
 def test_a_decade_is_a_date_not_a_count() -> None:
     assert not answertype.holds("number", "During the 1990s the talks began.", "How many talks were held?")
     assert answertype.holds("date", "During the 1990s the talks began.", "When did the talks begin?")

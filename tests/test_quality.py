@@ -51,9 +51,8 @@ def test_a_count_the_article_never_gives_is_not_answered_with_another_figure(art
     # the article has Pyongyang, "population", "14 years" and "June 20", but no head count
     result = article_assistant.ask("How many people live in Pyongyang?")
     assert result.answer is None
-    # the would-be quote is the one the models like best: a sentence with no figure is refused by the
-    # answer-type rule; one whose only figure is "on one hand" (the span model's pick) by the learned
-    # abstention
+    # the would-be quote is the one the models like best: a sentence with no figure ("on one hand"
+    # counts nothing) is refused by the answer-type rule, one the rule lets by by the learned abstention
     assert result.reason in ("The best match gives no figure for this.", NOT_ANSWERED)
     assert result.hits
 

@@ -21,6 +21,12 @@ _NUMBER_WORDS = (
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|twice|half"
 )
 _NUMBER = re.compile(r"\d[\d,.]*|\b(?:" + _NUMBER_WORDS + r")\b", re.I)
+# phrases whose number word counts nothing ("on the one hand", "one another", "no one", "half as ...")
+_NOT_A_COUNT = re.compile(
+    r"\bon\s+(?:the\s+)?one\s+hand\b|\bone\s+another\b|\b(?:no|every|any)\s+one\b|\bone\s+day\b"
+    r"|\bone\s+(?:way|side)\s+or\s+(?:the\s+)?other\b",
+    re.I,
+)
 # what follows a sentence's start: a capitalised number word there may still be a count ("Two ...")
 _OPENING = re.compile(r"(?:^|[.!?]\s+)[\"'“‘(]*$")
 _ASKS_DATE = re.compile(
@@ -65,15 +71,18 @@ def kind(question: str) -> str | None:
 
 
 def _numbers(text: str, durations: bool = True) -> set[str]:
-    """Figures and number words; a capitalised number word inside a sentence is part of a name ("Six Party Talks").
+    """Figures and number words; a capitalised number word inside a sentence is part of a name ("Six Party Talks"),
+    and one in a phrase that counts nothing is no figure ("on one hand", "one another", "no one").
 
     A day of a date ("June 20") is not a figure; without `durations`, neither is a span of time
     ("14 years", "three decades").
     """
+    idioms = [m.span() for m in _NOT_A_COUNT.finditer(text)]
     return {
         m.group(0).lower().rstrip(".,")
         for m in _NUMBER.finditer(text)
-        if (not m.group(0)[0].isupper() or _OPENING.search(text[: m.start()]))
+        if not any(a <= m.start() < b for a, b in idioms)
+        and (not m.group(0)[0].isupper() or _OPENING.search(text[: m.start()]))
         and (durations or not _TIME_UNIT.match(text, m.end()))
         and not _MONTH_BEFORE.search(text, 0, m.start())  # "June 20" is a day of a date
     }

@@ -35,8 +35,9 @@ def test_a_number_word_inside_a_name_is_not_a_count() -> None:
 def test_a_number_word_in_a_phrase_that_counts_nothing_is_not_a_count() -> None:
     q = "How many people live in Pyongyang?"
     for sentence in ("On one hand, Beijing condemned the test.", "On the one hand it grew; on the other it shrank.",
-                     "They blamed one another.", "No one lives there.", "One day the talks resumed."):
+                     "They blamed one another.", "No one lives there."):
         assert not answertype.holds("number", sentence, q), sentence
+    assert answertype.holds("number", "They met one day after the flight.", "How many days after the flight did they meet?")
     assert answertype.holds("number", "On one hand, two million people live there.", q)
     assert answertype.holds("number", "One of its districts has one hospital.", q)
 

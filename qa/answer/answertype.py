@@ -21,9 +21,10 @@ _NUMBER_WORDS = (
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|twice|half"
 )
 _NUMBER = re.compile(r"\d[\d,.]*|\b(?:" + _NUMBER_WORDS + r")\b", re.I)
-# phrases whose number word counts nothing ("on the one hand", "one another", "no one", "one day")
+# phrases whose number word counts nothing ("on the one hand", "one another", "no one"; not "one day",
+# which counts in "one day after the flight")
 _NOT_A_COUNT = re.compile(
-    r"\bon\s+(?:the\s+)?one\s+hand\b|\bone\s+another\b|\b(?:no|every|any)\s+one\b|\bone\s+day\b"
+    r"\bon\s+(?:the\s+)?one\s+hand\b|\bone\s+another\b|\b(?:no|every|any)\s+one\b"
     r"|\bone\s+(?:way|side)\s+or\s+(?:the\s+)?other\b",
     re.I,
 )

@@ -491,7 +491,7 @@ def test_the_quotes_reading_while_choosing_is_the_one_its_words_are_marked_with(
     span = article_assistant.span
     result = article_assistant.ask(WHEN)
     assert result.answer is not None and result.answer.span is not None
-    readings = dict(span._kept)
+    readings = dict(span._cache)
     assert (WHEN, result.answer.text) in readings  # read while choosing it ...
     again = shortanswer.mark(replace(result, answer=replace(result.answer, span=None)), span)
-    assert again.answer.span == result.answer.span and dict(span._kept).keys() == readings.keys()  # ... and not again
+    assert again.answer.span == result.answer.span and dict(span._cache).keys() == readings.keys()  # ... and not again

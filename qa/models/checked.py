@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,14 @@ def _signature(folder: Path, check_file: str) -> tuple[tuple[str, int, int, int,
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return tuple((name, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for name, s in stats)
+
+
+def remember(cache: OrderedDict[Any, Any], items: Iterable[tuple[Any, Any]], limit: int) -> None:
+    """Adds `items` to a cache kept in insertion order and drops the oldest entries past `limit`;
+    the caller holds the model's `_cache_lock`."""
+    cache.update(items)
+    while len(cache) > limit:
+        cache.popitem(last=False)
 
 
 #: models already loaded and checked in this process, by (kind, folder, threads, verify): the files'

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.models import wordpieces
-from qa.models.checked import CheckedModel
+from qa.models.checked import CheckedModel, remember
 
 MODEL_FOLDER = Path(__file__).with_name("reader_model")
 CHECK_FILE = "reader.json"
@@ -110,9 +110,7 @@ class Reader(CheckedModel):
                 hit = self._logit(*key)
                 if self.remember:
                     with self._cache_lock:
-                        self._cache[key] = hit
-                        while len(self._cache) > self.remember:
-                            self._cache.popitem(last=False)
+                        remember(self._cache, [(key, hit)], self.remember)
             out[i] = hit
         return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.models import wordpieces
-from qa.models.checked import CheckedModel
+from qa.models.checked import CheckedModel, remember
 
 MODEL_FOLDER = Path(__file__).with_name("scorer_model")
 CHECK_FILE = "scorer.json"
@@ -82,9 +82,7 @@ class Scorer(CheckedModel):
         if missing:
             fresh = self._encode(missing)
             with self._cache_lock:
-                self._cache.update(zip(missing, fresh, strict=True))
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
+                remember(self._cache, zip(missing, fresh, strict=True), CACHE_SIZE)
         with self._cache_lock:
             found = {t: self._cache.get(t) for t in texts}
         rows = [v if v is not None else self._encode_one(t)[0] for t, v in found.items()]

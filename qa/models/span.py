@@ -22,7 +22,6 @@ scorer and the reader: a missing or damaged file is refused with one line.
 from __future__ import annotations
 
 import re
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.models.checked import CheckedModel
+from qa.models.checked import CheckedModel, remember
 
 MODEL_FOLDER = Path(__file__).with_name("span_model")
 CHECK_FILE = "span.json"
@@ -132,8 +131,7 @@ class SpanModel(CheckedModel):
         while choosing the quote (`score`) is not read again to mark its words (`answer`)."""
         super().__init__(folder, threads, verify)
         self.remember = remember
-        self._kept: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray, Encoded]] = OrderedDict()
-        self._kept_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray, Encoded]] = OrderedDict()
 
     def _canary(self, question: str, sentence: str) -> float:
         found = self.find(question, sentence)
@@ -144,8 +142,8 @@ class SpanModel(CheckedModel):
         its activations per run, so a batch would make a span depend on its neighbours)."""
         self.warm_up()
         key = (question, text)
-        with self._kept_lock:
-            hit = self._kept.get(key)
+        with self._cache_lock:
+            hit = self._cache.get(key)
         if hit is not None:
             return hit
         enc = encode(self._tokenizer, question, text, self._max_length)
@@ -156,27 +154,22 @@ class SpanModel(CheckedModel):
         got = (np.asarray(start, np.float32).reshape(-1)[enc.first : enc.first + n],
                np.asarray(end, np.float32).reshape(-1)[enc.first : enc.first + n], enc)
         if self.remember:
-            with self._kept_lock:
-                self._kept[key] = got
-                while len(self._kept) > self.remember:
-                    self._kept.popitem(last=False)
+            with self._cache_lock:
+                remember(self._cache, [(key, got)], self.remember)
         return got
 
     def forget(self) -> None:
         """Drops the readings kept (a benchmark timing each question's whole cost)."""
-        with self._kept_lock:
-            self._kept.clear()
+        with self._cache_lock:
+            self._cache.clear()
 
     def score(self, question: str, text: str) -> float:
         """How strongly the text holds an answer to the question: its best span's start + end logit
         (the figure `find` reports; unnormalised, so texts can be compared: on held-out questions the
         sentence that answers scores 9.1, median, the other sentences of its paragraph 4.2); -inf for
         no tokens."""
-        start, end, enc = self.logits(question, text)
-        if not len(enc.offsets):
-            return float("-inf")
-        i, j, _ = best_span(start, end, int(self.card.get("max_span_tokens", MAX_SPAN_TOKENS)))
-        return float(start[i] + end[j])
+        found = self.find(question, text)
+        return float("-inf") if found is None else found.score
 
     def find(self, question: str, text: str) -> Found | None:
         """The best span of `text` for `question`, whatever the rule says (None for a text with no

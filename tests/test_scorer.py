@@ -247,6 +247,13 @@ def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
     assert s.probability(s.cosines("Who?", ["Somebody."])).shape == (1,)
 
 
+def test_the_card_says_what_stayed_as_bundled():
+    from qa.models.training.scorer import frozen_text
+
+    assert frozen_text(3) == "word embeddings and layers 0-2"
+    assert frozen_text(0) == "word embeddings only"  # every layer trained: no "layers 0--1"
+
+
 def test_a_title_the_scorer_likes_never_moves_passages_or_answers(article_assistant):
     """The scorer was trained on body text: a title or byline repeats the question's names and scores
     high without answering, so its probability moves nothing (it may still be shown as a confidence)."""

@@ -382,6 +382,11 @@ def ship(built: Path, out: Path) -> None:
 # -- main -----------------------------------------------------------------------------------------
 
 
+def frozen_text(layers: int) -> str:
+    """What the card says stayed as bundled: the word embeddings, and the lower layers if any."""
+    return f"word embeddings and layers 0-{layers - 1}" if layers else "word embeddings only"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.bf16 is None:
@@ -429,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": args.data[0].name if len(args.data) == 1 else [p.name for p in args.data],
             "data_sha256": sha256(args.data[0]) if len(args.data) == 1 else {p.name: sha256(p) for p in args.data},
             "base_model": MODEL_NAME, "base_weights_sha256": sha256(base_dir / "model.safetensors"),
-            "seed": SEED, "steps": run["steps"], "bf16": bool(args.bf16), "hardware": hardware(), "frozen": f"word embeddings and layers 0-{args.freeze_layers - 1}", "batch": args.batch, "lr": args.lr, "threads": args.threads,
+            "seed": SEED, "steps": run["steps"], "bf16": bool(args.bf16), "hardware": hardware(), "frozen": frozen_text(args.freeze_layers), "batch": args.batch, "lr": args.lr, "threads": args.threads,
             "max_seq_length": args.max_seq_length, "loss": "MultipleNegativesRankingLoss (in-batch + 1 hard negative)",
             "triplets": len(data), "skipped": skipped, "train_questions": len(train_rows), "limit": args.limit,
             "held_out_documents": held, "held_out_questions": len(held_rows), "reserved_documents": args.reserved,

@@ -254,6 +254,14 @@ def test_the_card_says_what_stayed_as_bundled():
     assert frozen_text(0) == "word embeddings only"  # every layer trained: no "layers 0--1"
 
 
+def test_the_shipped_card_is_the_one_the_script_writes():
+    """MODEL_CARD.md is not edited by hand: it is what the training script writes from scorer.json."""
+    from qa.models.training.scorer import model_card
+
+    card = json.loads((MODEL_FOLDER / "scorer.json").read_text())
+    assert (MODEL_FOLDER / "MODEL_CARD.md").read_text() == model_card(card)
+
+
 def test_a_title_the_scorer_likes_never_moves_passages_or_answers(article_assistant):
     """The scorer was trained on body text: a title or byline repeats the question's names and scores
     high without answering, so its probability moves nothing (it may still be shown as a confidence)."""

@@ -77,7 +77,10 @@ def test_shipped_model_matches_its_hashes_and_canary(real):
     # drawn from the whole pool less the held-out and reserved documents (the run read steps x batch of them)
     assert t["questions"] > 85_000 and len(t["reserved_documents"]) == 30
     assert t["epochs"] == round(t["steps"] * t["batch"] / t["questions"], 3)
+    from qa.models.training.span import model_card
+
     written = (MODEL_FOLDER / "MODEL_CARD.md").read_text()
+    assert written == model_card(card)  # the training script's own card, never edited by hand
     assert "## Held-out figures" in written and "## When there is no span" in written
     assert "why" in card["rule"]["no_span_kinds"] and 0 < card["rule"]["max_share"] < 1
 

@@ -429,6 +429,14 @@ def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_
     assert past.returncode != 0 and "is past the" in past.stderr and not (tmp_path / "two").exists()
 
 
+def test_a_slice_below_zero_is_refused_at_once(tmp_path):
+    from qa.models.training.reader import main
+
+    with pytest.raises(SystemExit, match="--examples-from -4 is below 0"):
+        main(["--examples-from", "-4", "--out", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_shipped_readers_int8_weights_come_back_as_its_network():
     """qa.models.training.dequantize: every parameter of the six-layer network named and shaped from
     the shipped export, and the network then scores as the export does (within int8's rounding)."""

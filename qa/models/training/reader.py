@@ -484,6 +484,8 @@ def training_examples(args: argparse.Namespace) -> tuple[Any, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.examples_from is not None and args.examples_from < 0:  # at once, not after minutes of building examples
+        raise SystemExit(f"train_reader: --examples-from {args.examples_from} is below 0")
     if args.card_only:
         written = json.loads((args.out / CHECK_FILE).read_text())
         if args.lineage:

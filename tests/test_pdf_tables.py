@@ -310,6 +310,11 @@ def test_the_row_with_the_largest_or_smallest_figure_under_the_named_column():
     assert totals.sentence_text(extreme_row("Which pump cost the most in 2019?", totals, True) or 0) == "Kessel | 212"
     tie = _table("Table 1: Running cost of each pump in euros per hour.\nPump | 2019\nKessel | 187\nQuillon | 187")
     assert extreme_row("Which pump was the cheapest in 2019?", tie, True) is None
+    # no column named: the table's only column of figures, never a column of words beside it
+    one = _table("Table 2: The pumps.\nPump | Maker | Cost per hour\nKessel | Voss & Co | 212\nQuillon | Arden 2 | 187\n"
+                 "Tumen | Arden | 243", section="Table 2: The pumps")
+    assert one.sentence_text(extreme_row("Which pump is the cheapest?", one, True) or 0) == "Quillon | Arden 2 | 187"
+    assert one.sentence_text(extreme_row("Which is the most expensive pump?", one, True) or 0) == "Tumen | Arden | 243"
 
 
 def test_a_tables_caption_or_header_picked_quotes_the_table_and_a_row_itself():

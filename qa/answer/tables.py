@@ -49,30 +49,30 @@ def figure(cell: str) -> float | None:
 def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     """The row (sentence index of `p`, a table's passage) holding the largest or smallest figure in
     the one column the question names, when it asks for one ("the most eels in summer"), a total or
-    average row left out; None when
-    it asks for none, names no one column, `p` does not hold the whole table (`whole`: a long
-    table's rows run on into the next passage, so the extreme may lie there), fewer than two rows
-    hold a figure there, or two rows share the extreme."""
+    average row left out; naming none, in the table's only column of figures ("Which pump is the
+    cheapest?" of "Pump | Cost per hour"). None when it asks for none, names no one column and the
+    table has several of figures ("Pump | 2019 | 2020": which year?), `p` does not hold the whole
+    table (`whole`: a long table's rows run on into the next passage, so the extreme may lie
+    there), fewer than two rows hold a figure there, or two rows share the extreme."""
     direction = superlative(question)
     header = p.table_header() if p.role == "table" and whole else None
     if direction is None or header is None:
         return None
+    rows = [(i, cells) for i in range(len(p.sentences))
+            if (row := p.sentence_text(i)) != header and row.count("|") == header.count("|") and not _SUMMARY.match(row)
+            and (cells := row.split("|"))]
     column = named_column(question, [h.strip() for h in header.split("|")])
+    if column is None:  # none named: the table's one column of figures, where it has only one
+        counted = [c for c in range(1, header.count("|") + 1) if sum(figure(cells[c]) is not None for _, cells in rows) >= 2]
+        column = counted[0] if len(counted) == 1 else None
     if column is None:
         return None
-    found: list[tuple[float, int]] = []
-    for i in range(len(p.sentences)):
-        row = p.sentence_text(i)
-        if row == header or row.count("|") != header.count("|") or _SUMMARY.match(row):
-            continue
-        value = figure(row.split("|")[column])
-        if value is not None:
-            found.append((value, i))
+    found = [(value, i) for i, cells in rows if (value := figure(cells[column])) is not None]
     if len(found) < 2:
         return None
     best = max(v for v, _ in found) if direction == "max" else min(v for v, _ in found)
-    rows = [i for v, i in found if v == best]
-    return rows[0] if len(rows) == 1 else None
+    tied = [i for v, i in found if v == best]
+    return tied[0] if len(tied) == 1 else None
 
 
 #: the most rows a table quoted whole may have (a longer one is quoted by the row picked alone)

@@ -314,7 +314,8 @@ def test_the_row_with_the_largest_or_smallest_figure_under_the_named_column():
     one = _table("Table 2: The pumps.\nPump | Maker | Cost per hour\nKessel | Voss & Co | 212\nQuillon | Arden 2 | 187\n"
                  "Tumen | Arden | 243", section="Table 2: The pumps")
     assert one.sentence_text(extreme_row("Which pump is the cheapest?", one, True) or 0) == "Quillon | Arden 2 | 187"
-    assert one.sentence_text(extreme_row("Which is the most expensive pump?", one, True) or 0) == "Tumen | Arden | 243"
+    assert one.sentence_text(extreme_row("Which is the costliest pump?", one, True) or 0) == "Tumen | Arden | 243"
+    assert extreme_row("Which pump is the most reliable?", one, True) is None  # no figure here says so
 
 
 def test_a_tables_caption_or_header_picked_quotes_the_table_and_a_row_itself():

@@ -50,7 +50,8 @@ def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     """The row (sentence index of `p`, a table's passage) holding the largest or smallest figure in
     the one column the question names, when it asks for one ("the most eels in summer"), a total or
     average row left out; naming none, in the table's only column of figures ("Which pump is the
-    cheapest?" of "Pump | Cost per hour"). None when it asks for none, names no one column and the
+    cheapest?" of "Pump | Cost per hour"; not for "most" or "least", which may qualify what no
+    figure measures). None when it asks for none, names no one column and the
     table has several of figures ("Pump | 2019 | 2020": which year?), `p` does not hold the whole
     table (`whole`: a long table's rows run on into the next passage, so the extreme may lie
     there), fewer than two rows hold a figure there, or two rows share the extreme."""
@@ -62,7 +63,11 @@ def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
             if (row := p.sentence_text(i)) != header and row.count("|") == header.count("|") and not _SUMMARY.match(row)
             and (cells := row.split("|"))]
     column = named_column(question, [h.strip() for h in header.split("|")])
-    if column is None:  # none named: the table's one column of figures, where it has only one
+    said = _SUPERLATIVE.search(question)
+    if column is None and said is not None and said.group(0).lower() not in ("most", "least"):
+        # none named: the table's one column of figures, where it has only one, for a superlative
+        # of amount ("cheapest", "highest"); "most" and "least" qualify any word ("the most
+        # reliable"), which the figures may not measure
         counted = [c for c in range(1, header.count("|") + 1) if sum(figure(cells[c]) is not None for _, cells in rows) >= 2]
         column = counted[0] if len(counted) == 1 else None
     if column is None:

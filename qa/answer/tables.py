@@ -28,8 +28,11 @@ _SUMMARY = re.compile(r"^\W*(?:sub-?)?(?:totals?|sum|all|overall|average|mean|me
 def superlative(question: str) -> str | None:
     """"max" when the question asks for the largest ("the most eels"), "min" for the smallest
     ("the cheapest", "the least expensive"), None when it asks for neither."""
-    m = _SUPERLATIVE.search(question)
-    return None if m is None else "max" if m.group("max") else "min"
+    return _direction(_SUPERLATIVE.search(question))
+
+
+def _direction(said: re.Match[str] | None) -> str | None:
+    return None if said is None else "max" if said.group("max") else "min"
 
 
 def named_column(question: str, headers: list[str]) -> int | None:
@@ -55,16 +58,16 @@ def extreme_row(question: str, p: Passage, whole: bool) -> int | None:
     table has several of figures ("Pump | 2019 | 2020": which year?), `p` does not hold the whole
     table (`whole`: a long table's rows run on into the next passage, so the extreme may lie
     there), fewer than two rows hold a figure there, or two rows share the extreme."""
-    direction = superlative(question)
-    header = p.table_header() if p.role == "table" and whole else None
-    if direction is None or header is None:
-        return None
-    rows = [(i, cells) for i in range(len(p.sentences))
-            if (row := p.sentence_text(i)) != header and row.count("|") == header.count("|") and not _SUMMARY.match(row)
-            and (cells := row.split("|"))]
-    column = named_column(question, [h.strip() for h in header.split("|")])
     said = _SUPERLATIVE.search(question)
-    if column is None and said is not None and said.group(0).lower() not in ("most", "least"):
+    header = p.table_header() if p.role == "table" and whole else None
+    if said is None or header is None:
+        return None
+    direction = _direction(said)
+    texts = [(i, p.sentence_text(i)) for i in range(len(p.sentences))]
+    rows = [(i, t.split("|")) for i, t in texts
+            if t != header and t.count("|") == header.count("|") and not _SUMMARY.match(t)]
+    column = named_column(question, [h.strip() for h in header.split("|")])
+    if column is None and said.group(0).lower() not in ("most", "least"):
         # none named: the table's one column of figures, where it has only one, for a superlative
         # of amount ("cheapest", "highest"); "most" and "least" qualify any word ("the most
         # reliable"), which the figures may not measure

@@ -106,3 +106,24 @@ def test_a_titles_names_are_told_by_its_body_not_its_case() -> None:
 )
 def test_a_question_about_the_documents_own_title(question: str, asks: bool) -> None:
     assert answertype.asks_title(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Who wrote this paper?", True),
+        ("Who wrote the article?", True),
+        ("Who are the authors?", True),
+        ("Who is the author of this study?", True),
+        ("Who is this report by?", True),
+        ("By whom was this paper written?", True),
+        ("Who wrote the report Kim read in 1999?", False),  # a report the text tells of
+        ("Who was the author of the treaty?", False),
+        ("Who wrote the letter?", False),
+        ("Who wrote it?", False),  # "it" points back; the follow-up step judges it
+        ("What is the title of this paper?", False),
+    ],
+)
+def test_a_question_about_who_wrote_the_document(question: str, asks: bool) -> None:
+    assert answertype.asks_author(question) is asks
+    assert answertype.asked_role(question) == ("author" if asks else "title" if answertype.asks_title(question) else None)

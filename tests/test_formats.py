@@ -88,6 +88,18 @@ def test_sections_are_heading_paths(files, fmt, title, author):
     assert document.paragraphs[0].role == "title" and document.paragraphs[0].section is None
 
 
+def test_a_structured_documents_byline_is_its_author(tmp_path):
+    md = tmp_path / "eels.md"
+    md.write_text("# Eels of the Lower Varrow\n\nBy Mara Lindqvist\n\n## Migration\n\nEels swim to the Sargasso Sea.\n",
+                  encoding="utf-8")
+    document = read(md)
+    assert document.author == "Mara Lindqvist"
+    assert [p.role for p in document.paragraphs[:3]] == ["title", "author", "heading"]
+    md.write_text("# Eels of the Lower Varrow\n\nThe Estuary Years\n\nEels swim to the Sargasso Sea.\n", encoding="utf-8")
+    document = read(md)  # a capitalised line without "By" may be a subtitle: body, and no author
+    assert document.author is None and document.paragraphs[1].role == "body"
+
+
 def test_docx_has_no_markup_and_a_second_top_section(files):
     document = read(files["docx"])
     lund = next(p for p in document.paragraphs if "Petra Lund" in p.text)

@@ -110,6 +110,17 @@ _ASKS_TITLE = re.compile(
 )
 
 
+_ASKS_AUTHOR = re.compile(
+    # who wrote the document itself, not someone the text tells of ("Who wrote the report Kim read?":
+    # "the <document>" must end the question, as for a title; "this <document>" may go on)
+    rf"^\W*who\s+(?:wrote|authored|penned)\s+(?:this {_DOCUMENT}\b|the {_DOCUMENT}\s*[?.!]?\s*$)"
+    rf"|^\W*who\s+(?:is|was|are|were)\s+the\s+(?:authors?|writers?)(?:\s+of\s+(?:this {_DOCUMENT}\b|the {_DOCUMENT}\b))?\s*[?.!]?\s*$"
+    rf"|^\W*who\s+(?:is|was)\s+(?:this|the) {_DOCUMENT}\s+(?:written\s+)?by\s*[?.!]?\s*$"
+    rf"|^\W*(?:by whom|who)\s+(?:is|was)\s+(?:this {_DOCUMENT}\b|the {_DOCUMENT}\b)\s+written\b",
+    re.I,
+)
+
+
 def _said(query: str) -> set[str]:
     """The query's words, lower-cased: a name among them is not an answer to it."""
     return {w.lower() for w in _WORD.findall(query)}
@@ -118,6 +129,16 @@ def _said(query: str) -> set[str]:
 def asks_title(question: str) -> bool:
     """Does the question ask the document's own title ("What is the title of this paper?")?"""
     return bool(_ASKS_TITLE.search(question))
+
+
+def asks_author(question: str) -> bool:
+    """Does the question ask who wrote the document itself ("Who wrote this paper?", "Who are the authors?")?"""
+    return bool(_ASKS_AUTHOR.search(question))
+
+
+def asked_role(question: str) -> str | None:
+    """The passage role a question about the document itself asks for: "title", "author" or None."""
+    return "title" if asks_title(question) else "author" if asks_author(question) else None
 
 
 def asks_person(question: str) -> bool:

@@ -237,11 +237,12 @@ def compose(
             probs, weighed, reads = ([x[i] for i in order] if x else x for x in (probs, weighed, reads))
             bonus = [bonus[i] for i in order]
         chosen = chosen[:k]
-    if chosen and answertype.asks_title(question) and _one_document(index, searched_docs):
-        # "What is this paper called?" asks for the title whatever the search ranked first: in a
-        # search of one document, its title passage is placed first (with a score none is above)
-        title = _title_row(index.passages, chosen[0].row)
-        if title is not None and all(index.passages[c.row].role != "title" for c in chosen[: rules.answer_depth]):
+    asked = answertype.asked_role(question)  # "What is this paper called?", "Who wrote this paper?"
+    if chosen and asked and _one_document(index, searched_docs):
+        # a question about the document itself asks for its title (or byline) whatever the search
+        # ranked first: in a search of one document, that passage is placed first (a score none is above)
+        title = _title_row(index.passages, chosen[0].row) if asked == "title" else _byline_row(index.passages, chosen[0].row)
+        if title is not None and all(index.passages[c.row].role != asked for c in chosen[: rules.answer_depth]):
             c = next((x for x in candidates if x.row == title), None) or Candidate(title, 0.0, 0.0, 0.0)
             top = chosen[0].score + (bonus[0] if bonus else 0.0)
             keep = [i for i, x in enumerate(chosen) if x.row != title]
@@ -282,8 +283,8 @@ def compose(
     evidence: abstain.Evidence | None = None  # what the abstention model read (issue 25 part 4)
     if chosen:
         pick = max(best_sentence[: rules.answer_depth], key=lambda t: (t[2], -t[0]))
-        if answertype.asks_title(question):  # "What is the title of this paper?": its title, where it ranks
-            pick = next((t for t in best_sentence[: rules.answer_depth] if index.passages[chosen[t[0]].row].role == "title"), pick)
+        if asked:  # "What is the title of this paper?": its title (or byline), where it ranks
+            pick = next((t for t in best_sentence[: rules.answer_depth] if index.passages[chosen[t[0]].row].role == asked), pick)
         rank, i, _score = pick
         p = index.passages[chosen[rank].row]
         if p.role == "table":  # "Which pump was the cheapest in 2021?": the column's figures choose the row
@@ -298,8 +299,8 @@ def compose(
             lines = _span(p, all_scores[rank], i, rules)
         quoted = p.text[p.sentences[lines[0]].start : p.sentences[lines[1]].end]
         typed = wanted is None or answertype.holds(wanted, quoted, query)
-        # a title asked for answers whatever the search scored: the question is about the document itself
-        titled = p.role == "title" and answertype.asks_title(question)
+        # a title (or byline) asked for answers whatever the search scored: the question is about the document itself
+        titled = asked is not None and p.role == asked
         reason = ruled = None if titled else _unanswered(chosen[0], wanted, typed, query, rules)
         if (reason is None and p.role == "title" and answertype.asks_person(question)
                 and not _title_names(index.passages, chosen[rank].row, query)):
@@ -414,6 +415,15 @@ def _title_row(passages: Sequence[Passage], row: int) -> int | None:
     while first > 0 and passages[first - 1].doc == doc:
         first -= 1
     return next((r for r in range(first, row + 1) if passages[r].role == "title"), None)
+
+
+def _byline_row(passages: Sequence[Passage], row: int, near: int = 8) -> int | None:
+    """The byline passage of passages[row]'s document, among its first `near` passages, or None."""
+    doc, first = passages[row].doc, row
+    while first > 0 and passages[first - 1].doc == doc:
+        first -= 1
+    return next((r for r in range(first, min(len(passages), first + near)) if passages[r].doc == doc
+                 and passages[r].role == "author"), None)
 
 
 def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rules: Rules) -> str | None:

@@ -12,13 +12,14 @@ headings give every paragraph its section, the heading path "Results > Costs".
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from qa.ingest.formats import Block, Extracted
 from qa.ingest.formats.pdftables import CAPTION
-from qa.ingest.layout import Offsets, Paragraph, repair, smart_title
+from qa.ingest.layout import Offsets, Paragraph, looks_like_name, repair, smart_title
 from qa.text import clean_text
 
 SEPARATOR = "\n\n"
@@ -173,4 +174,21 @@ def _structured(extracted: Extracted) -> Assembled:
         pieces.append(text)
         offset += len(text)
     title = extracted.title or (smart_title(first_heading) if first_heading else None)
-    return Assembled("".join(pieces), tuple(paragraphs), title, extracted.author, None)
+    paragraphs, author = _byline(paragraphs, extracted.author)
+    return Assembled("".join(pieces), tuple(paragraphs), title, author, None)
+
+
+_BY = re.compile(r"^by\s+", re.I)
+
+
+def _byline(paragraphs: list[Paragraph], author: str | None) -> tuple[list[Paragraph], str | None]:
+    """The paragraph right under a structured document's title that names who wrote it ("By Mara
+    Lindqvist", or the metadata's author) is its byline (role "author", as a plain-text file's), so
+    "Who wrote this?" finds it; a short capitalised line without "By" may be a subtitle and stays body."""
+    if len(paragraphs) < 2 or paragraphs[0].role != "title" or paragraphs[1].role != "body":
+        return paragraphs, author
+    line = paragraphs[1].text
+    named = _BY.sub("", line)
+    if not looks_like_name(line) or not (_BY.match(line) or (author and named.casefold() == author.casefold())):
+        return paragraphs, author
+    return [paragraphs[0], replace(paragraphs[1], role="author"), *paragraphs[2:]], author or named

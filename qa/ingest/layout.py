@@ -27,7 +27,7 @@ from typing import overload
 
 from qa.text import is_invisible, words
 
-LAYOUT_VERSION = 6  # 6: front matter ending in a "Label: value" line never joins the next block
+LAYOUT_VERSION = 7  # 7: a Markdown, HTML or Word "By ..." line under the title is the byline (qa.ingest.assemble)
 
 #: roles of a paragraph; only these are cut into passages ("table": a table read from a PDF page,
 #: its caption and then a row a line, cut between rows; see `qa.ingest.assemble`)
@@ -363,7 +363,8 @@ def _looks_like_title(text: str) -> bool:
     return bool(_HEADING_MD.match(text)) or (1 <= n <= 20 and not _ends_sentence(text) and text[:1].isupper())
 
 
-def _looks_like_name(text: str) -> bool:
+def looks_like_name(text: str) -> bool:
+    """A byline: two to five capitalised words, "By" before them or not, no digits, no sentence."""
     if _word_count(text, 7) > 6:
         return False
     t = re.sub(r"^(by|By|BY)\s+", "", text.strip())
@@ -427,7 +428,7 @@ def repair(raw: str, markdown: bool = False) -> Layout:
         roles[i] = "pullquote"
     # A byline near the top: a short run of capitalised words, maybe followed by an affiliation.
     for i in range(1 if roles[:1] == ["title"] else 0, min(len(texts), 6)):
-        if roles[i] == "body" and _looks_like_name(texts[i]):
+        if roles[i] == "body" and looks_like_name(texts[i]):
             roles[i] = "author"
             nxt = i + 1
             if nxt < len(texts) and _word_count(texts[nxt], 31) <= 30 and not _ends_sentence(texts[nxt]):

@@ -91,6 +91,9 @@ def render_text(result: Any, color: bool = False, columns: int = WIDTH) -> str:
         lines.append(f"{ABSTAIN}{why} The nearest passages may still help:")
     if result.query != result.question:
         lines.append(f"{_INDENT}Searched for: {for_terminal(result.query)}")
+    if result.conversation_document:
+        lines.append(f"{_INDENT}Searched only {for_terminal(result.conversation_document)}, "
+                     "the document this conversation is about")
     for h in result.hits:
         # marked only when there is an answer (as on the chat page): the nearest passages of an
         # abstention hold no answer sentence

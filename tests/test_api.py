@@ -40,7 +40,7 @@ def _shape(value):
 def test_ask_returns_the_cli_json(client, article_assistant):
     got = client.predict(TREATY, api_name="/ask")
     want = article_assistant.ask(TREATY).to_json()
-    assert set(got) == {"question", "query", "answer", "reason", "passages"}
+    assert set(got) == {"question", "query", "answer", "reason", "conversation_document", "passages"}
     assert _shape(got) == _shape(want)
     assert got["answer"]["text"] == want["answer"]["text"]
     assert got["answer"]["citation"] == want["answer"]["citation"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer.followup import needs_context, resolve
+from qa.answer.followup import about_document, needs_context, resolve, topic
 from tests.conftest import TREATY
 
 
@@ -69,3 +69,26 @@ def test_self_contained_question_is_never_polluted() -> None:
 
 def test_no_history_means_the_question_as_typed() -> None:
     assert resolve("When was it renewed?", []) == "When was it renewed?"
+
+
+@pytest.mark.parametrize(
+    ("question", "about"),
+    [
+        ("What is the title of this paper?", True),
+        ("Who are the authors?", True),
+        ("What did the study find?", True),
+        ("What does the report say about pumps?", True),
+        ("What is the study of eels called?", False),  # a field of study, not the document
+        ("When was the treaty renewed?", False),
+        ("When was it renewed?", False),
+    ],
+)
+def test_a_question_about_the_document_itself(question: str, about: bool) -> None:
+    assert about_document(question) is about
+
+
+def test_the_conversations_topic_is_its_latest_question_about_something_in_it() -> None:
+    assert topic([]) is None
+    assert topic(["What is the title of this paper?"]) is None
+    assert topic([TREATY, "What is the title of this paper?"]) == TREATY
+    assert topic([TREATY, "When was it renewed?"]) == f"{TREATY} When was it renewed?"

@@ -223,6 +223,16 @@ def test_corpus_panel():
     assert render.corpus([]) == "*No documents are indexed.*"
 
 
+def test_a_question_limited_to_the_conversations_document_says_so():
+    scoped = {**_result(), "conversation_document": "corpus/a.txt"}
+    line = "*Searched only:* A &lt;b&gt;title&lt;/b&gt; (corpus/a.txt), the document this conversation is about"
+    assert line in render.reply(scoped) and line in render.sources(scoped)
+    assert "Searched only" not in render.reply({**_result(), "conversation_document": None})
+    assert "Searched only" not in render.reply(_result())  # a turn saved before the field existed
+    md = render.export_markdown([scoped], now=0)
+    assert "*Searched only:* corpus/a.txt, the document this conversation is about" in md
+
+
 def test_exports_carry_every_turn_and_cite_in_footnotes():
     turns = [_result(), _result(answer=False, query="x What is the answer?")]
     md = render.export_markdown(turns, now=0)

@@ -358,7 +358,7 @@ def test_examples_setting_export_and_clear(page):
     with page.page.expect_download() as js:
         page.page.locator("#qa-export-json").click()
     turns = json.loads(Path(js.value.path()).read_text(encoding="utf-8"))["turns"]
-    assert [set(t) for t in turns] == [{"question", "query", "answer", "reason", "passages"}]
+    assert [set(t) for t in turns] == [{"question", "query", "answer", "reason", "conversation_document", "passages"}]
     assert len(turns[0]["passages"]) == 2
 
     page.page.locator("#qa-clear").click()

@@ -15,6 +15,11 @@ and nothing in the question itself can be what it points to:
   a form of "be"/"do" ("after that", "was that treaty renewed?"), not as a conjunction ("said that
   ...") or a relative pronoun ("the treaty that ...");
 - "there" and "then" point back, except in "there is", "is there" and the like.
+
+A question about the document itself ("What is the title of this paper?", "Who are the authors of
+the study?") does not lean on the wording of earlier questions, but in a conversation over several
+documents it means the one the conversation is about: `about_document` tells it, and the assistant
+limits its search to the document the latest earlier question found (`topic`).
 """
 
 from __future__ import annotations
@@ -80,6 +85,28 @@ def _points_back(words: list[str], i: int) -> bool:
     if w in {"former", "latter"}:  # "the latter", not "a former president"
         return before == "the" and (not after or after in _FUNCTION | _AUXILIARIES)
     return w in _ELSEWHERE
+
+
+#: "this paper", "the study", "the authors": the document itself, not a thing inside it ("the study of eels")
+_ABOUT_DOCUMENT = re.compile(
+    r"\b(?:this|that|the)\s+(?:article|paper|document|report|study|essay|book|text|piece|story|"
+    r"authors?|writers?)\b(?!\s+(?:of|on|about|by|from|in)\b)",
+    re.I,
+)
+
+
+def about_document(question: str) -> bool:
+    """Does the question speak of the document itself ("What is the title of this paper?")?"""
+    return bool(_ABOUT_DOCUMENT.search(question))
+
+
+def topic(history: list[str]) -> str | None:
+    """The query that found what the conversation is about: the latest earlier question that does
+    not itself speak of the document only, resolved against those before it; None without one."""
+    for i in range(len(history) - 1, -1, -1):
+        if not about_document(history[i]):
+            return resolve(history[i], history[:i])
+    return None
 
 
 def needs_context(question: str) -> bool:

@@ -93,6 +93,9 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
     #: what the abstention model read (qa.answer.abstain.Evidence; None without both models); not in the JSON
     evidence: Any = field(default=None, compare=False)
+    #: the document a question about "this paper" was limited to because the conversation is about it
+    #: (qa.answer.followup.about_document); None when the caller's choice, or all documents, were searched
+    conversation_document: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,5 +107,6 @@ class Result:
             | ({} if self.answer.confidence is None else {"confidence": round(self.answer.confidence, 4)})
             | {"span": None if self.answer.span is None else self.answer.span.to_json()},
             "reason": self.reason,
+            "conversation_document": self.conversation_document,
             "passages": [h.to_json() for h in self.hits],
         }

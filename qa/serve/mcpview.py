@@ -51,6 +51,8 @@ class AskOutput(TypedDict):
     citation: CitationOut | None
     confidence: float | None
     answer: dict[str, Any] | None
+    #: the document a question about "this paper" was limited to, as the conversation is about it
+    conversation_document: str | None
     passages: list[PassageOut]
 
 
@@ -133,6 +135,8 @@ def ask_text(result: Result, out: dict[str, Any]) -> str:
     lines = []
     if result.query != result.question:
         lines.append(f"(searched for: {result.query})")
+    if result.conversation_document:
+        lines.append(f"(searched only {result.conversation_document}, the document this conversation is about)")
     if result.answer:
         c = result.answer.citation
         lines.append(f"“{result.answer.text}” [{c.id}]")

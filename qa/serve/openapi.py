@@ -59,6 +59,10 @@ _RESULT = _object({
     }, required=["text", "citation", "score"])],
                "description": "the sentence quoted from the documents, or null when they do not answer"},
     "reason": {"type": ["string", "null"], "description": "why there is no answer; null when there is one"},
+    "conversation_document": {"type": ["string", "null"],
+                              "description": "the document a question about the document itself ('this paper', "
+                                             "'the authors') was limited to, as the earlier questions (history) "
+                                             "are about it; null when `docs`, or all documents, were searched"},
     "passages": {"type": "array", "items": _ref("Passage")},
 }, description="Exactly what `qa ask --json` prints; fields may be added, never removed.",
    additionalProperties=True)

@@ -134,9 +134,15 @@ def confidence(answer: dict[str, Any] | None) -> str:
 
 
 def searched(result: dict[str, Any]) -> str:
-    if result["query"] == result["question"]:
-        return ""
-    return f"*Searched for:* {text(result['query'])}"
+    """What was searched, where it is not simply the question: the query a follow-up borrowed, and the
+    one document a question about "this paper" was limited to (the conversation's)."""
+    lines = [] if result["query"] == result["question"] else [f"*Searched for:* {text(result['query'])}"]
+    doc = result.get("conversation_document")
+    if isinstance(doc, str) and doc:
+        title = next((h["citation"].get("title") for h in result.get("passages") or () if h["citation"].get("doc") == doc), None)
+        named = f"{text(str(title))} ({text(doc)})" if title else text(doc)
+        lines.append(f"*Searched only:* {named}, the document this conversation is about")
+    return "\n\n".join(lines)
 
 
 def because(result: dict[str, Any]) -> str:
@@ -291,6 +297,8 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
         lines += [f"## {n}. {_plain(r['question'])}", ""]
         if r["query"] != r["question"]:
             lines += [f"*Searched for:* {_plain(r['query'])}", ""]
+        if isinstance(r.get("conversation_document"), str) and r["conversation_document"]:
+            lines += [f"*Searched only:* {_plain(r['conversation_document'])}, the document this conversation is about", ""]
         a = r.get("answer")
         if a:
             lines += [f"> “{_exported_quote(a)}” [^{n}-{int(a['citation']['id'])}a]", ""]

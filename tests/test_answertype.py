@@ -127,3 +127,22 @@ def test_a_question_about_the_documents_own_title(question: str, asks: bool) -> 
 def test_a_question_about_who_wrote_the_document(question: str, asks: bool) -> None:
     assert answertype.asks_author(question) is asks
     assert answertype.asked_role(question) == ("author" if asks else "title" if answertype.asks_title(question) else None)
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("What is the author's job title?", True),
+        ("Where does the author work?", True),
+        ("Which institute is the author affiliated with?", True),
+        ("What university are the authors from?", True),
+        ("What is the authors' affiliation?", True),
+        ("What is the author's position on sanctions?", False),  # a view, not a post
+        ("What is the title of the author's book?", False),
+        ("Which company did the author found?", False),
+        ("Where did the treaty's author work?", False),
+    ],
+)
+def test_a_question_about_where_the_author_works(question: str, asks: bool) -> None:
+    assert answertype.asks_affiliation(question) is asks
+    assert (answertype.asked_role(question) == "affiliation") is asks

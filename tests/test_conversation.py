@@ -1,5 +1,6 @@
 """A conversation over several documents: a question about "this paper" means the document the
-conversation is about (qa.answer.followup.about_document), and who wrote a document is its byline.
+conversation is about (qa.answer.followup.about_document); who wrote a document is its byline, and
+where its author works the line under it.
 Real bundled model, real index on disk."""
 
 from __future__ import annotations
@@ -86,3 +87,12 @@ def test_who_wrote_the_document_is_its_byline(article_assistant):
     for question in ("Who wrote this paper?", "Who are the authors?", "Who is the author of this article?"):
         result = article_assistant.ask(question)
         assert result.answer is not None and result.answer.text == "Hossein Ebrahim Khani", question
+
+
+def test_where_the_author_works_is_the_line_under_the_byline(article_assistant):
+    affiliation = "Research Fellow, Institute for Political and International Studies (IPIS), Tehran, Iran"
+    for question in ("What is the author's job title?", "Where does the author work?"):
+        result = article_assistant.ask(question)  # the title wins the search on the word "title"
+        assert result.answer is not None and result.answer.text == affiliation, question
+    view = article_assistant.ask("What is the author's position on sanctions?")  # a view: the body answers
+    assert view.answer is None or view.answer.text != affiliation

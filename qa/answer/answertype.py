@@ -121,6 +121,20 @@ _ASKS_AUTHOR = re.compile(
 )
 
 
+_ASKS_AFFILIATION = re.compile(
+    # where the document's author works: the line under a byline ("Research Fellow, Institute for ...")
+    r"\bthe authors?(?:'s|’s|s'|s’)\s+(?:job|position|post|role|affiliations?|institutions?|institutes?|"
+    r"universit(?:y|ies)|employers?|organi[sz]ations?|workplaces?|(?:job\s+|academic\s+)?titles?)\b"
+    r"(?!\s+(?:on|about|regarding|towards?|in)\b)"  # "the author's position on sanctions" is a view
+    r"|^\W*where\s+(?:does|did|do)\s+the\s+authors?\s+work\b"
+    r"|^\W*(?:which|what)\s+(?:institute|institution|university|organi[sz]ation|company|school|college|department)s?\s+"
+    r"(?:is|was|are|were)\s+the\s+authors?\b"
+    r"|^\W*(?:which|what)\s+(?:institute|institution|university|organi[sz]ation|company|school|college|department)s?\s+"
+    r"(?:does|do|did)\s+the\s+authors?\s+work\b",
+    re.I,
+)
+
+
 def _said(query: str) -> set[str]:
     """The query's words, lower-cased: a name among them is not an answer to it."""
     return {w.lower() for w in _WORD.findall(query)}
@@ -136,9 +150,17 @@ def asks_author(question: str) -> bool:
     return bool(_ASKS_AUTHOR.search(question))
 
 
+def asks_affiliation(question: str) -> bool:
+    """Does the question ask where the document's author works ("What is the author's job title?")?"""
+    return bool(_ASKS_AFFILIATION.search(question))
+
+
 def asked_role(question: str) -> str | None:
-    """The passage role a question about the document itself asks for: "title", "author" or None."""
-    return "title" if asks_title(question) else "author" if asks_author(question) else None
+    """The passage role a question about the document itself asks for: "title", "author",
+    "affiliation" or None."""
+    if asks_title(question):
+        return "title"
+    return "author" if asks_author(question) else "affiliation" if asks_affiliation(question) else None
 
 
 def asks_person(question: str) -> bool:

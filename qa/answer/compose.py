@@ -241,7 +241,8 @@ def compose(
     if chosen and asked and _one_document(index, searched_docs):
         # a question about the document itself asks for its title (or byline) whatever the search
         # ranked first: in a search of one document, that passage is placed first (a score none is above)
-        title = _title_row(index.passages, chosen[0].row) if asked == "title" else _byline_row(index.passages, chosen[0].row)
+        title = (_title_row(index.passages, chosen[0].row) if asked == "title"
+                 else _front_row(index.passages, chosen[0].row, asked))
         if title is not None and all(index.passages[c.row].role != asked for c in chosen[: rules.answer_depth]):
             c = next((x for x in candidates if x.row == title), None) or Candidate(title, 0.0, 0.0, 0.0)
             top = chosen[0].score + (bonus[0] if bonus else 0.0)
@@ -417,13 +418,14 @@ def _title_row(passages: Sequence[Passage], row: int) -> int | None:
     return next((r for r in range(first, row + 1) if passages[r].role == "title"), None)
 
 
-def _byline_row(passages: Sequence[Passage], row: int, near: int = 8) -> int | None:
-    """The byline passage of passages[row]'s document, among its first `near` passages, or None."""
+def _front_row(passages: Sequence[Passage], row: int, role: str, near: int = 8) -> int | None:
+    """The byline (or affiliation) passage of passages[row]'s document, among its first `near`
+    passages (its passages are consecutive), or None."""
     doc, first = passages[row].doc, row
     while first > 0 and passages[first - 1].doc == doc:
         first -= 1
     return next((r for r in range(first, min(len(passages), first + near)) if passages[r].doc == doc
-                 and passages[r].role == "author"), None)
+                 and passages[r].role == role), None)
 
 
 def _unanswered(top: Candidate, wanted: str | None, typed: bool, query: str, rules: Rules) -> str | None:

@@ -291,7 +291,9 @@ class Assistant:
             raise InputError("the assistant has no index loaded")
         t0 = time.perf_counter()
         chosen = library.resolve(docs, self.documents()) if docs else None
-        within = None if chosen else self._conversation_document(q, history, live, mode)
+        earlier = [clean_text(h) for h in (history or []) if isinstance(h, str) and clean_text(h)][-5:]
+        within = None if chosen else followup.conversation_document(
+            q, earlier, len(self.documents()), lambda text: live.retriever.first_doc(text, self.embedder.encode, mode))
         chosen = {within} if within else chosen
         only = library.passage_rows(live.index.passages, chosen) if chosen else None
         query = self.query_for(q, history)
@@ -309,18 +311,6 @@ class Assistant:
         t4 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "answer": t3 - t2, "span": t4 - t3, "total": t4 - t0}
         return replace(result, timings=timings, conversation_document=within)
-
-    def _conversation_document(self, question: str, history: Sequence[str] | None, live: Any, mode: str) -> str | None:
-        """The document a question about "this paper" means when several are searched: the one the
-        conversation's latest earlier question found first (None without history, or for one document)."""
-        earlier = [clean_text(h) for h in (history or []) if isinstance(h, str) and clean_text(h)][-5:]
-        if not earlier or not followup.about_document(question) or len(self.documents()) < 2:
-            return None
-        asked = followup.topic(earlier)
-        if asked is None:
-            return None
-        found = live.retriever.search(asked, self.embedder.encode([asked])[0], k=1, mode=mode)
-        return live.index.passages[found[0].row].doc if found else None
 
     # -- checking a citation -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer.followup import about_document, needs_context, resolve, topic
+from qa.answer.followup import about_document, conversation_document, needs_context, resolve, topic
 from tests.conftest import TREATY
 
 
@@ -92,3 +92,19 @@ def test_the_conversations_topic_is_its_latest_question_about_something_in_it() 
     assert topic(["What is the title of this paper?"]) is None
     assert topic([TREATY, "What is the title of this paper?"]) == TREATY
     assert topic([TREATY, "When was it renewed?"]) == f"{TREATY} When was it renewed?"
+
+
+def test_the_conversations_document_is_searched_for_only_when_it_can_matter() -> None:
+    asked: list[str] = []
+
+    def find(text: str) -> str:
+        asked.append(text)
+        return "corpus/b.md"
+
+    paper = "What is the title of this paper?"
+    assert conversation_document(paper, [TREATY], 2, find) == "corpus/b.md" and asked == [TREATY]
+    assert conversation_document(paper, [TREATY], 1, find) is None  # one document: nothing to choose
+    assert conversation_document(paper, [], 2, find) is None  # no conversation
+    assert conversation_document("When was it renewed?", [TREATY], 2, find) is None  # not about the document
+    assert conversation_document(paper, ["Who wrote the paper?"], 2, find) is None  # nothing found it yet
+    assert asked == [TREATY]

@@ -239,11 +239,12 @@ def compose(
         chosen = chosen[:k]
     asked = answertype.asked_role(question)  # "What is this paper called?", "Who wrote this paper?"
     if chosen and asked and _one_document(index, searched_docs):
-        # a question about the document itself asks for its title (or byline) whatever the search
-        # ranked first: in a search of one document, that passage is placed first (a score none is above)
+        # a question about the document itself asks for its title (or byline, or affiliation) whatever
+        # the search ranked first: in a search of one document, that passage, the answer, is placed
+        # first (with a score none is above), from lower down or from outside the passages found
         title = (_title_row(index.passages, chosen[0].row) if asked == "title"
                  else _front_row(index.passages, chosen[0].row, asked))
-        if title is not None and all(index.passages[c.row].role != asked for c in chosen[: rules.answer_depth]):
+        if title is not None and index.passages[chosen[0].row].role != asked:
             c = next((x for x in candidates if x.row == title), None) or Candidate(title, 0.0, 0.0, 0.0)
             top = chosen[0].score + (bonus[0] if bonus else 0.0)
             keep = [i for i, x in enumerate(chosen) if x.row != title]
@@ -253,8 +254,8 @@ def compose(
                 return [own] + [values[i] for i in keep if i < len(values)] if values else values
 
             if probs and scorer is not None:  # its confidence, as for a title the search ranked
-                asked = query if rules.scorer_reads_query else question
-                probs = placed(probs, judge.probabilities(scorer, asked, [index.passages[title]])[0])
+                text = query if rules.scorer_reads_query else question
+                probs = placed(probs, judge.probabilities(scorer, text, [index.passages[title]])[0])
             weighed, reads = placed(weighed, none), placed(reads, none)
             bonus = [max(0.0, top - c.score)] + [bonus[i] if i < len(bonus) else 0.0 for i in keep]
             chosen = ([c] + [chosen[i] for i in keep])[:k]

@@ -25,6 +25,7 @@ limits its search to the document the latest earlier question found (`topic`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from qa.index.lexical import tokens
 
@@ -107,6 +108,17 @@ def topic(history: list[str]) -> str | None:
         if not about_document(history[i]):
             return resolve(history[i], history[:i])
     return None
+
+
+def conversation_document(question: str, history: list[str], documents: int,
+                          find: Callable[[str], str | None]) -> str | None:
+    """The one document to search for a question about "this paper" among `documents` documents:
+    the one `find` gives (the first document a search finds) for the conversation's `topic`; None
+    for any other question, with no history, or with one document."""
+    if documents < 2 or not history or not about_document(question):
+        return None
+    asked = topic(history)
+    return find(asked) if asked is not None else None
 
 
 def needs_context(question: str) -> bool:

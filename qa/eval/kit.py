@@ -146,7 +146,9 @@ def memory_index(passages: list[Passage], embedder: CachedEmbedder, headings: bo
     bounds = np.zeros(len(passages) + 1, dtype=np.int64)
     bounds[1:] = np.cumsum([len(p.sentences) for p in passages])
     tables = lexical.tables(passages, [lexical.sentence_tokens(p) for p in passages], headings)
-    return Index(Path("<memory>"), {}, tuple(passages), flat, sentence_vectors, bounds, *tables)
+    # the documents it holds, as a built index's manifest lists them (compose asks how many there are)
+    manifest = {"documents": [{"doc": doc} for doc in dict.fromkeys(p.doc for p in passages)]}
+    return Index(Path("<memory>"), manifest, tuple(passages), flat, sentence_vectors, bounds, *tables)
 
 
 def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder,
@@ -184,8 +186,13 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     """What `Assistant.ask` does, on an in-memory engine (the question is assumed clean); `docs`:
     the cited names of the documents to search among (None: all), as `Assistant.ask(docs=...)`."""
     t0 = time.perf_counter()
+    earlier = list(history)[-5:]
+    within = None if docs else followup.conversation_document(
+        question, earlier, len(engine.index.manifest.get("documents", ())),
+        lambda text: engine.retriever.first_doc(text, embedder.encode, mode))
+    docs = [within] if within else docs
     only = library.passage_rows(engine.index.passages, set(docs)) if docs else None
-    query = followup.resolve(question, list(history)[-5:])
+    query = followup.resolve(question, earlier)
     begin = getattr(engine.scorer, "begin", None)  # the scorer's question vector, beside the embedder's
     if begin is not None:
         begin(query if engine.rules.scorer_reads_query else question)
@@ -193,7 +200,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
     result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader,
                      searched_docs=len(set(docs)) if docs else None, span=engine.span)
-    return replace(result, timings={"total": time.perf_counter() - t0})
+    return replace(result, timings={"total": time.perf_counter() - t0}, conversation_document=within)
 
 
 @dataclass(frozen=True)

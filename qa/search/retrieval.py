@@ -7,6 +7,7 @@ the whole of it is on topic *and* one sentence in it says what was asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,11 @@ class Retriever:
             return {}
         scores, rows = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, n))
         return {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
+
+    def first_doc(self, query: str, encode: Callable[[list[str]], np.ndarray], mode: str = "hybrid") -> str | None:
+        """The document of the passage a search for `query` ranks first (None when nothing is found)."""
+        found = self.search(query, encode([query])[0], k=1, mode=mode)
+        return self.index.passages[found[0].row].doc if found else None
 
     def search(self, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid",
                only: np.ndarray | None = None) -> list[Candidate]:

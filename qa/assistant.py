@@ -272,8 +272,7 @@ class Assistant:
 
     def query_for(self, question: str, history: Sequence[str] | None = None) -> str:
         """The text that will be searched for a (cleaned) question given the earlier ones."""
-        earlier = [clean_text(h) for h in (history or []) if isinstance(h, str) and clean_text(h)]
-        return followup.resolve(question, earlier[-5:])
+        return followup.resolve(question, _earlier(history))
 
     def ask(self, question: object, k: int | None = None, history: Sequence[str] | None = None,
             mode: str = "hybrid", docs: Sequence[str] | None = None) -> Result:
@@ -291,12 +290,13 @@ class Assistant:
             raise InputError("the assistant has no index loaded")
         t0 = time.perf_counter()
         chosen = library.resolve(docs, self.documents()) if docs else None
-        earlier = [clean_text(h) for h in (history or []) if isinstance(h, str) and clean_text(h)][-5:]
+        earlier = _earlier(history)
         within = None if chosen else followup.conversation_document(
-            q, earlier, len(self.documents()), lambda text: live.retriever.first_doc(text, self.embedder.encode, mode))
+            q, earlier, len(live.index.manifest.get("documents", ())),
+            lambda text: live.retriever.first_doc(text, self.embedder.encode, mode))
         chosen = {within} if within else chosen
         only = library.passage_rows(live.index.passages, chosen) if chosen else None
-        query = self.query_for(q, history)
+        query = followup.resolve(q, earlier)
         if self.scorer is not None:  # the scorer's question vector, computed beside the embedder's
             self.scorer.begin(query if self.rules.scorer_reads_query else q)
         qvec = self.embedder.encode([query])[0]
@@ -393,6 +393,11 @@ class Assistant:
             **_page_view(document, start, end, self._path_of(passage.doc)),
             **text_window(document.raw, start, end),
         }
+
+
+def _earlier(history: Sequence[str] | None) -> list[str]:
+    """The conversation's latest five earlier questions, cleaned (blank and non-string ones dropped)."""
+    return [clean_text(h) for h in (history or []) if isinstance(h, str) and clean_text(h)][-5:]
 
 
 def _page_view(document: Document, start: int, end: int, path: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from qa.serve.render import ABSTAIN, CONFIDENCE
+from qa.serve.render import ABSTAIN, CONFIDENCE, ITS_DOCUMENT
 from qa.text import for_terminal
 
 #: passages are wrapped to this many columns (or the terminal's width, when it is narrower)
@@ -92,8 +92,7 @@ def render_text(result: Any, color: bool = False, columns: int = WIDTH) -> str:
     if result.query != result.question:
         lines.append(f"{_INDENT}Searched for: {for_terminal(result.query)}")
     if result.conversation_document:
-        lines.append(f"{_INDENT}Searched only {for_terminal(result.conversation_document)}, "
-                     "the document this conversation is about")
+        lines.append(f"{_INDENT}Searched only {for_terminal(result.conversation_document)}, {ITS_DOCUMENT}")
     for h in result.hits:
         # marked only when there is an answer (as on the chat page): the nearest passages of an
         # abstention hold no answer sentence

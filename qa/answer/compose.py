@@ -411,21 +411,24 @@ def _one_document(index: Index, searched_docs: int | None) -> bool:
     return searched_docs == 1 or (searched_docs is None and len(index.manifest.get("documents", ())) == 1)
 
 
-def _title_row(passages: Sequence[Passage], row: int) -> int | None:
-    """The title passage of passages[row]'s document (its passages are consecutive), or None."""
+def _doc_start(passages: Sequence[Passage], row: int) -> int:
+    """The first passage of passages[row]'s document (its passages are consecutive)."""
     doc, first = passages[row].doc, row
     while first > 0 and passages[first - 1].doc == doc:
         first -= 1
-    return next((r for r in range(first, row + 1) if passages[r].role == "title"), None)
+    return first
+
+
+def _title_row(passages: Sequence[Passage], row: int) -> int | None:
+    """The title passage of passages[row]'s document, or None."""
+    return next((r for r in range(_doc_start(passages, row), row + 1) if passages[r].role == "title"), None)
 
 
 def _front_row(passages: Sequence[Passage], row: int, role: str, near: int = 8) -> int | None:
     """The byline (or affiliation) passage of passages[row]'s document, among its first `near`
-    passages (its passages are consecutive), or None."""
-    doc, first = passages[row].doc, row
-    while first > 0 and passages[first - 1].doc == doc:
-        first -= 1
-    return next((r for r in range(first, min(len(passages), first + near)) if passages[r].doc == doc
+    passages, or None."""
+    first = _doc_start(passages, row)
+    return next((r for r in range(first, min(len(passages), first + near)) if passages[r].doc == passages[row].doc
                  and passages[r].role == role), None)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from typing_extensions before 3.12
 
 from qa.answer.result import Result
-from qa.serve.render import CONFIDENCE
+from qa.serve.render import CONFIDENCE, ITS_DOCUMENT
 
 
 class CitationOut(TypedDict):
@@ -136,7 +136,7 @@ def ask_text(result: Result, out: dict[str, Any]) -> str:
     if result.query != result.question:
         lines.append(f"(searched for: {result.query})")
     if result.conversation_document:
-        lines.append(f"(searched only {result.conversation_document}, the document this conversation is about)")
+        lines.append(f"(searched only {result.conversation_document}, {ITS_DOCUMENT})")
     if result.answer:
         c = result.answer.citation
         lines.append(f"“{result.answer.text}” [{c.id}]")

@@ -133,6 +133,10 @@ def confidence(answer: dict[str, Any] | None) -> str:
     return f'<span class="qa-confidence" title="confidence {value:.2f}: {meaning}">Confidence: {word}</span>'
 
 
+#: why a search covered one document the caller did not choose (qa.answer.followup.conversation_document)
+ITS_DOCUMENT = "the document this conversation is about"
+
+
 def searched(result: dict[str, Any]) -> str:
     """What was searched, where it is not simply the question: the query a follow-up borrowed, and the
     one document a question about "this paper" was limited to (the conversation's)."""
@@ -141,7 +145,7 @@ def searched(result: dict[str, Any]) -> str:
     if isinstance(doc, str) and doc:
         title = next((h["citation"].get("title") for h in result.get("passages") or () if h["citation"].get("doc") == doc), None)
         named = f"{text(str(title))} ({text(doc)})" if title else text(doc)
-        lines.append(f"*Searched only:* {named}, the document this conversation is about")
+        lines.append(f"*Searched only:* {named}, {ITS_DOCUMENT}")
     return "\n\n".join(lines)
 
 
@@ -167,8 +171,8 @@ def reply(result: dict[str, Any], turn: int = 0) -> str:
     else:
         parts.append(f"**{ABSTAIN}** {because(result)}The nearest passages may still help:")
         first = hits[0] if hits else None
-    if searched(result):
-        parts.append(searched(result))
+    if said := searched(result):
+        parts.append(said)
     if first is not None:
         parts.append(passage(first, turn, answer))
     others = [h for h in hits if h is not first]
@@ -190,8 +194,8 @@ def sources(result: dict[str, Any] | None, turn: int = 0, opened: int | None = N
     if not result:
         return "*Ask a question; the sources of the answer appear here.*"
     lines = [f"**Question:** {text(result['question'])}"]
-    if searched(result):
-        lines.append(searched(result))
+    if said := searched(result):
+        lines.append(said)
     answer = result.get("answer")
     if answer:
         c = answer["citation"]
@@ -298,7 +302,7 @@ def export_markdown(results: list[dict[str, Any]], now: float | None = None) -> 
         if r["query"] != r["question"]:
             lines += [f"*Searched for:* {_plain(r['query'])}", ""]
         if isinstance(r.get("conversation_document"), str) and r["conversation_document"]:
-            lines += [f"*Searched only:* {_plain(r['conversation_document'])}, the document this conversation is about", ""]
+            lines += [f"*Searched only:* {_plain(r['conversation_document'])}, {ITS_DOCUMENT}", ""]
         a = r.get("answer")
         if a:
             lines += [f"> “{_exported_quote(a)}” [^{n}-{int(a['citation']['id'])}a]", ""]

@@ -153,6 +153,30 @@ def test_a_question_the_uploaded_document_answers_is_answered(garden):
     assert 0.0 <= result.answer.confidence <= 1.0
 
 
+def test_a_quote_without_the_kind_asked_for_that_the_reader_doubts_is_refused(garden, monkeypatch):
+    """Two signs that agree outweigh the abstention model: the garden guide never says who planted
+    the potatoes; its best quote names no one ("The garden grows mostly vegetables: potatoes...")
+    and the reader gives it little. Even a model that would let everything through is overruled
+    (Rules.untyped_reader), and the rule's reason is the one shown."""
+    import qa.answer.compose as compose_module
+    from qa.models.abstainer import Verdict
+
+    class Lenient:
+        def judge(self, signals):
+            return Verdict(answerable=0.99, confidence=0.9, abstain=False)
+
+    monkeypatch.setattr(compose_module, "shipped_abstainer", lambda: Lenient())
+    question = "Who planted the potatoes?"
+    result = garden.ask(question, docs=["garden-guide.txt"])
+    assert result.answer is None and result.reason == "The best match gives no name for this."
+    assert result.evidence is not None and result.evidence.signals["untyped"] == 1.0
+    assert result.evidence.signals["reader_quote"] < -2.9  # the reader's probability under 0.05
+    assert result.hits  # the nearest passages are still listed
+    monkeypatch.setattr(garden, "rules", replace(garden.rules, untyped_reader=0.0))
+    lenient = garden.ask(question, docs=["garden-guide.txt"])
+    assert lenient.answer is not None and "potatoes" in lenient.answer.text  # the model alone would have quoted it
+
+
 def test_the_article_s_answerable_questions_are_still_answered(article_assistant):
     """The quality floor: of the article dev set's 80 answerable questions at most 2% (1) refused,
     and more of its 11 unanswerable ones refused than the hand-set rules did (7)."""

@@ -279,13 +279,17 @@ def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
     assert defaults["max_seq_length"] is None and defaults["bf16"] is None  # chosen when it runs
     # a card written before --freeze-layers and --in-batch existed trained all layers with one in-batch negative
     before = {"freeze_layers": 0, "in_batch": 1}
+    # a run that --minutes (or --stop-after) ended early planned more steps than it took: its plan is the default
+    planned = {"steps": shipped.get("planned_steps") or shipped["steps"]}
     for key in ("layers", "steps", "batch", "negatives", "lr", "context", "freeze_layers", "in_batch", "removed"):
-        assert defaults[key] == (before.get(key) if shipped.get(key) is None else shipped[key]), key
+        assert defaults[key] == planned.get(key, before.get(key) if shipped.get(key) is None else shipped[key]), key
+    read = (shipped.get("read") or {}).get("slice")  # the first run read the seed's fixed order from its start
+    assert read is not None and defaults["examples_from"] == read[0] == 0
     assert defaults["threads"] == card["threads"]
     assert defaults["null"] is bool(shipped.get("null")) and shipped["max_seq_length"] == (112 if shipped["context"] else 80)
     files = shipped["data"] if isinstance(shipped["data"], list) else [shipped["data"]]
     assert shipped["seed"] == train_reader.SEED and files == [p.name for p in defaults["data"]]
-    reserved = shipped.get("reserved_documents", [])
+    reserved = shipped.get("reserved_documents") or card.get("reserved_documents") or []  # a lineage entry keeps no list
     assert card["limit"] is None and (reserved == [] if files == ["qa_train.jsonl"] else len(reserved) == RESERVED_MORE_DOCS)
 
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env python
 """Trains the answer reader (qa/models/reader.py), a cross-encoder made from the bundled all-MiniLM-L6-v2, on CPU.
 
-    nice .venv/bin/python -m qa.models.training.reader              # the shipped run -> qa/models/reader_model/
+    nice .venv/bin/python -m qa.models.training.reader --stop-after 3625 --keep /tmp/kept --out /tmp/first
+    nice .venv/bin/python -m qa.models.training.reader --init /tmp/kept --examples-from 58000 --steps 2200 \
+        --lr 2e-5 --keep /tmp/kept2 --out /tmp/second
+    nice .venv/bin/python -m qa.models.training.reader --init /tmp/kept2 --examples-from 93200 --steps 1008 \
+        --lr 2e-5    # the shipped reader's three runs -> qa/models/reader_model/ (its card's lineage)
     .venv/bin/python -m qa.models.training.reader --limit 64 --steps 2 --held-out-limit 20 --out /tmp/r   # a smoke run
 
 The scorer (qa/models/training/scorer.py) reads the question and the sentence apart; the reader reads them
@@ -22,13 +26,13 @@ probe each): the recipe before (six layers, 3 hard negatives + 1 in-batch, 112 t
 six layers with the word embeddings and lower three kept as bundled, 2 hard negatives, no in-batch
 negative, 96 tokens 2.33 s; the same with the first three layers only, all trained, 1.41 s.
 bfloat16 autocast was slower than fp32 on this CPU (AMX absent), so it is on only where the CPU has
-AMX tiles (`fast_bf16`). --steps 0 trains one whole pass. The defaults stay the shipped reader's
-recipe; the whole-pool run of issue 25 (docs/quality.md, "Issue 25 part 1": not shipped, it fell
-short of the shipped reader) was
-    nice .venv/bin/python -m qa.models.training.reader --data ../shared/training/qa_train.jsonl \
-        ../shared/training/squad_train_more.jsonl --layers 3 --negatives 2 --in-batch 0 \
-        --max-seq-length 96 --steps 3400 --scaling 16000,32000 --out /tmp/reader3
---keep DIR saves a run's torch weights and --init DIR goes on from them, so a pass too long for one
+AMX tiles (`fast_bf16`); on this project's Intel Xeon with AMX a step of the shipped recipe (six
+layers, all trained, 2 hard negatives, no in-batch negative, 112 tokens) took 1.5-2.0 s in
+bfloat16. --steps 0 trains one whole pass. The defaults are the shipped reader's first run (the
+whole pool, every layer trained, examples 0 .. 64,000 of the seed's fixed order, 4,000 steps
+planned; a 112-minute limit stopped it at step 3,625, which --stop-after repeats); its second run
+went on from the first's --keep over examples 58,000 .. 93,200 at lr 2e-5, and its third from the
+second's over the rest of the pool, 93,200 .. 109,315 (docs/quality.md, "Issue 25 part 1"). --keep DIR saves a run's torch weights and --init DIR goes on from them, so a pass too long for one
 sitting can be trained in pieces (each piece a schedule of its own).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'
@@ -95,22 +99,24 @@ from qa.models.training.scorer import (
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, nargs="+", default=[DATA],
-                    help=f"training files (default: qa_train.jsonl, the shipped run's; the whole pool: --data {DATA} {MORE})")
+    ap.add_argument("--data", type=Path, nargs="+", default=[DATA, MORE],
+                    help="training files (default: the whole pool, qa_train.jsonl and squad_train_more.jsonl, as the "
+                         "shipped reader's first run)")
     ap.add_argument("--out", type=Path, default=MODELS / "reader_model")
     ap.add_argument("--layers", type=int, default=6, help="the first N of the bundled model's six layers")
-    ap.add_argument("--steps", type=int, default=900,
-                    help="optimiser steps (900 x 16: the shipped run, on qa_train.jsonl); 0: one pass over the training questions")
+    ap.add_argument("--steps", type=int, default=4000,
+                    help="optimiser steps (4000 x 16: the shipped reader's first run planned them, and read 3625 of them; "
+                         "--stop-after 3625 repeats it); 0: one pass over the training questions")
     ap.add_argument("--freeze-layers", type=int, default=0,
                     help="the word embeddings and the first N layers stay as bundled (0: train all)")
-    ap.add_argument("--in-batch", type=int, default=1,
+    ap.add_argument("--in-batch", type=int, default=0,
                     help="other questions' answers read as negatives too (sentence-transformers' in-batch negatives)")
     ap.add_argument("--scaling", type=str, default="",
                     help="also measure the model (torch, fp32) on the held-out questions after this many training "
                          "questions, comma-separated: the data-scaling table of the model card ('' for none)")
     ap.add_argument("--batch", type=int, default=16, help="questions a step (each with its answer and negatives)")
-    ap.add_argument("--negatives", type=int, default=3, help="hard negatives a question")
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--negatives", type=int, default=2, help="hard negatives a question")
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-seq-length", type=int, default=None,
                     help="tokens an input is cut at (default: 112 with --context, 80 without)")
     ap.add_argument("--context", action=argparse.BooleanOptionalAction, default=True,
@@ -137,10 +143,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-files", nargs="+", default=None, metavar="NAME",
                     help="train only on the questions of these --data files (by name; default: all of them), the "
                          "held-out ones measured as always: with --init, the data the earlier reader never saw")
-    ap.add_argument("--examples-from", type=int, default=None, metavar="N",
-                    help="read examples N .. N + steps x batch of the seed's fixed order, each once (default: the "
-                         "trainer draws steps x batch at random from all): pieces of one long run, each going on from "
-                         "the last with --init, read disjoint questions")
+    ap.add_argument("--examples-from", type=int, default=0, metavar="N",
+                    help="read examples N .. N + steps x batch of the seed's fixed order, each once (default 0, as the "
+                         "shipped reader's first run; pieces of one long run, each going on from the last with --init, "
+                         "read disjoint questions); -1: the trainer draws steps x batch at random from all")
     ap.add_argument("--minutes", type=float, default=None,
                     help="stop training after this many minutes, whatever the step, and write the model as it is "
                          "(the card says so): a run that must end within a working session")
@@ -484,8 +490,10 @@ def training_examples(args: argparse.Namespace) -> tuple[Any, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.examples_from is not None and args.examples_from < 0:  # at once, not after minutes of building examples
-        raise SystemExit(f"train_reader: --examples-from {args.examples_from} is below 0")
+    if args.examples_from is not None and args.examples_from < -1:  # at once, not after minutes of building examples
+        raise SystemExit(f"train_reader: --examples-from {args.examples_from} is below 0 (-1: drawn at random)")
+    if args.examples_from == -1:
+        args.examples_from = None
     if args.card_only:
         written = json.loads((args.out / CHECK_FILE).read_text())
         if args.lineage:

@@ -122,6 +122,20 @@ def test_the_sentence_before_a_candidate_is_found_in_its_paragraph_only():
     assert reading("Four.", "Three.") == "Four. [SEP] Three." and reading("One.", "") == reading("One.", " ") == "One."
 
 
+def test_a_paragraphs_first_sentence_is_read_under_its_sections_heading():
+    """Two sections that say the same words ("counted twice in spring, at dawn" / "at dusk") differ
+    only by their headings: read with its heading where nothing of its paragraph comes before it,
+    the reader can tell which answers "When were the swallows counted?"."""
+    swallows = replace(_passage(1, "a", 1, 10, ["Counted at dusk.", "Twice."]), section="Swallows")
+    cut = replace(_passage(2, "a", 1, 40, ["Again."]), section="Swallows")  # the same paragraph, cut
+    table = replace(_passage(3, "a", 2, 60, ["A | 1"]), role="table", section="Table 1: Counts")
+    rows = [_passage(0, "a", 0, 0, ["A title."]), swallows, cut, table]
+    assert sentence_before(rows, 1, 0, heading=True) == "Swallows" and sentence_before(rows, 1, 0) == ""
+    assert sentence_before(rows, 1, 1, heading=True) == "Counted at dusk."  # later sentences: the one before
+    assert sentence_before(rows, 2, 0, heading=True) == "Twice."  # a cut paragraph: its sentence before
+    assert sentence_before(rows, 0, 0, heading=True) == "" and sentence_before(rows, 3, 0, heading=True) == ""
+
+
 def test_compose_gives_the_reader_the_sentence_before_each_candidate(article_assistant):
     a, question = article_assistant, TREATY
     candidates, _ = _setup(a, question)

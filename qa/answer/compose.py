@@ -89,6 +89,8 @@ class Rules:
     reader_answer: float = 3.0
     reader_abstain: float = 0.0
     reader_reads_query: bool = False
+    #: a paragraph's first sentence is read with its section's heading as the text before it
+    reader_reads_heading: bool = True
     #: the span model (qa.models.span), which marks the short answer inside the quote, reads the
     #: `span_candidates` sentences the reader read that score best after it (those that could still
     #: overtake the best) and adds to each `span_answer` x the reader's probability x how strongly it
@@ -233,7 +235,8 @@ def compose(
             prior = [own(c, weighed[j] if weighed else None) for j, c in enumerate(chosen[: len(judged)])]
             prior = [pr if b else np.full_like(pr, -np.inf) for b, pr in zip(body, prior, strict=True)]
             reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates,
-                               lambda r, i: sentence_before(index.passages, chosen[r].row, i), rules.reader_within)
+                               lambda r, i: sentence_before(index.passages, chosen[r].row, i, rules.reader_reads_heading),
+                               rules.reader_within)
         if reranks:
             bonus = [0.0] * len(judged)
             for use, weight in ((weighed, rules.scorer_rerank), (reads, rules.reader_rerank)):

@@ -209,10 +209,12 @@ def passages_of(document: Document, max_words: int, first_id: int = 0) -> Iterat
             next_id += 1
 
 
-def sentence_before(passages: Sequence[Passage], row: int, i: int) -> str:
-    """The sentence before sentence `i` of passages[row] in its paragraph ("" for a paragraph's
-    first): in the same passage, or the last of the passage before it, which a paragraph cut in
-    passages leaves in the row before (same document and paragraph, ending where this one begins)."""
+def sentence_before(passages: Sequence[Passage], row: int, i: int, heading: bool = False) -> str:
+    """The sentence before sentence `i` of passages[row] in its paragraph: in the same passage, or
+    the last of the passage before it, which a paragraph cut in passages leaves in the row before
+    (same document and paragraph, ending where this one begins). For a paragraph's first sentence
+    "", or with `heading` its section's heading, where it has one ("Swallows" over "The colony
+    was counted twice in spring, at dusk."): what a reader of the page saw last."""
     p = passages[row]
     if p.role == "table":  # a row is read with its caption and header already (Passage.reading_text)
         return ""
@@ -222,7 +224,7 @@ def sentence_before(passages: Sequence[Passage], row: int, i: int) -> str:
         q = passages[row - 1]
         if q.doc == p.doc and q.paragraph == p.paragraph and q.sentences and q.end <= p.start:
             return q.sentence_text(len(q.sentences) - 1)
-    return ""
+    return p.section if heading and p.role == "body" and p.section else ""
 
 
 def chunk(documents: Iterable[Document], max_words: int) -> list[Passage]:

@@ -259,7 +259,8 @@ Written by `qa/models/training/abstain.py` (do not edit by hand; rerun the scrip
 - **What**: two logistic regressions (L2 {t['l2']}, standardised figures) over what the answer step computes
   for a question (`qa.answer.abstain.FEATURES`): P(the documents answer it), under {e['threshold']:.4f} the
   assistant abstains; and P(the quote is right), the confidence shown. It judges quotes the reader read (body
-  text); a count quoted without any figure is still refused whatever it says (`Rules.strict_kinds`), and a title or
+  text); a count quoted without any figure is still refused whatever it says (`Rules.strict_kinds`), as is a quote
+  without the kind asked for that the reader gives under {Rules().untyped_reader} (`Rules.untyped_reader`), and a title or
   byline quoted is judged by the hand-set rules, with no confidence shown.
 - **Data**: {data}. Documents the shipped reader, scorer and span model never trained on: held out by their cards
   ({', '.join(t['held_out_documents'])}: every answerable question) and {len(t['more_documents'])} articles of

@@ -89,7 +89,8 @@ class Rules:
     reader_answer: float = 3.0
     reader_abstain: float = 0.0
     reader_reads_query: bool = False
-    #: a paragraph's first sentence is read with its section's heading as the text before it
+    #: a paragraph's first sentence is read with its section's heading as the text before it (where
+    #: the document has headings: Markdown, HTML, Word, PDF), as BM25 reads it with each passage
     reader_reads_heading: bool = True
     #: the span model (qa.models.span), which marks the short answer inside the quote, reads the
     #: `span_candidates` sentences the reader read that score best after it (those that could still
@@ -113,8 +114,9 @@ class Rules:
     learned_abstention: bool = True
     #: ... except where two signs agree that the quote misses what the question asks: it holds no
     #: kind of thing asked for (no name the question does not say, for "who") and the reader gives it
-    #: less than this. Then the rules' "gives no name for this" stands, whatever the abstention model
-    #: says: a linear model weighs the two apart and lets such a quote through on its other figures
+    #: less than this. Then the rules' refusal ("The best match gives no name for this.") stands,
+    #: whatever the abstention model says: a linear model weighs the two apart and lets such a quote
+    #: through on its other figures
     #: (0 turns it off). Chosen on the abstention model's training cases (held-out training documents;
     #: docs/quality.md): under 0.05 such quotes were 82 unanswered cases and 3 of 2,104 answerable
     untyped_reader: float = 0.05

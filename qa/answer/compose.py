@@ -118,7 +118,8 @@ class Rules:
     #: whatever the abstention model says: a linear model weighs the two apart and lets such a quote
     #: through on its other figures
     #: (0 turns it off). Chosen on the abstention model's training cases (held-out training documents;
-    #: docs/quality.md): under 0.05 such quotes were 82 unanswered cases and 3 of 2,104 answerable
+    #: docs/quality.md): under 0.05 such quotes were 78 unanswered cases and 3 of 2,104 answerable
+    #: with the shipped reader (82 and 3 with the candidate it was chosen with), no COVID-QA question
     untyped_reader: float = 0.05
     #: a search limited to at most `narrow_docs` documents (a reader asking of one paper) reranks
     #: deeper: the models read `narrow_depth` passages instead of `scorer_depth`, the reader up to

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -116,10 +116,10 @@ class Rules:
     #: kind of thing asked for (no name the question does not say, for "who") and the reader gives it
     #: less than this. Then the rules' refusal ("The best match gives no name for this.") stands,
     #: whatever the abstention model says: a linear model weighs the two apart and lets such a quote
-    #: through on its other figures
-    #: (0 turns it off). Chosen on the abstention model's training cases (held-out training documents;
-    #: docs/quality.md): under 0.05 such quotes were 78 unanswered cases and 3 of 2,104 answerable
-    #: with the shipped reader (82 and 3 with the candidate it was chosen with), no COVID-QA question
+    #: through on its other figures (0 turns it off). Chosen on the abstention model's training cases
+    #: (held-out training documents; docs/quality.md): under 0.05 such quotes were 78 unanswered cases
+    #: and 3 of 2,104 answerable with the shipped reader (82 and 3 with the candidate it was chosen
+    #: with), no COVID-QA question
     untyped_reader: float = 0.05
     #: a search limited to at most `narrow_docs` documents (a reader asking of one paper) reranks
     #: deeper: the models read `narrow_depth` passages instead of `scorer_depth`, the reader up to
@@ -132,6 +132,16 @@ class Rules:
     narrow_reader_candidates: int = 8
     narrow_reader_within: float = 0.75
     narrow_answer_depth: int = 3
+
+    def overrule_model(self, signals: Mapping[str, float]) -> bool:
+        """Whether the rules' refusal of a quote with these figures (`abstain.signals`) stands over
+        the abstention model's verdict: the quote lacks the kind of thing the question asks for, and
+        that kind is a strict one (a count with no figure) or the reader doubts the quote. The
+        answer step and the model's fit (qa/models/training/abstain_fit.py) both ask here."""
+        if signals["untyped"] != 1.0:
+            return False
+        return (any(signals.get(f"asks_{kind}") == 1.0 for kind in self.strict_kinds)
+                or signals["reader_quote"] < abstain.log_odds(self.untyped_reader))
 
     def narrowed(self) -> Rules:
         """These rules as a search limited to a few documents uses them (reranking deeper)."""
@@ -343,8 +353,7 @@ def compose(
             # models' probabilities (off by default) still refuse
             if rules.learned_abstention and evidence.signals["reader_quote"] > -abstain.CLIP:
                 verdict = shipped_abstainer().judge(evidence.signals)
-                doubted = not typed and (wanted in rules.strict_kinds or float(read.max()) < rules.untyped_reader)
-                vetoed = reason is not None and (ruled is None or doubted)
+                vetoed = reason is not None and (ruled is None or rules.overrule_model(evidence.signals))
                 reason = reason if vetoed else (ruled or NOT_ANSWERED) if verdict.abstain else None
                 confidence = verdict.confidence
             elif rules.learned_abstention:  # no model read the quote: no calibrated confidence to show

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer.abstain import CLIP, FEATURES, log_odds
+from qa.answer.abstain import CLIP, FEATURES
 from qa.answer.compose import Rules
 from qa.models.abstainer import CHECK_FILE, WEIGHTS_FILE, Abstainer
 from qa.models.bundled import sha256
@@ -130,12 +130,10 @@ def _arrays(asked: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     have = np.array([a["signals"] is not None for a in asked])
     x = np.array([[a["signals"][f] for f in FEATURES] if a["signals"] else [0.0] * len(FEATURES) for a in asked])
     col = {f: x[:, i] for i, f in enumerate(FEATURES)}
-    strict = np.zeros(len(asked), bool)
     rules = np.array([a["rules_abstain"] for a in asked], dtype=bool)
-    for kind in Rules().strict_kinds:  # a count quoted without a figure is refused whatever the model says
-        strict |= (col[f"asks_{kind}"] == 1) & (col["untyped"] == 1)
-    if Rules().untyped_reader > 0:  # and so is a quote the rules refuse for lacking the kind asked for, which the reader doubts
-        strict |= rules & (col["untyped"] == 1) & (col["reader_quote"] < log_odds(Rules().untyped_reader))
+    # refused whatever the model says, as the answer step does (a count quoted without a figure, a
+    # quote lacking the kind asked for that the reader doubts)
+    strict = rules & np.array([bool(a["signals"]) and Rules().overrule_model(a["signals"]) for a in asked])
     return {"have": have, "x": x, "kinds": np.array([a["kind"] for a in asked]), "right": np.array([a["right"] for a in asked]),
             "folds": folds(asked), "rules": rules,
             # the model judges a quote the reader read (body text: what it was fitted on); the hand-set

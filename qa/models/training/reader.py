@@ -32,7 +32,8 @@ bfloat16. --steps 0 trains one whole pass. The defaults are the shipped reader's
 whole pool, every layer trained, examples 0 .. 64,000 of the seed's fixed order, 4,000 steps
 planned; a 112-minute limit stopped it at step 3,625, which --stop-after repeats); its second run
 went on from the first's --keep over examples 58,000 .. 93,200 at lr 2e-5, and its third from the
-second's over the rest of the pool, 93,200 .. 109,315 (docs/quality.md, "Issue 25 part 1"). --keep DIR saves a run's torch weights and --init DIR goes on from them, so a pass too long for one
+second's over the rest of the pool, 93,200 .. 109,315 (docs/quality.md, "Issue 25 part 1").
+--keep DIR saves a run's torch weights and --init DIR goes on from them, so a pass too long for one
 sitting can be trained in pieces (each piece a schedule of its own).
 
 What it does, deterministically (fixed seeds, one thread count, the data's and the base weights'

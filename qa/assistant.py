@@ -301,7 +301,7 @@ class Assistant:
             self.scorer.begin(query if self.rules.scorer_reads_query else q)
         qvec = self.embedder.encode([query])[0]
         t1 = time.perf_counter()
-        candidates = live.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
+        candidates = live.retriever.search(query, qvec, k=self.rules.pool(k), mode=mode, only=only)
         t2 = time.perf_counter()
         result = compose(q, query, live.index, candidates, k, self.rules, self.scorer, self.reader,
                          searched_docs=len(chosen) if chosen else None,  # a few documents: the models read deeper

@@ -22,6 +22,9 @@ from tests.conftest import ARTICLE, TREATY
 
 #: a question whose best sentences score close together: an open search's reader reads several
 REPAY = "How did Beijing repay the help it got from the Korean communists?"
+#: a question with sentences between half a point and three quarters of a point behind its best: a
+#: limited search's reader reads them, an open search's does not (Rules.narrow_reader_within)
+SWAY = "Why did China lose its ideological sway over the North?"
 
 AUTHORS = "; ".join(f"Name{i}, Given{i}" for i in range(14))  # a long author list: 28 words
 PAPER = f"""Bats as reservoirs of coronaviruses
@@ -135,12 +138,12 @@ def test_narrowed_rules_read_deeper_only_for_a_few_documents(article_assistant) 
     assert deep.reader_candidates >= rules.reader_candidates and deep.scorer_depth >= rules.scorer_depth
     assert (deep.reader_candidates, deep.reader_within, deep.scorer_depth, deep.answer_depth) == (
         rules.narrow_reader_candidates, rules.narrow_reader_within, rules.narrow_depth, rules.narrow_answer_depth)
-    qvec = a.embedder.encode([REPAY])[0]
-    candidates = a._live.retriever.search(REPAY, qvec, k=30)
+    qvec = a.embedder.encode([SWAY])[0]
+    candidates = a._live.retriever.search(SWAY, qvec, k=30)
     counts = {}
     for docs in (None, 1, rules.narrow_docs, rules.narrow_docs + 1):
         reader = _Counting(a.reader)
-        compose(REPAY, REPAY, a.index, candidates, 10, rules, a.scorer, reader, searched_docs=docs)
+        compose(SWAY, SWAY, a.index, candidates, 10, rules, a.scorer, reader, searched_docs=docs)
         counts[docs] = reader.read
     assert counts[None] == counts[rules.narrow_docs + 1] < counts[1] == counts[rules.narrow_docs]
 
@@ -152,10 +155,10 @@ def test_a_question_limited_to_one_document_reranks_deeper(article_assistant, mo
     counting = _Counting(a.reader)
     monkeypatch.setattr(a, "reader", counting)
     doc = a.documents()[0]["doc"]
-    everywhere = a.ask(REPAY, k=10)
+    everywhere = a.ask(SWAY, k=10)
     read_everywhere = counting.read
     counting.read = 0
-    limited = a.ask(REPAY, k=10, docs=[doc])
+    limited = a.ask(SWAY, k=10, docs=[doc])
     assert counting.read > read_everywhere > 0
     assert limited.answer is not None and everywhere.answer is not None
     counting.read = 0
@@ -163,9 +166,31 @@ def test_a_question_limited_to_one_document_reranks_deeper(article_assistant, mo
     assert 0 < counting.read < Rules().narrow_reader_candidates
 
 
+def test_narrowed_rules_never_read_less_than_an_open_search() -> None:
+    shallow = replace(Rules(), narrow_depth=2, narrow_reader_candidates=1, narrow_reader_within=0.1, narrow_answer_depth=1)
+    deep, rules = shallow.narrowed(), Rules()
+    assert (deep.scorer_depth, deep.reader_candidates, deep.reader_within, deep.answer_depth) == (
+        rules.scorer_depth, rules.reader_candidates, rules.reader_within, rules.answer_depth)
+
+
+def test_the_search_finds_every_passage_the_models_rerank(article_assistant, monkeypatch) -> None:
+    """However few passages are asked for (k), the search finds as many as the models rerank, so a
+    question shown one passage is reranked as deeply as one shown ten."""
+    a = article_assistant
+    rules = Rules()
+    assert all(rules.pool(k) >= max(rules.scorer_depth, rules.narrowed().scorer_depth, 3 * k) for k in (1, 5, 50))
+    judged: list[int] = []
+    probability = a.scorer.probability
+    monkeypatch.setattr(a.scorer, "probability", lambda cosines: (judged.append(len(cosines)), probability(cosines))[1])
+    one, ten = a.ask(REPAY, k=1), a.ask(REPAY, k=10)
+    assert len(one.hits) == 1 and len(ten.hits) == 10
+    assert judged[0] == judged[1] > 0  # the same sentences read by the scorer: the same passages reranked
+    assert one.hits[0].passage == ten.hits[0].passage and one.answer == ten.answer
+
+
 @pytest.mark.parametrize("field", ["narrow_depth", "narrow_reader_candidates"])
 def test_narrowing_changes_only_the_rules_it_names(field: str) -> None:
-    changes: dict[str, Any] = {field: 12}
+    changes: dict[str, Any] = {field: 30}
     rules = replace(Rules(), **changes)
     deep = rules.narrowed()
     changed = {k for k in vars(rules) if getattr(rules, k) != getattr(deep, k)}

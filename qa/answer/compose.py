@@ -53,11 +53,15 @@ class Rules:
     #: confidence below which the assistant abstains. Chosen on the article dev set and held-out
     #: training documents (eval/scorer_ablation.py, docs/quality.md): rerank and answer help the
     #: held-out documents (R@1 and answer@1 +4 points each) and keep the article's answer@1; every
-    #: abstain threshold costs the article many false abstentions, so it stays off
+    #: abstain threshold costs the article many false abstentions, so it stays off. 20 passages are
+    #: read, not the first 5 (the models' rerank reaches answers that retrieval alone ranks 6th to
+    #: 20th, most often where a corpus holds many documents: COVID-QA's 49 papers searched together
+    #: R@5 0.823 -> 0.853; docs/quality.md, "Reranking deeper in every search"); the scorer remembers
+    #: the sentences it has read, so a deeper pool costs little once they are met
     scorer_rerank: float = 0.8
     scorer_answer: float = 1.6
     scorer_abstain: float = 0.0
-    scorer_depth: int = 5
+    scorer_depth: int = 20
     #: the scorer reads the searched text (a follow-up joined to the question it leans on) instead of
     #: the question as typed
     scorer_reads_query: bool = True
@@ -73,8 +77,11 @@ class Rules:
     #: candidate with the sentence before it (seventh round) sits on the same plateau. 5 candidates
     #: (8, or one more from each passage, changed nothing; 3 and 4 lost held-out questions; each
     #: costs a forward pass); every abstain threshold refuses answerable article questions, so it
-    #: stays off; reading the searched text instead of the question as typed cost article answers
-    reader_candidates: int = 5
+    #: stays off; reading the searched text instead of the question as typed cost article answers.
+    #: 8 since the models read 20 passages (more of them hold sentences close to the best): one more
+    #: article passage and answer, COVID-QA's papers together +0.4 / +0.7 points, for about 1.5
+    #: readings a question that `reader_within` lets through
+    reader_candidates: int = 8
     #: of those candidates, the reader reads only the ones whose score before it is no more than this
     #: below the best one's (inf: all of them): a sentence that far behind is seldom lifted to the
     #: answer by the reader, and each one read costs a forward pass (~20 ms on a CPU without int8
@@ -124,11 +131,12 @@ class Rules:
     #: a search limited to at most `narrow_docs` documents (a reader asking of one paper) reranks
     #: deeper: the models read `narrow_depth` passages instead of `scorer_depth`, the reader up to
     #: `narrow_reader_candidates` sentences within `narrow_reader_within` of the best, and the
-    #: answer comes from the top `narrow_answer_depth` passages. Chosen on COVID-QA dev and the
-    #: held-out documents (docs/quality.md, issue 25 part 3): passages and answers of questions asked
-    #: of one long paper, within the latency a limited search is allowed
+    #: answer comes from the top `narrow_answer_depth` passages (never less deep than an open
+    #: search: `narrowed`). Chosen on COVID-QA dev and the held-out documents (docs/quality.md, issue
+    #: 25 part 3): passages and answers of questions asked of one long paper, within the latency a
+    #: limited search is allowed; 20 passages as every search reads now (10 before, the same figures)
     narrow_docs: int = 3
-    narrow_depth: int = 10
+    narrow_depth: int = 20
     narrow_reader_candidates: int = 8
     narrow_reader_within: float = 0.75
     narrow_answer_depth: int = 3
@@ -144,9 +152,17 @@ class Rules:
                 or signals["reader_quote"] < abstain.log_odds(self.untyped_reader))
 
     def narrowed(self) -> Rules:
-        """These rules as a search limited to a few documents uses them (reranking deeper)."""
-        return replace(self, scorer_depth=self.narrow_depth, reader_candidates=self.narrow_reader_candidates,
-                       reader_within=self.narrow_reader_within, answer_depth=self.narrow_answer_depth)
+        """These rules as a search limited to a few documents uses them (reranking deeper: never
+        fewer passages, sentences or answer passages than an open search, whatever the fields say)."""
+        return replace(self, scorer_depth=max(self.scorer_depth, self.narrow_depth),
+                       reader_candidates=max(self.reader_candidates, self.narrow_reader_candidates),
+                       reader_within=max(self.reader_within, self.narrow_reader_within),
+                       answer_depth=max(self.answer_depth, self.narrow_answer_depth))
+
+    def pool(self, k: int) -> int:
+        """How many passages the search should find for `k` shown: three times as many, and at
+        least as many as the models rerank in any search (open or limited)."""
+        return max(k * 3, 10, self.scorer_depth, self.narrow_depth)
 
 
 def _distinct(candidates: list[Candidate], passages: Sequence[Passage], k: int) -> list[Candidate]:

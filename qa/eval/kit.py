@@ -197,7 +197,7 @@ def ask(engine: Engine, embedder: Embedder, question: str, history: Sequence[str
     if begin is not None:
         begin(query if engine.rules.scorer_reads_query else question)
     qvec = embedder.encode([query])[0]
-    candidates = engine.retriever.search(query, qvec, k=max(k * 3, 10), mode=mode, only=only)
+    candidates = engine.retriever.search(query, qvec, k=engine.rules.pool(k), mode=mode, only=only)
     result = compose(question, query, engine.index, candidates, k, engine.rules, engine.scorer, engine.reader,
                      searched_docs=len(set(docs)) if docs else None, span=engine.span)
     return replace(result, timings={"total": time.perf_counter() - t0}, conversation_document=within)

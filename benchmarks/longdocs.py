@@ -2,13 +2,17 @@
 
     QA_EVAL_CACHE=/tmp/qa-vectors .venv/bin/python -m benchmarks.longdocs [--questions 120] [--rounds 3] [--json]
 
-Two workloads: questions of COVID-QA dev (`../shared/benchmarks/covid-qa-dev`, 49 papers of ~3,500
+Three workloads: questions of COVID-QA dev (`../shared/benchmarks/covid-qa-dev`, 49 papers of ~3,500
 words indexed together) each limited to its own paper, as a reader who picks one document asks
-(`docs=[paper]`: the narrowed rules, `Rules.narrowed`); and the article's dev questions over the
-article. Paths, each on an index built for it (passage and sentence vectors from QA_EVAL_CACHE):
+(`docs=[paper]`: the narrowed rules, `Rules.narrowed`); the same questions over all the papers (an
+open search); and the article's dev questions over the article. Paths, each on an index built for it
+(passage and sentence vectors from QA_EVAL_CACHE):
 - "today": the answer path before issue 25 part 3 (no headings read by BM25, no deeper reranking
-  for a limited search) and before part 4 (no learned abstention), everything else as in the tree;
+  for a limited search, the models reading 5 passages) and before part 4 (no learned abstention),
+  everything else as in the tree;
 - "not narrowed": the tree's path, with a limited search reranked as an open one;
+- "5 passages": the tree's path with the models reading 5 passages and the reader up to 5 sentences
+  in an open search, as before every search reranked 20 (`SHALLOW`);
 - "tree": the tree's path as shipped;
 - "marks only": the tree's path with the span model marking the quote's words but not helping choose
   the quote (the path before "The span model helps choose the quote", docs/quality.md);
@@ -50,10 +54,14 @@ from qa.models.reader import Reader  # noqa: E402
 from qa.models.scorer import Scorer  # noqa: E402
 from qa.models.span import SpanModel  # noqa: E402
 
+#: what the models read in an open search before every search reranked 20 passages (docs/quality.md,
+#: "Reranking deeper in every search"): 5 passages, up to 5 sentences for the reader
+SHALLOW: dict[str, Any] = {"scorer_depth": 5, "reader_candidates": 5}
+
 
 def today_rules() -> Rules:
     """The shipped Rules with this issue's changes to the answer path undone."""
-    rules = Rules()
+    rules = replace(Rules(), **SHALLOW)
     undone: dict[str, Any] = {"narrow_depth": rules.scorer_depth, "narrow_reader_candidates": rules.reader_candidates,
                               "narrow_reader_within": rules.reader_within, "narrow_answer_depth": rules.answer_depth}
     if "learned_abstention" in {f.name for f in fields(Rules)}:
@@ -132,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                "not narrowed": Engine.of(index[True], rules=not_narrowed(), scorer=scorer, reader=reader, span=span()),
                "marks only": Engine.of(index[True], rules=replace(Rules(), span_answer=0.0), scorer=scorer, reader=reader,
                                        span=span()),
+               "5 passages": Engine.of(index[True], rules=replace(Rules(), **SHALLOW), scorer=scorer, reader=reader,
+                                       span=span()),
                "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span())}
         if before is not None:
             out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before, span=span())
@@ -140,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = paths(indexes)
     figures["paper"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
                         **timed(engines, embedder, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
+    figures["papers"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
+                         **timed(engines, embedder, [(q.question, (), None) for q in chosen], args.rounds)}
 
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
     article = {h: system_index(documents, settings.max_words, embedder, headings=h) for h in (False, True)}
@@ -151,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures))
         return 0
-    for name, label in (("paper", "a question limited to its own paper (COVID-QA dev)"), ("article", "the article")):
+    for name, label in (("paper", "a question limited to its own paper (COVID-QA dev)"),
+                        ("papers", "the same questions over all the papers (an open search)"), ("article", "the article")):
         f = figures[name]
         print(f"{label}: {f['passages']} passages, {f['asks_each']} asks a path, k=5, one thread, warm")
         for path, p50 in f["p50_ms"].items():

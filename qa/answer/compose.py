@@ -134,7 +134,7 @@ class Rules:
     #: answer comes from the top `narrow_answer_depth` passages (never less deep than an open
     #: search: `narrowed`). Chosen on COVID-QA dev and the held-out documents (docs/quality.md, issue
     #: 25 part 3): passages and answers of questions asked of one long paper, within the latency a
-    #: limited search is allowed; 20 passages as every search reads now (10 before, the same figures)
+    #: limited search is allowed; 20 passages as every search reads now (10 before: within four questions)
     narrow_docs: int = 3
     narrow_depth: int = 20
     narrow_reader_candidates: int = 8

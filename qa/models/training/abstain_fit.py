@@ -133,7 +133,8 @@ def _arrays(asked: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     rules = np.array([a["rules_abstain"] for a in asked], dtype=bool)
     # refused whatever the model says, as the answer step does (a count quoted without a figure, a
     # quote lacking the kind asked for that the reader doubts)
-    strict = rules & np.array([bool(a["signals"]) and Rules().overrule_model(a["signals"]) for a in asked])
+    shipped = Rules()
+    strict = rules & np.array([bool(a["signals"]) and shipped.overrule_model(a["signals"]) for a in asked])
     return {"have": have, "x": x, "kinds": np.array([a["kind"] for a in asked]), "right": np.array([a["right"] for a in asked]),
             "folds": folds(asked), "rules": rules,
             # the model judges a quote the reader read (body text: what it was fitted on); the hand-set

@@ -491,7 +491,7 @@ def training_examples(args: argparse.Namespace) -> tuple[Any, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.examples_from is not None and args.examples_from < -1:  # at once, not after minutes of building examples
+    if args.examples_from < -1:  # at once, not after minutes of building examples
         raise SystemExit(f"train_reader: --examples-from {args.examples_from} is below 0 (-1: drawn at random)")
     if args.examples_from == -1:
         args.examples_from = None

@@ -4,14 +4,19 @@ A copy of the bundled all-MiniLM-L6-v2 fine-tuned in this project on SQuAD train
 (`qa/models/training/scorer.py`, which writes `scorer_model/`: the int8 ONNX weights, the tokenizer, a
 model card and `scorer.json` with the SHA-256 of each file, a canary and the calibration). It
 reads the question and each candidate sentence separately (a bi-encoder), so a sentence's vector is
-computed once and remembered, and a question costs one short forward pass. It runs on onnxruntime
-and never imports torch. Loaded once, lazily, and checked like the embedder: a missing or damaged
+computed once: when the index is built (`index_vectors`, kept beside the embedder's and named by
+the scorer's `fingerprint`), else the first time a question meets it, and remembered. A question
+costs one short forward pass. It runs on onnxruntime and never imports torch. Loaded once, lazily, and checked like the embedder: a missing or damaged
 file is refused with one line, never replaced by a silent fallback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +50,7 @@ class Scorer(CheckedModel):
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
+        self._fingerprint: str | None = None  # once loaded, a scorer never loads other files
 
     def _canary(self, question: str, sentence: str) -> float:
         return float(self._encode([question])[0] @ self._encode([sentence])[0])
@@ -66,6 +72,37 @@ class Scorer(CheckedModel):
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    @property
+    def fingerprint(self) -> str:
+        """What a sentence's vector depends on: the weights, the tokenizer and the input length (the
+        SHA-256 of the check file's list of files and of the length). An index that keeps sentence
+        vectors records it, and they are used only by a scorer with the same one."""
+        if self._fingerprint is None:
+            self.warm_up()
+            what = {"files": self.card.get("files"), "max_seq_length": self._max_length}
+            self._fingerprint = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+        return self._fingerprint
+
+    def index_vectors(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """The vectors of every sentence of an index, for it to keep (`sentence_vectors` computes the
+        same ones, each alone): blocks on as many threads as there are cores (the runs are
+        independent), neither remembered nor taken from what is remembered; `progress(n)` after each
+        block of n, in order."""
+        self.warm_up()
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        step = 16  # small enough that the article's 58 sentences use both cores of a laptop
+
+        def block(lo: int) -> int:
+            out[lo : lo + step] = self._encode(texts[lo : lo + step])
+            return len(texts[lo : lo + step])
+
+        with ThreadPoolExecutor(max_workers=max(1, cores), thread_name_prefix="qa-scorer-index") as pool:
+            for n in pool.map(block, range(0, len(texts), step)):
+                if progress is not None:
+                    progress(n)
+        return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised vectors (the question side: never cached)."""
@@ -108,6 +145,13 @@ class Scorer(CheckedModel):
             ahead = self._pending.pop(question, None)
         return ahead.result() if ahead is not None else self.encode([question])[0]
 
-    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+    def cosines(self, question: str, sentences: list[str], known: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
+        """Each sentence's cosine with the question; `known`: a vector for each sentence, or None
+        where none is kept (those are computed, or taken from what this scorer remembers)."""
         q = self.question_vector(question)
-        return self.sentence_vectors(sentences) @ q
+        if known is None:
+            return self.sentence_vectors(sentences) @ q
+        missing = [t for t, v in zip(sentences, known, strict=True) if v is None]
+        found = iter(self.sentence_vectors(missing)) if missing else iter(())
+        rows = [v if v is not None else next(found) for v in known]
+        return np.vstack(rows) @ q if rows else np.zeros(0, np.float32)

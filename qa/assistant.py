@@ -135,7 +135,8 @@ class Assistant:
         _release_free_memory()  # loading left freed buffers in three threads' heaps
         live = self._live  # lends its unchanged passages and vectors to a refresh, never read again
         index = indexer.open_index(self.settings, self.embedder, warn, force=force,
-                                   progress=progress or indexer._no_progress, current=live.index if live else None)
+                                   progress=progress or indexer._no_progress, current=live.index if live else None,
+                                   scorer=self.scorer)
         return self._swap(index)
 
     @property

@@ -26,6 +26,7 @@ from qa.index import store
 from qa.index.indexer import build, source_hashes
 from qa.ingest.chunks import chunk
 from qa.ingest.documents import ingest, load_corpus, read_document
+from qa.models.scorer import Scorer
 from qa.text import skeleton
 from tests.conftest import ARTICLE, ROOT
 
@@ -331,7 +332,7 @@ def test_reingest_is_idempotent(tmp_path, fake_embedder):
     first = Assistant(settings, embedder=fake_embedder).index
     again = Assistant(settings, embedder=fake_embedder).index
     assert again.path == first.path  # nothing changed: nothing rebuilt
-    forced = build(settings, fake_embedder)
+    forced = build(settings, fake_embedder, scorer=Scorer())  # as the Assistant builds: keeping the scorer's vectors
     assert forced.vectors.ntotal == first.vectors.ntotal
     for key in ("files", "counts", "sources", "documents", "ingest", "model", "chunking"):
         assert forced.manifest[key] == first.manifest[key], key

@@ -24,6 +24,7 @@ import pytest
 from qa import Assistant, Settings
 from qa.errors import QAError, StoreError
 from qa.index import store
+from qa.index.manifest import SCORER_FILE
 from qa.models.embedder import FakeEmbedder
 from tests.conftest import ROOT
 
@@ -93,7 +94,7 @@ CORRUPTIONS = {
 }
 
 
-@pytest.mark.parametrize("name", store.FILES)
+@pytest.mark.parametrize("name", [*store.FILES, SCORER_FILE])
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_corrupt_index_file_is_refused_before_faiss_reads_it(built, settings, fake_embedder, monkeypatch, name, corruption):
     gen = gen_of(settings)
@@ -112,7 +113,7 @@ def test_corrupt_index_file_is_refused_before_faiss_reads_it(built, settings, fa
     assert calls == []  # detected by the manifest's SHA-256, before FAISS saw a byte
 
 
-@pytest.mark.parametrize("name", [*store.FILES, "manifest.json"])
+@pytest.mark.parametrize("name", [*store.FILES, SCORER_FILE, "manifest.json"])
 def test_a_directory_at_an_index_path_is_refused(built, settings, fake_embedder, name):
     path = gen_of(settings) / name
     path.unlink()

@@ -33,8 +33,8 @@ def test_build_writes_open_formats_and_a_manifest(settings, fake_embedder):
     _assistant(settings, fake_embedder)
     gen = _gen(settings)
     assert sorted(f.name for f in gen.iterdir()) == [
-        "manifest.json", "passages.bm25", "passages.faiss", "passages.jsonl", "repeats.jsonl", "sentence_rows.npy",
-        "sentences.bm25", "sentences.npy", "tokens.jsonl"]
+        "manifest.json", "passages.bm25", "passages.faiss", "passages.jsonl", "repeats.jsonl", "scorer.npy",
+        "sentence_rows.npy", "sentences.bm25", "sentences.npy", "tokens.jsonl"]
     manifest = json.loads((gen / "manifest.json").read_text())
     assert manifest["format_version"] == 3
     assert manifest["vector_index"] == {"kind": "flat"}
@@ -44,7 +44,7 @@ def test_build_writes_open_formats_and_a_manifest(settings, fake_embedder):
     assert len(manifest["sources"]["corpus/" + ARTICLE.name]) == 64
     bm25 = {"params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"}
     assert set(manifest["files"]) == {"passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy",
-                                      "tokens.jsonl", "repeats.jsonl",
+                                      "tokens.jsonl", "repeats.jsonl", "scorer.npy",
                                       *(f"{d}/{n}" for d in ("passages.bm25", "sentences.bm25") for n in bm25)}
     for name, digest in manifest["files"].items():  # every file is listed with its SHA-256
         assert hashlib.sha256((gen / name).read_bytes()).hexdigest() == digest

@@ -56,8 +56,9 @@ class Rules:
     #: abstain threshold costs the article many false abstentions, so it stays off. 20 passages are
     #: read, not the first 5 (the models' rerank reaches answers that retrieval alone ranks 6th to
     #: 20th, most often where a corpus holds many documents: COVID-QA's 49 papers searched together
-    #: R@5 0.823 -> 0.853; docs/quality.md, "Reranking deeper in every search"); the scorer remembers
-    #: the sentences it has read, so a deeper pool costs little once they are met
+    #: R@5 0.823 -> 0.853; docs/quality.md, "Reranking deeper in every search"); the index keeps the
+    #: scorer's vector of every sentence (computed when it is built), so a deeper pool costs the
+    #: scorer one question vector and a product of vectors
     scorer_rerank: float = 0.8
     scorer_answer: float = 1.6
     scorer_abstain: float = 0.0
@@ -257,7 +258,12 @@ def compose(
         # the lighthouse?" against the title "The Lighthouse")
         body = [p.role in ("body", "table") for p in judged]
         if scorer is not None:
-            probs = judge.probabilities(scorer, query if rules.scorer_reads_query else question, judged)
+            # the scorer's vectors of the sentences, where the index keeps those this scorer makes
+            stored = index.scorer_rows(getattr(scorer, "fingerprint", None))
+            bounds = index.sentence_rows
+            kept = None if stored is None else (
+                lambda p: np.asarray(stored[int(bounds[p.id]) : int(bounds[p.id + 1])]))
+            probs = judge.probabilities(scorer, query if rules.scorer_reads_query else question, judged, kept)
             weighed = [pr if b else np.zeros_like(pr) for b, pr in zip(body, probs, strict=True)]
         if reader is not None and reading:
             # the reader reads the body sentences the answer step ranks best before it

@@ -5,7 +5,7 @@ use has its own weight in `Rules` (0 turns it off), so each can be measured on i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +16,7 @@ from qa.ingest.chunks import Passage
 class Judge(Protocol):
     """What compose needs of a scorer (qa.models.scorer.Scorer, or a fake in unit tests)."""
 
-    def cosines(self, question: str, sentences: list[str]) -> np.ndarray: ...
+    def cosines(self, question: str, sentences: list[str], known: Sequence[np.ndarray | None] | None = None) -> np.ndarray: ...
 
     def probability(self, cosines: np.ndarray) -> np.ndarray: ...
 
@@ -51,12 +51,17 @@ def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.n
     return out
 
 
-def probabilities(judge: Judge, question: str, passages: list[Passage]) -> list[np.ndarray]:
-    """P(this sentence answers the question) for every sentence of each passage, in one batch."""
+def probabilities(judge: Judge, question: str, passages: list[Passage],
+                  kept: Callable[[Passage], np.ndarray] | None = None) -> list[np.ndarray]:
+    """P(this sentence answers the question) for every sentence of each passage, in one batch;
+    `kept(p)`: the scorer's vectors of p's sentences, as the index keeps them (none computed)."""
     texts = [p.reading_text(i) for p in passages for i in range(len(p.sentences))]
     if not texts:
         return [np.zeros(0, np.float32) for _ in passages]
-    flat = judge.probability(judge.cosines(question, texts))
+    if kept is None:
+        flat = judge.probability(judge.cosines(question, texts))
+    else:
+        flat = judge.probability(judge.cosines(question, texts, [v for p in passages for v in kept(p)]))
     out, at = [], 0
     for p in passages:
         out.append(np.asarray(flat[at : at + len(p.sentences)], dtype=np.float32))

@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +26,24 @@ from qa.models.embedder import Embedder
 
 Warn = Callable[[str], None]
 Progress = Callable[[float, str], None]
+
+
+class SentenceScorer(Protocol):
+    """What a build needs of the answer scorer (qa.models.scorer.Scorer) to keep its sentence vectors."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def index_vectors(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+
+def scorer_fingerprint(scorer: object | None) -> str | None:
+    """The fingerprint of a scorer whose sentence vectors an index can keep; None for none (or a
+    stand-in without `fingerprint` and `index_vectors`, as unit tests pass)."""
+    if scorer is None or not hasattr(scorer, "index_vectors"):
+        return None
+    fingerprint = getattr(scorer, "fingerprint", None)
+    return fingerprint if isinstance(fingerprint, str) else None
 
 
 def _quiet(_message: str) -> None:
@@ -103,8 +121,24 @@ def settings_mismatch(manifest: dict[str, Any], settings: Settings, embedder: Em
     return None
 
 
-def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> str | None:
-    """Why an index no longer fits the corpus, settings or model; None when it does."""
+def scorer_mismatch(manifest: dict[str, Any], scorer: SentenceScorer | None) -> str | None:
+    """Why an index does not keep the sentence vectors of this answer scorer (None: it does, or
+    there is no scorer to keep them for)."""
+    want = scorer_fingerprint(scorer)
+    if want is None:
+        return None
+    have = manifest.get("scorer")
+    if not isinstance(have, dict):
+        return "it keeps no sentence vectors of the answer scorer"
+    if have.get("fingerprint") != want:
+        return "its sentence vectors were made by another answer scorer"
+    return None
+
+
+def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedder,
+                 scorer: SentenceScorer | None = None) -> str | None:
+    """Why an index no longer fits the corpus, settings or models; None when it does. With a
+    `scorer`, an index without its sentence vectors is stale too (a refresh computes only those)."""
     mismatch = settings_mismatch(manifest, settings, embedder)
     if mismatch:
         return mismatch
@@ -114,18 +148,19 @@ def stale_reason(manifest: dict[str, Any], settings: Settings, embedder: Embedde
     if changed:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         return f"the corpus changed: {shown}"
-    return None
+    return scorer_mismatch(manifest, scorer)
 
 
 def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress: Progress = _no_progress,
-          reuse: bool = True, current: store.Index | None = None) -> store.Index:
+          reuse: bool = True, current: store.Index | None = None, scorer: SentenceScorer | None = None) -> store.Index:
     """Reads the corpus, cuts passages, embeds them and their sentences, and saves a new generation.
 
     With `reuse` (the default) the previous generation, when it was built with the same model and
     chunking, lends what is unchanged (`qa.index.reuse`): unchanged documents are not read again
     and only new or changed passages are embedded. The result is what a full rebuild gives.
     `current`: the generation the caller holds in memory (an Assistant's), used instead of reading
-    it again when it is still the current one.
+    it again when it is still the current one. With a `scorer` (qa.models.scorer.Scorer) the
+    generation keeps its vector of every sentence too, so that no question waits for them.
     """
     started = time.perf_counter()
     progress(0.0, "reading documents")
@@ -140,7 +175,9 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
     passages, repeats = unique_and_repeats(cut)
     if not passages:
         raise CorpusError(f"no indexable text in {settings.corpus_dir} ({read.summary()}; add .pdf, .docx, .html, .md or .txt files)")
-    vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress)
+    scoring = scorer_fingerprint(scorer)
+    vectors, sentence_vectors, per_sentence = _embed(passages, embedder, previous, progress, 0.6 if scoring else 0.9)
+    scored = _score(passages, scorer, scoring, previous, progress, 0.6, 0.9) if scoring and scorer else None
     progress(0.9, "indexing words")
     tables = lexical.tables(passages, per_sentence, settings.headings)
     per_doc, cuts = Counter(p.doc for p in passages), Counter(p.doc for p in cut)
@@ -161,9 +198,11 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
         "vector_index": how,
         "documents": entries,
     }
+    if scored is not None:
+        manifest["scorer"] = {"fingerprint": scoring, "dim": int(scored.shape[1])}
     progress(0.95, "saving the index")
     index = store.save(settings.index_dir, manifest, passages, vector_index.build(vectors, embedder.dim, how),
-                       sentence_vectors, tables, per_sentence, repeats)
+                       sentence_vectors, tables, per_sentence, repeats, scorer_vectors=scored)
     progress(1.0, f"indexed {len(passages)} passages from {len(entries)} documents "
                   f"in {time.perf_counter() - started:.1f} s")
     return index
@@ -213,8 +252,28 @@ def _documents(read: Ingest, previous: reuse_.Previous | None, max_words: int,
     return entries, cut
 
 
+def _score(passages: list[Passage], scorer: SentenceScorer, fingerprint: str | None, previous: reuse_.Previous | None,
+           progress: Progress, lo: float, hi: float) -> np.ndarray:
+    """The answer scorer's vector of each sentence (of the text the answer models read,
+    `Passage.reading_text`): the previous generation's where it holds the same passage read the same
+    way by the same scorer, computed for the others."""
+    texts = [[p.reading_text(i) for i in range(len(p.sentences))] for p in passages]
+    kept = [previous.scorer_vectors(p, t, fingerprint) if previous else None for p, t in zip(passages, texts, strict=True)]
+    new = [x for t, k in zip(texts, kept, strict=True) if k is None for x in t]
+    progress(lo, f"reading {len(new)} sentences for the answer scorer")
+    done = [0]
+
+    def told(n: int) -> None:
+        done[0] += n
+        progress(lo + (hi - lo) * done[0] / max(1, len(new)), f"read {done[0]}/{len(new)} sentences for the answer scorer")
+
+    fresh = iter(scorer.index_vectors(new, told)) if new else iter(())
+    rows = [v for t, k in zip(texts, kept, strict=True) for v in (k if k is not None else [next(fresh) for _ in t])]
+    return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 384), np.float32)
+
+
 def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previous | None,
-           progress: Progress) -> tuple[np.ndarray, np.ndarray, list[list[list[str]]]]:
+           progress: Progress, hi: float = 0.9) -> tuple[np.ndarray, np.ndarray, list[list[list[str]]]]:
     """Each passage's vector, each sentence's vector and each passage's sentences' tokens: taken
     from the previous generation where it holds the same passage, computed for the others."""
     rows = [previous.row(p) if previous else None for p in passages]
@@ -236,7 +295,7 @@ def _embed(passages: list[Passage], embedder: Embedder, previous: reuse_.Previou
         return vectors, sentence_vectors, per_sentence
     bulk = getattr(embedder, "bulk", contextlib.nullcontext)
     with bulk():
-        fresh, fresh_sentences = embed(new, embedder, progress, 0.1, 0.9)
+        fresh, fresh_sentences = embed(new, embedder, progress, 0.1, hi)
     vectors[[p.id for p in new]] = fresh
     sentence_vectors[np.concatenate([np.arange(bounds[p.id], bounds[p.id + 1]) for p in new])] = fresh_sentences
     return vectors, sentence_vectors, per_sentence
@@ -331,23 +390,26 @@ def open_index(
     force: bool = False,
     progress: Progress = _no_progress,
     current: store.Index | None = None,
+    scorer: SentenceScorer | None = None,
 ) -> store.Index:
     """The index for these settings: loaded and checked, or (re)built when absent, stale or forced.
 
     A corrupt or foreign-format index is refused (StoreError) rather than silently replaced.
     `current` (the generation the caller serves) lends what is unchanged to a refresh without
     being read again; an index that is not refreshed is always loaded and checked afresh.
+    `scorer`: the answer scorer whose sentence vectors a build keeps (an index without them, or
+    with another scorer's, is refreshed: only those are computed).
     """
     index_dir = settings.index_dir
     if force:  # from scratch: nothing is taken from the previous generation
-        return build(settings, embedder, warn, progress, reuse=False)
+        return build(settings, embedder, warn, progress, reuse=False, scorer=scorer)
     store.collect_garbage(index_dir)
     for attempt in range(2):
         gen = store.current_generation(index_dir)
         if gen is None:
             require_corpus(settings)
             warn(f"no index in {index_dir}/ yet; building it")
-            return build(settings, embedder, warn, progress)
+            return build(settings, embedder, warn, progress, scorer=scorer)
         try:
             manifest = store.read_manifest(gen)
             if not settings.corpus_dir.is_dir():
@@ -360,17 +422,17 @@ def open_index(
                         f"(and --corpus DIR, since {settings.corpus_dir} is missing)"
                     )
                 return store.load(gen, manifest)
-            reason = stale_reason(manifest, settings, embedder)
+            reason = stale_reason(manifest, settings, embedder, scorer)
             if reason:
                 warn(f"the index is out of date ({reason}); rebuilding")
-                return build(settings, embedder, warn, progress, current=current)
+                return build(settings, embedder, warn, progress, current=current, scorer=scorer)
             return store.load(gen, manifest)
         except store.OldFormat as e:
             if not settings.corpus_dir.is_dir():
                 raise StoreError(f"{e} (and --corpus DIR, since {settings.corpus_dir} is missing)") from e
             warn(f"the index is out of date (it was written in format {e.version}, this qa writes "
                  f"{store.FORMAT_VERSION}); rebuilding")
-            return build(settings, embedder, warn, progress, reuse=False)
+            return build(settings, embedder, warn, progress, reuse=False, scorer=scorer)
         except StoreError:
             # A writer may have replaced the generation while we read it: look again once.
             if attempt == 0 and store.current_generation(index_dir) != gen:

@@ -23,6 +23,9 @@ LEXICAL = ("passages.bm25", "sentences.bm25")
 FILES = ("passages.jsonl", "sentence_rows.npy", "passages.faiss", "sentences.npy", "tokens.jsonl", "repeats.jsonl",
          *(f"{folder}/{name}" for folder in LEXICAL for name in BM25_FILES))
 REBUILD = "rebuild it with `qa index --force`"
+#: the answer scorer's sentence vectors: a generation holds them when its manifest has a "scorer"
+#: entry ({"fingerprint": the scorer's, "dim": its vectors' size}), listed in "files" like the others
+SCORER_FILE = "scorer.npy"
 
 
 class OldFormat(StoreError):
@@ -88,6 +91,13 @@ def _manifest_problem(m: dict[str, Any]) -> str | None:
         return "no checksum for every index file"
     if not isinstance(counts, dict) or any(not _is_int(counts.get(k)) or counts[k] < 0 for k in ("passages", "sentences")):
         return "no valid passage and sentence counts"
+    if "scorer" in m:
+        scorer = m["scorer"]
+        if not isinstance(scorer, dict) or not isinstance(scorer.get("fingerprint"), str) \
+                or not _is_int(scorer.get("dim")) or not 0 < scorer["dim"] <= 65536:
+            return "a malformed answer scorer entry"
+        if not isinstance(files.get(SCORER_FILE), str):
+            return "no checksum for every index file"
     if not isinstance(m.get("chunking"), dict):
         return "no chunking settings"
     how = m.get("vector_index")

@@ -71,3 +71,16 @@ class Previous:
     def sentence_vectors(self, row: int) -> np.ndarray:
         rows = self.index.sentence_rows
         return np.asarray(self.index.sentence_vectors[int(rows[row]) : int(rows[row + 1])])
+
+    def scorer_vectors(self, p: Passage, texts: list[str], fingerprint: str | None) -> list[np.ndarray] | None:
+        """The answer scorer's vectors of `p`'s sentences, read as `texts`, when the previous
+        generation holds the same passage read the same way (a table row is read under its caption)
+        and kept vectors made by the scorer with this fingerprint; else None."""
+        kept, row = self.index.scorer_rows(fingerprint), self.row(p)
+        if kept is None or row is None:
+            return None
+        old = self.index.passages[row]
+        if [old.reading_text(i) for i in range(len(old.sentences))] != texts:
+            return None
+        rows = self.index.sentence_rows
+        return list(np.asarray(kept[int(rows[row]) : int(rows[row + 1])]))

@@ -3,7 +3,8 @@
     index/
       CURRENT              names the generation in use (replaced atomically)
       gen-<time>-<rand>/   manifest.json, passages.jsonl, sentence_rows.npy, passages.faiss,
-                           sentences.npy, tokens.jsonl, passages.bm25/, sentences.bm25/
+                           sentences.npy, tokens.jsonl, passages.bm25/, sentences.bm25/,
+                           and scorer.npy when built with the answer scorer
 
 A generation is written completely (each file fsynced) before CURRENT points at it, so a crash at
 any moment leaves the previous index usable. It holds everything a question needs, so loading
@@ -38,7 +39,7 @@ from qa.disk import writer_lock as writer_lock  # re-exported: the store's calle
 from qa.errors import StoreError
 from qa.index import vectors as vector_index
 from qa.index.lexical import Lexical
-from qa.index.manifest import FILES, FORMAT_VERSION, LEXICAL, checked, verified
+from qa.index.manifest import FILES, FORMAT_VERSION, LEXICAL, SCORER_FILE, checked, verified
 from qa.index.manifest import MANIFEST as MANIFEST  # re-exported: callers name them as store.X
 from qa.index.manifest import REBUILD as REBUILD
 from qa.index.manifest import OldFormat as OldFormat
@@ -62,6 +63,16 @@ class Index:
     sentence_rows: np.ndarray  # passage i's sentences are rows sentence_rows[i]:sentence_rows[i+1]
     lexical: Lexical  # BM25 over the passages
     sentence_lexical: Lexical  # BM25 over the sentences
+    #: the answer scorer's vector of each sentence, rows as sentence_vectors (memory-mapped), made
+    #: by the scorer manifest["scorer"]["fingerprint"] names; None when built without one
+    scorer_vectors: np.ndarray | None = None
+
+    def scorer_rows(self, fingerprint: str | None) -> np.ndarray | None:
+        """The answer scorer's sentence vectors when the scorer with this fingerprint made them, else None."""
+        made_by = self.manifest.get("scorer")
+        if self.scorer_vectors is None or fingerprint is None or not isinstance(made_by, dict):
+            return None
+        return self.scorer_vectors if made_by.get("fingerprint") == fingerprint else None
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -101,14 +112,18 @@ def save(
     tables: tuple[Lexical, Lexical],
     tokens: list[list[list[str]]],
     repeats: Sequence[tuple[int, Passage]] = (),
+    scorer_vectors: np.ndarray | None = None,
 ) -> Index:
     """Writes a new generation and points CURRENT at it; the previous one stays until collected.
 
     `vectors` is the passages' FAISS index (see `qa.index.vectors`), `tables` the passages' and
     the sentences' BM25, `tokens` each passage's sentences' token lists, `repeats` the passages
     dropped as repeats of earlier ones with their place in their document (both kept for the next
-    build, never read to answer).
+    build, never read to answer), `scorer_vectors` the answer scorer's vector of each sentence
+    (kept when given, with the manifest's "scorer" entry naming the scorer that made them).
     """
+    if (scorer_vectors is None) != ("scorer" not in manifest):
+        raise ValueError("the answer scorer's sentence vectors and the manifest's 'scorer' entry go together")
     faiss = _faiss()
     held = Passages.held(passages)
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
@@ -128,6 +143,8 @@ def save(
                 "tokens.jsonl": _write(gen / "tokens.jsonl", token_lines.encode()),
                 "repeats.jsonl": _write(gen / "repeats.jsonl", repeat_lines.encode()),
             }
+            if scorer_vectors is not None:
+                files[SCORER_FILE] = _write(gen / SCORER_FILE, _npy(scorer_vectors))
             for folder, table in zip(LEXICAL, tables, strict=True):
                 for path in table.save(gen / folder):
                     files[f"{folder}/{path.name}"] = _fsync_file(path)
@@ -150,7 +167,8 @@ def save(
         raise StoreError(f"could not save the index in {index_dir}: {e.strerror or e}") from e
     with npy_reading():
         sentences = np.load(gen / "sentences.npy", mmap_mode="r")
-    return _assemble(gen, manifest, held, vectors, sentences, tables)
+        scored = np.load(gen / SCORER_FILE, mmap_mode="r") if scorer_vectors is not None else None
+    return _assemble(gen, manifest, held, vectors, sentences, tables, scored)
 
 
 def _collect(index_dir: Path, keep: str) -> None:
@@ -237,8 +255,8 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
     files, counts, dim = manifest["files"], manifest["counts"], int(manifest["model"]["dim"])
     read = ("passages.jsonl", "sentence_rows.npy", "passages.faiss")
     data = {name: checked(gen, files, name) for name in read}
-    for name in FILES:  # the others are read by numpy, bm25s or the next build: checked, not kept
-        if name not in read:
+    for name in (*FILES, SCORER_FILE) if "scorer" in manifest else FILES:  # the others are read by numpy,
+        if name not in read:  # bm25s or the next build: checked, not kept
             verified(gen, files, name)
     try:
         with npy_reading():
@@ -267,18 +285,27 @@ def load(gen: Path, manifest: dict[str, Any]) -> Index:
         raise StoreError(f"index file {gen / 'sentences.npy'} is not a vector array; {REBUILD}") from e
     if sentences.dtype != np.float32 or sentences.shape != (counts["sentences"], dim):
         raise StoreError(f"index file {gen / 'sentences.npy'} does not match its manifest; {REBUILD}")
+    scored = None
+    if "scorer" in manifest:
+        try:
+            with npy_reading():
+                scored = np.load(gen / SCORER_FILE, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise StoreError(f"index file {gen / SCORER_FILE} is not a vector array; {REBUILD}") from e
+        if scored.dtype != np.float32 or scored.shape != (counts["sentences"], manifest["scorer"]["dim"]):
+            raise StoreError(f"index file {gen / SCORER_FILE} does not match its manifest; {REBUILD}")
     tables = []
     for folder, n in zip(LEXICAL, (counts["passages"], counts["sentences"]), strict=True):
         try:
             tables.append(Lexical.load(gen / folder, n))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"index files in {gen / folder} cannot be read as its manifest says; {REBUILD}") from e
-    return _assemble(gen, manifest, passages, index, sentences, (tables[0], tables[1]))
+    return _assemble(gen, manifest, passages, index, sentences, (tables[0], tables[1]), scored)
 
 
 def _assemble(gen: Path, manifest: dict[str, Any], passages: Passages, pindex: Any, svecs: np.ndarray,
-              tables: tuple[Lexical, Lexical]) -> Index:
+              tables: tuple[Lexical, Lexical], scored: np.ndarray | None = None) -> Index:
     rows = passages.rows
-    if int(rows[-1]) != len(svecs):
+    if int(rows[-1]) != len(svecs) or (scored is not None and len(scored) != len(svecs)):
         raise StoreError(f"index in {gen} has {len(svecs)} sentence vectors for {int(rows[-1])} sentences; {REBUILD}")
-    return Index(gen, manifest, passages, pindex, svecs, rows, tables[0], tables[1])
+    return Index(gen, manifest, passages, pindex, svecs, rows, tables[0], tables[1], scored)

@@ -14,7 +14,9 @@ alternate the paths question by question; prints the medians and the median per-
 against the path without models. The scorer remembers each sentence's vector once computed (it is
 the same for every question); the reader remembers nothing, so every ask pays for its reading.
 With `--fresh` the scorer forgets its sentence vectors before each ask too: what a question costs
-whose passages no earlier question touched (the common case on a large corpus).
+whose passages no earlier question touched (the common case on a large corpus). The fifth path,
+"kept vectors", is scorer + reader on the same index keeping the scorer's vector of every sentence,
+as an index built by `qa index` does: it never asks the scorer for one, fresh or not.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from benchmarks.corpus import ARTICLE, make_corpus  # noqa: E402
 from qa.answer.compose import Rules  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.evaluate import DEFAULT_SET, load_set  # noqa: E402
-from qa.eval.kit import CachedEmbedder, Engine, ask, system_index  # noqa: E402
+from qa.eval.kit import CachedEmbedder, Engine, ask, keeping_scorer_vectors, system_index  # noqa: E402
 from qa.ingest.documents import load_corpus  # noqa: E402
 from qa.models.embedder import MiniLM  # noqa: E402
 from qa.models.reader import Reader  # noqa: E402
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
              "scorer+reader": Engine.of(index, rules=Rules(), scorer=scorer, reader=reader),
              # the reader reading every candidate, as before Rules.reader_within (docs/benchmarks.md)
              "+reader, all": Engine.of(index, rules=replace(Rules(), reader_within=float("inf")), scorer=scorer,
+                                       reader=reader),
+             # scorer + reader on an index that keeps the scorer's sentence vectors, as a built one does
+             "kept vectors": Engine.of(keeping_scorer_vectors(index, scorer), rules=Rules(), scorer=scorer,
                                        reader=reader)}
     for q in questions:
         for engine in paths.values():

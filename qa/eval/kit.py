@@ -151,6 +151,15 @@ def memory_index(passages: list[Passage], embedder: CachedEmbedder, headings: bo
     return Index(Path("<memory>"), manifest, tuple(passages), flat, sentence_vectors, bounds, *tables)
 
 
+def keeping_scorer_vectors(index: Index, scorer: indexer.SentenceScorer) -> Index:
+    """`index` keeping the answer scorer's vector of every sentence, as a build with it does
+    (qa.index.indexer: an answer then reads them instead of computing them)."""
+    texts = [p.reading_text(i) for p in index.passages for i in range(len(p.sentences))]
+    kept = scorer.index_vectors(texts)
+    manifest = {**index.manifest, "scorer": {"fingerprint": scorer.fingerprint, "dim": int(kept.shape[1])}}
+    return replace(index, manifest=manifest, scorer_vectors=kept)
+
+
 def system_index(documents: Sequence[Document], max_words: int, embedder: CachedEmbedder,
                  headings: bool = True) -> Index:
     return memory_index(unique_passages(chunk(documents, max_words)), embedder, headings)

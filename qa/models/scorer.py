@@ -6,8 +6,9 @@ model card and `scorer.json` with the SHA-256 of each file, a canary and the cal
 reads the question and each candidate sentence separately (a bi-encoder), so a sentence's vector is
 computed once: when the index is built (`index_vectors`, kept beside the embedder's and named by
 the scorer's `fingerprint`), else the first time a question meets it, and remembered. A question
-costs one short forward pass. It runs on onnxruntime and never imports torch. Loaded once, lazily, and checked like the embedder: a missing or damaged
-file is refused with one line, never replaced by a silent fallback.
+costs one short forward pass. It runs on onnxruntime and never imports torch. Loaded once, lazily,
+and checked like the embedder: a missing or damaged file is refused with one line, never replaced
+by a silent fallback.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ class Scorer(CheckedModel):
         step = 16  # small enough that the article's 58 sentences use both cores of a laptop
 
         def block(lo: int) -> int:
-            out[lo : lo + step] = self._encode(texts[lo : lo + step])
-            return len(texts[lo : lo + step])
+            some = texts[lo : lo + step]
+            out[lo : lo + len(some)] = self._encode(some)
+            return len(some)
 
         with ThreadPoolExecutor(max_workers=max(1, cores), thread_name_prefix="qa-scorer-index") as pool:
             for n in pool.map(block, range(0, len(texts), step)):
@@ -149,8 +151,7 @@ class Scorer(CheckedModel):
         """Each sentence's cosine with the question; `known`: a vector for each sentence, or None
         where none is kept (those are computed, or taken from what this scorer remembers)."""
         q = self.question_vector(question)
-        if known is None:
-            return self.sentence_vectors(sentences) @ q
+        known = [None] * len(sentences) if known is None else known
         missing = [t for t, v in zip(sentences, known, strict=True) if v is None]
         found = iter(self.sentence_vectors(missing)) if missing else iter(())
         rows = [v if v is not None else next(found) for v in known]

@@ -355,8 +355,10 @@ def build(a: Assistant, upload_bytes: int = server.MAX_UPLOAD_BYTES, warnings: c
                     show_progress="minimal", **private).then(None, js=REVEAL_JS, **private)
         for name, step, zoom, home in (("◀ Previous", -1, 0, False), ("Next ▶", 1, 0, False),
                                        ("Cited page", 0, 0, True), ("Zoom out", 0, -1, False), ("Zoom in", 0, 1, False)):
+            # a click while the last one is on its way is never dropped (Gradio's default for a click): it runs
+            # when that one is done, from the page it left, so two quick clicks on Previous go back two pages
             nav[name].click(mover(step, zoom, home), [page_state], [pageview_md, page_state], show_progress="minimal",
-                            **private)
+                            trigger_mode="always_last", **private)
         clear_btn.click(clear, None, [chat, state, shown, sources, ctx, viewer, md_btn, js_btn], **private)
         demo.optional_inputs = (picker,)
         corpus_out = [status, corpus_md, picker, doomed]

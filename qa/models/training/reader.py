@@ -502,11 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             write_atomically(args.out / CHECK_FILE, json.dumps(written, indent=1) + "\n")
         write_atomically(args.out / "MODEL_CARD.md", model_card(written))
         return 0
-    seeded(args.threads)
-    if args.bf16 is None:
-        args.bf16 = fast_bf16()
-    from sentence_transformers.cross_encoder import CrossEncoder
-
+    # what the arguments alone refuse, refused before torch and the libraries load
     unknown = set(args.train_files or ()) - {p.name for p in args.data}
     if unknown:
         raise SystemExit(f"train_reader: --train-files {', '.join(sorted(unknown))} is not among --data")
@@ -514,7 +510,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"train_reader: --init {args.init} holds neither model.safetensors (an earlier run's --keep) "
                          "nor model.onnx (a shipped reader)")
     t0 = time.time()
+    # the data (evaluation material refused) before torch loads; its order is drawn from its own seeded rng
     rows, checked, held, train_rows, held_rows, (data, labels, skipped) = training_examples(args)
+    seeded(args.threads)
+    if args.bf16 is None:
+        args.bf16 = fast_bf16()
+    from sentence_transformers.cross_encoder import CrossEncoder
+
     if args.max_seq_length is None:
         args.max_seq_length = 112 if args.context else 80
     order = len(data)

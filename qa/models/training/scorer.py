@@ -392,11 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.bf16 is None:
         args.bf16 = cpu_has_bf16()
+    t0 = time.time()
+    rows, checked, held, train_rows, held_rows = data_split(args)  # evaluation material refused before torch loads
     seeded(args.threads)
     from sentence_transformers import SentenceTransformer
 
-    t0 = time.time()
-    rows, checked, held, train_rows, held_rows = data_split(args)
     data, skipped = triplets(train_rows, random.Random(SEED))
     if args.steps <= 0:  # one pass over the triplets
         args.steps = max(1, -(-len(data) // args.batch))

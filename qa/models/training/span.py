@@ -396,9 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.measure_only:
         return measure_again(args)
-    seeded(args.threads)
     t0 = time.time()
-    rows, checked, held, reserved = pool(args.data)
+    rows, checked, held, reserved = pool(args.data)  # evaluation material refused before torch loads
+    seeded(args.threads)
     kept_out = set(held) | set(reserved)
     train_rows = [r for r in rows if r["title"] not in kept_out and not r["is_impossible"]]
     held_rows = [r for r in rows if r["title"] in held and not r["is_impossible"]]

@@ -5,6 +5,8 @@ asked about, its uses in the answer (rerank, answer, abstain, confidence), and t
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from qa.models.bundled import sha256
 from qa.models.reader import CANARY_TOLERANCE, CHECK_FILE, MODEL_FOLDER, NULL, Reader, reading
 
 from .conftest import ROOT, SHARED, TREATY
+from .training_runs import run_main
 
 DATA = SHARED / "training" / "qa_train.jsonl"
 
@@ -310,14 +313,10 @@ def test_the_training_scripts_defaults_are_the_shipped_readers_recipe():
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
-    out = tmp_path / "reader"
-    done = subprocess.run(
-        [sys.executable, "-m", "qa.models.training.reader", "--limit", "24", "--steps", "2", "--batch", "4",
-         "--held-out-limit", "8", "--threads", "1", "--layers", "2", "--freeze-layers", "1", "--null",
-         "--scaling", "8", "--data", str(DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "reader"  # the run in this process; --card-only below runs the script as a command
+    assert train_here("--limit", "24", "--steps", "2", "--batch", "4", "--held-out-limit", "8", "--threads", "1",
+                      "--layers", "2", "--freeze-layers", "1", "--null", "--scaling", "8", "--data", str(DATA),
+                      "--out", str(out)) == ""
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["steps"] == 2 and card["training"]["layers"] == 2
     assert card["training"]["data_sha256"] == {DATA.name: sha256(DATA)} and card["training"]["excluded_and_checked"]["titles"]
@@ -370,6 +369,14 @@ def test_training_reads_several_files_and_keeps_the_reserved_articles_out(tmp_pa
         data_split(args)
 
 
+def train_here(*args: str) -> str:
+    """The reader's training script run in this process (tests/training_runs.py); the one line it
+    refused with, or "" when it wrote its model."""
+    from qa.models.training.reader import main
+
+    return run_main(main, *args)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
 def test_a_run_kept_can_be_trained_further(tmp_path):
@@ -377,23 +384,16 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     card names where it started."""
     common = ["--limit", "16", "--steps", "1", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
               "--scaling", "", "--data", str(DATA)]
-    first = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--layers", "1",
-                            "--keep", str(tmp_path / "kept"), "--out", str(tmp_path / "one")],
-                           capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert train_here(*common, "--layers", "1", "--keep", str(tmp_path / "kept"), "--out", str(tmp_path / "one")) == ""
     assert (tmp_path / "kept" / "model.safetensors").is_file()
-    second = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path / "kept"),
-                             "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert second.returncode == 0, second.stderr[-2000:]
+    assert train_here(*common, "--init", str(tmp_path / "kept"), "--out", str(tmp_path / "two")) == ""
     card = json.loads((tmp_path / "two" / CHECK_FILE).read_text())["training"]
     assert card["layers"] == 1 and card["init"]["weights_sha256"] == sha256(tmp_path / "kept" / "model.safetensors")
     assert "continued from the reader in" in (tmp_path / "two" / "MODEL_CARD.md").read_text()
     assert json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]["init"] is None
     # a reader as shipped (its int8 export only) goes on too, on the questions of the files named
-    third = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path / "one"),
-                            "--train-files", DATA.name, "--out", str(tmp_path / "three")],
-                           capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert third.returncode == 0, third.stderr[-2000:]
+    assert train_here(*common, "--init", str(tmp_path / "one"), "--train-files", DATA.name,
+                      "--out", str(tmp_path / "three")) == ""
     card = json.loads((tmp_path / "three" / CHECK_FILE).read_text())["training"]
     assert card["layers"] == 1 and card["init"]["form"] == "int8" and card["train_files"] == [DATA.name]
     assert card["init"]["weights_sha256"] == sha256(tmp_path / "one" / "model.onnx")
@@ -408,12 +408,14 @@ def test_a_run_kept_can_be_trained_further(tmp_path):
     assert first["model_sha256"] == card["training"]["init"]["weights_sha256"]  # the link: the int8 export went on
     assert (tmp_path / "three" / "model.onnx").read_bytes() == before and card["files"]["model.onnx"] == sha256(tmp_path / "three" / "model.onnx")
     assert "## Lineage: 2 runs" in (tmp_path / "three" / "MODEL_CARD.md").read_text()
+    # refused from the arguments alone, before torch loads, writing nothing
     wrong = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--train-files", "other.jsonl",
-                            "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
+                            "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT,
+                           env=os.environ | {"PYTHONPROFILEIMPORTTIME": "1"})
     assert wrong.returncode != 0 and "is not among --data" in wrong.stderr and not (tmp_path / "four").exists()
-    empty = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--init", str(tmp_path),
-                            "--out", str(tmp_path / "four")], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert empty.returncode != 0 and "holds neither" in empty.stderr and not (tmp_path / "four").exists()
+    assert "import time:" in wrong.stderr and not re.search(r"\|\s+(torch|sentence_transformers)$", wrong.stderr, re.M)
+    empty = train_here(*common, "--init", str(tmp_path), "--out", str(tmp_path / "four"))
+    assert "holds neither" in empty and not (tmp_path / "four").exists()
 
 
 @pytest.mark.slow
@@ -424,10 +426,7 @@ def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_
     card says so."""
     common = ["--limit", "24", "--steps", "3", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
               "--scaling", "", "--layers", "1", "--data", str(DATA)]
-    done = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "4",
-                           "--minutes", "0.0001", "--out", str(tmp_path / "one")],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert train_here(*common, "--examples-from", "4", "--minutes", "0.0001", "--out", str(tmp_path / "one")) == ""
     t = json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]
     assert t["steps"] == 1 and t["planned_steps"] == 3 and t["minutes"] == 0.0001
     read = t["read"]
@@ -435,16 +434,12 @@ def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_
     assert 0 < read["slice_questions"] <= 12 and read["slice_with_answer"] <= 12
     card = (tmp_path / "one" / "MODEL_CARD.md").read_text()
     assert "read examples 4 to 16 of the" in card and "stopped at its 0.0001-minute limit after 1 of 3 planned steps" in card
-    again = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "4",
-                            "--stop-after", "2", "--out", str(tmp_path / "again")],
-                           capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert train_here(*common, "--examples-from", "4", "--stop-after", "2", "--out", str(tmp_path / "again")) == ""
     t = json.loads((tmp_path / "again" / CHECK_FILE).read_text())["training"]
     assert t["steps"] == 2 and t["planned_steps"] == 3 and t["stop_after"] == 2 and t["read"]["examples"] == 8
     assert "stopped by --stop-after after 2 of 3 planned steps" in (tmp_path / "again" / "MODEL_CARD.md").read_text()
-    past = subprocess.run([sys.executable, "-m", "qa.models.training.reader", *common, "--examples-from", "100000",
-                           "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert past.returncode != 0 and "is past the" in past.stderr and not (tmp_path / "two").exists()
+    past = train_here(*common, "--examples-from", "100000", "--out", str(tmp_path / "two"))
+    assert "is past the" in past and not (tmp_path / "two").exists()
 
 
 def test_a_slice_below_zero_is_refused_at_once(tmp_path):

@@ -22,6 +22,7 @@ from qa.models.reader import Reader
 from qa.models.scorer import CANARY_TOLERANCE, MODEL_FOLDER, RESTORE, Scorer
 
 from .conftest import ROOT, SHARED, TREATY
+from .training_runs import run_main
 
 DATA = SHARED / "training" / "qa_train.jsonl"
 MORE = SHARED / "training" / "squad_train_more.jsonl"
@@ -224,13 +225,14 @@ def test_training_script_refuses_evaluation_material(tmp_path):
 @pytest.mark.skipif(not (DATA.is_file() and MORE.is_file()),
                     reason="needs ../shared/training/qa_train.jsonl and squad_train_more.jsonl")
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
-    out = tmp_path / "scorer"
-    done = subprocess.run(
-        [sys.executable, "-m", "qa.models.training.scorer", "--limit", "16", "--steps", "2", "--batch", "4",
-         "--held-out-limit", "8", "--threads", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    from qa.models.training.scorer import main
+
+    out = tmp_path / "scorer"  # the run in this process (tests/training_runs.py), then the script as a command
+    assert run_main(main, "--limit", "16", "--steps", "2", "--batch", "4", "--held-out-limit", "8", "--threads", "1",
+                    "--out", str(out)) == ""
+    helped = subprocess.run([sys.executable, "-m", "qa.models.training.scorer", "--help"], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert helped.returncode == 0 and "--held-out-limit" in helped.stdout, helped.stderr[-2000:]
     card = json.loads((out / "scorer.json").read_text())
     assert card["training"]["steps"] == 2 and len(card["training"]["loss_log"]) == 2
     assert card["training"]["data_sha256"] == {DATA.name: sha256(DATA), MORE.name: sha256(MORE)}  # the pool, by default

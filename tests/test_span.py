@@ -32,6 +32,7 @@ from qa.models.spanscore import exact_match, f1, normalize
 from qa.serve import mcpview, render
 
 from .conftest import ARTICLE, ROOT, SHARED, needs_shared
+from .training_runs import run_main
 
 DATA = SHARED / "training" / "qa_train.jsonl"
 #: a question whose answer has a short answer inside its sentence ("In March 2018, Kim Jong-Un made his
@@ -339,14 +340,9 @@ def test_answers_across_a_sentence_boundary_are_skipped_and_counted():
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared/training/qa_train.jsonl")
 def test_training_script_trains_a_tiny_model_that_loads(tmp_path):
-    def tiny(out: Path, steps: int, *more: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "qa.models.training.span", "--data", str(DATA), "--limit", "24", "--steps",
-             str(steps), "--batch", "4", "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out),
-             *more],
-            capture_output=True, text=True, timeout=900, cwd=ROOT,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    def tiny(out: Path, steps: int, *more: str) -> None:  # in this process; --card-only below runs it as a command
+        assert run_main(_train_span().main, "--data", str(DATA), "--limit", "24", "--steps", str(steps), "--batch", "4",
+                        "--held-out-limit", "12", "--threads", "1", "--layers", "2", "--out", str(out), *more) == ""
 
     out = tmp_path / "span"
     tiny(out, 2, "--keep", str(tmp_path / "kept"))

@@ -26,15 +26,31 @@ from qa.errors import QAError, StoreError
 from qa.index import store
 from qa.index.manifest import SCORER_FILE
 from qa.models.embedder import FakeEmbedder
-from tests.conftest import ROOT
+from tests.conftest import ARTICLE, ROOT
 
 REBUILD = "qa index --force"
 QUESTION = "When was the treaty renewed?"
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The article's index, built once for the module as `Assistant` builds it (the fake embedder,
+    the real scorer's sentence vectors); each test gets a copy of it to damage."""
+    root = tmp_path_factory.mktemp("store-template")
+    (root / "corpus").mkdir()
+    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
+    Assistant(Settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=FakeEmbedder())
+    return root / "index"
+
+
 @pytest.fixture
-def built(settings: Settings, fake_embedder) -> Assistant:
-    return Assistant(settings, embedder=fake_embedder)
+def built(template: Path, settings: Settings, fake_embedder) -> Assistant:
+    """The test's own index over its own copy of the article: the template's files, opened as they are."""
+    shutil.copytree(template, settings.index_dir, symlinks=True)
+    messages: list[str] = []
+    a = Assistant(settings, embedder=fake_embedder, warn=messages.append)
+    assert messages == [] and a.index.manifest["counts"]["passages"] > 0  # opened, not rebuilt
+    return a
 
 
 def gen_of(settings: Settings) -> Path:

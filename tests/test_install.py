@@ -56,7 +56,9 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel: Path):
 @pytest.mark.slow
 def test_installed_with_pip_in_a_fresh_venv_qa_answers_offline_from_the_per_user_folder(wheel, tmp_path):
     venv = tmp_path / "venv"
-    seconds = fresh_venv(venv, str(wheel))  # python -m venv, pip install WHEEL; pip without the guard
+    # python -m venv, pip install --no-compile WHEEL (what is installed, less pip's byte-compiling of
+    # ~20,000 modules: a minute and a half of this test); pip runs without the guard
+    seconds = fresh_venv(venv, str(wheel), byte_compile=False)
     print(f"installed into a fresh venv in {seconds:.0f} s")
 
     work, home = tmp_path / "work", tmp_path / "home"

@@ -6,8 +6,8 @@ Gradio API (gradio_client, /ask) or the REST API (POST /api/ask).
     .venv/bin/python benchmarks/load.py --serve --api rest
 
 For each number of users, every user (a thread with its own client: a gradio_client.Client, or an
-httpx.Client for REST) asks the article's questions in turn for `--duration` seconds, after
-`--warmup` seconds of the same load that are not counted. A REST answer counts as an error unless
+httpx.Client for REST) asks the article's questions in turn for `--duration` seconds (or until
+`--requests` are counted), after `--warmup` seconds of the same load that are not counted. A REST answer counts as an error unless
 it is a 200 with the result's JSON. Prints, per level: requests, errors (by kind), p50/p95/max latency, throughput,
 and the server's resident memory before and after (with --pid, or the server --serve started).
 `--json` prints one JSON object instead. Figures are printed, never asserted: tests/test_load.py
@@ -155,8 +155,9 @@ USERS = {"gradio": GradioUser, "gradio-ssl": GradioSharedSSLUser, "gradio-raw": 
 
 
 def level(url: str, users: int, duration: float, warmup: float, pid: int | None,
-          api: str = "gradio") -> dict[str, Any]:
-    """One load level: `users` concurrent clients of `api` for warmup + duration seconds."""
+          api: str = "gradio", requests: int | None = None) -> dict[str, Any]:
+    """One load level: `users` concurrent clients of `api` for warmup + duration seconds, or until
+    `requests` counted requests are done, whichever comes first."""
     clients = [USERS[api](url) for _ in range(users)]
     latencies: list[float] = []
     errors: collections.Counter[str] = collections.Counter()
@@ -164,13 +165,14 @@ def level(url: str, users: int, duration: float, warmup: float, pid: int | None,
     begin = time.monotonic()
     counted_from = begin + warmup
     end = counted_from + duration
+    done = threading.Event()  # `requests` counted: every user stops after its request on the way
     before: list[int | None] = [None]
 
     def user(n: int) -> None:
         i = n
         while True:
             t0 = time.monotonic()
-            if t0 >= end:
+            if t0 >= end or done.is_set():
                 return
             try:
                 clients[n].ask(QUESTIONS[i % len(QUESTIONS)])
@@ -186,6 +188,8 @@ def level(url: str, users: int, duration: float, warmup: float, pid: int | None,
                     latencies.append(t1 - t0)
                 else:
                     errors[kind] += 1
+                if requests is not None and len(latencies) + sum(errors.values()) >= requests:
+                    done.set()
 
     def sample_before() -> None:
         time.sleep(max(0.0, counted_from - time.monotonic()))
@@ -197,6 +201,7 @@ def level(url: str, users: int, duration: float, warmup: float, pid: int | None,
         t.start()
     for t in threads:
         t.join()
+    counted = max(1e-9, min(time.monotonic(), end) - counted_from)
     after = rss(pid)
     for c in clients:
         c.close()
@@ -205,14 +210,14 @@ def level(url: str, users: int, duration: float, warmup: float, pid: int | None,
     return {
         "api": api,
         "users": users,
-        "seconds": duration,
+        "seconds": round(counted, 1),
         "requests": requests,
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
         "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None,
         "max_ms": round(1000 * max(latencies), 1) if latencies else None,
-        "throughput_rps": round(len(latencies) / duration, 2),
+        "throughput_rps": round(len(latencies) / counted, 2),
         "rss_before_mib": round(before[0] / 2**20, 1) if before[0] else None,
         "rss_after_mib": round(after / 2**20, 1) if after else None,
         "rss_growth": round(growth, 4) if growth is not None else None,
@@ -262,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, default=ROOT / "corpus", help="with --serve (default ./corpus)")
     p.add_argument("--users", default="1,8,16", help="comma-separated user counts (default 1,8,16)")
     p.add_argument("--duration", type=float, default=20.0, help="counted seconds per level (default 20)")
+    p.add_argument("--requests", type=int, help="end a level once this many requests are counted (default: --duration only)")
     p.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds per level (default 3)")
     p.add_argument("--api", choices=sorted(USERS), default="gradio", help="which API to load (default gradio)")
     p.add_argument("--pid", type=int, help="the server's process id, to report its memory")
@@ -276,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         url, proc = serve(args.corpus, work)
         pid = proc.pid
     try:
-        levels = [level(url, n, args.duration, args.warmup, pid, args.api) for n in counts]
+        levels = [level(url, n, args.duration, args.warmup, pid, args.api, args.requests) for n in counts]
     finally:
         if proc is not None:
             proc.terminate()

@@ -49,6 +49,19 @@ _spec.loader.exec_module(netguard)
 netguard.install()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The order xdist hands whole files to the two workers (`--dist loadfile --no-loadscope-reorder`):
+    the files holding a slow test first, each in the order collected, then the rest, most tests
+    first. A long file that started last would leave the other worker idle until it ended."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    count: dict[Path, int] = {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+    first = {path: n for n, path in enumerate(dict.fromkeys(item.path for item in items))}
+    items.sort(key=lambda item: (item.path not in slow, 0 if item.path in slow else -count[item.path],
+                                 first[item.path]))  # stable: a file's tests keep their order
+
+
 @pytest.fixture(scope="session")
 def article_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A corpus folder holding only the bundled article (a copy, so tests may not alter the repo)."""

@@ -7,8 +7,8 @@ Gradio API (gradio_client, /ask) or the REST API (POST /api/ask).
 
 For each number of users, every user (a thread with its own client: a gradio_client.Client, or an
 httpx.Client for REST) asks the article's questions in turn for `--duration` seconds (or until
-`--requests` are counted), after `--warmup` seconds of the same load that are not counted. A REST answer counts as an error unless
-it is a 200 with the result's JSON. Prints, per level: requests, errors (by kind), p50/p95/max latency, throughput,
+`--requests` are counted), after `--warmup` seconds of the same load that are not counted. A REST
+answer counts as an error unless it is a 200 with the result's JSON. Prints, per level: requests, errors (by kind), p50/p95/max latency, throughput,
 and the server's resident memory before and after (with --pid, or the server --serve started).
 `--json` prints one JSON object instead. Figures are printed, never asserted: tests/test_load.py
 asserts on them.

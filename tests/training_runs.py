@@ -1,7 +1,7 @@
 """A training script's `main` run in the test's own process: several tiny runs in one worker pay
-torch's and the training libraries' imports once (seconds each, compiled from source where
-PYTHONDONTWRITEBYTECODE is set). Each script is still run as a command by at least one test (a
-refusal, --card-only or --help), which proves `python -m qa.models.training.X` itself."""
+torch's and the training libraries' imports once (15-20 s a process on two busy cores). Each script
+is still run as a command by at least one test (a refusal, --card-only or --help), which proves
+`python -m qa.models.training.X` itself."""
 
 from __future__ import annotations
 

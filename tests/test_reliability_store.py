@@ -26,21 +26,19 @@ from qa.errors import QAError, StoreError
 from qa.index import store
 from qa.index.manifest import SCORER_FILE
 from qa.models.embedder import FakeEmbedder
-from tests.conftest import ARTICLE, ROOT
+from tests.conftest import ROOT
 
 REBUILD = "qa index --force"
 QUESTION = "When was the treaty renewed?"
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(article_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The article's index, built once for the module as `Assistant` builds it (the fake embedder,
     the real scorer's sentence vectors); each test gets a copy of it to damage."""
-    root = tmp_path_factory.mktemp("store-template")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    Assistant(Settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=FakeEmbedder())
-    return root / "index"
+    index = tmp_path_factory.mktemp("store-template") / "index"
+    Assistant(Settings(corpus_dir=article_corpus, index_dir=index), embedder=FakeEmbedder())
+    return index
 
 
 @pytest.fixture

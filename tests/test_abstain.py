@@ -236,23 +236,25 @@ def test_the_fitting_script_refuses_evaluation_material(tmp_path: Path):
 @needs_shared("training/squad_train_more.jsonl")
 def test_the_fitting_script_writes_a_tiny_model_that_loads(tmp_path: Path):
     out = tmp_path / "abstain"
+    # one reserved article, two held-out ones, two unanswerable questions: seven small corpora, every
+    # kind of case, enough to cross-fit
+    tiny = ["--more-docs", "1", "--per-doc", "3", "--held-out-limit", "2", "--unanswerable-limit", "2", "--no-covid"]
     done = subprocess.run(
-        [sys.executable, "-m", "qa.models.training.abstain", "--more-docs", "2", "--per-doc", "3", "--held-out-limit", "4",
-         "--unanswerable-limit", "4", "--no-covid", "--out", str(out), "--features", str(tmp_path / "f.jsonl")],
+        [sys.executable, "-m", "qa.models.training.abstain", *tiny, "--out", str(out), "--features", str(tmp_path / "f.jsonl")],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((out / CHECK_FILE).read_text())
     assert card["training"]["data"]["qa_train.jsonl"] == sha256(DATA)
     assert card["training"]["counts"]["near"] == card["training"]["counts"]["answerable"] > 0
-    assert card["evaluation"]["cases"]["unanswerable"] == 4 and not any("covid" in k for k in card["training"]["data"])
+    assert card["evaluation"]["cases"]["unanswerable"] == 2 and not any("covid" in k for k in card["training"]["data"])
     assert "## Cross-fitted figures" in (out / "MODEL_CARD.md").read_text()
     model = Abstainer(out)
     model.warm_up()  # what the script writes passes the loader's own checks
     assert model.features == FEATURES
     again = subprocess.run(  # the figures kept in --features are read back, and the same model written
-        [sys.executable, "-m", "qa.models.training.abstain", "--more-docs", "2", "--per-doc", "3", "--held-out-limit", "4",
-         "--unanswerable-limit", "4", "--no-covid", "--out", str(tmp_path / "again"), "--features", str(tmp_path / "f.jsonl")],
+        [sys.executable, "-m", "qa.models.training.abstain", *tiny, "--out", str(tmp_path / "again"),
+         "--features", str(tmp_path / "f.jsonl")],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert again.returncode == 0 and "read back" in again.stdout

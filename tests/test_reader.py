@@ -382,7 +382,7 @@ def train_here(*args: str) -> str:
 def test_a_run_kept_can_be_trained_further(tmp_path):
     """--keep saves the trained torch weights; --init goes on from them (its own layer count), and the
     card names where it started."""
-    common = ["--limit", "16", "--steps", "1", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
+    common = ["--limit", "16", "--steps", "1", "--batch", "4", "--held-out-limit", "2", "--threads", "1",
               "--scaling", "", "--data", str(DATA)]
     assert train_here(*common, "--layers", "1", "--keep", str(tmp_path / "kept"), "--out", str(tmp_path / "one")) == ""
     assert (tmp_path / "kept" / "model.safetensors").is_file()
@@ -424,7 +424,7 @@ def test_a_run_reads_a_slice_of_the_fixed_order_and_stops_at_its_time_limit(tmp_
     """--examples-from reads examples N .. N + steps x batch of the seed's order (pieces of a long run
     read disjoint questions); --minutes ends training when time is up, --stop-after at a step, and the
     card says so."""
-    common = ["--limit", "24", "--steps", "3", "--batch", "4", "--held-out-limit", "6", "--threads", "1",
+    common = ["--limit", "24", "--steps", "3", "--batch", "4", "--held-out-limit", "2", "--threads", "1",
               "--scaling", "", "--layers", "1", "--data", str(DATA)]
     assert train_here(*common, "--examples-from", "4", "--minutes", "0.0001", "--out", str(tmp_path / "one")) == ""
     t = json.loads((tmp_path / "one" / CHECK_FILE).read_text())["training"]

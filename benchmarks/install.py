@@ -99,14 +99,11 @@ def wheel_figures(wheel: Path) -> dict[str, Any]:
             "wheel_over_unpacked": round(size / unpacked, 3), "onnx_models_share": round(models / size, 3)}
 
 
-def fresh_venv(where: Path, *requirements: str, byte_compile: bool = True) -> float:
-    """Seconds to make a venv at `where` and pip install `requirements` into it; `byte_compile=False`
-    skips pip's byte-compiling of every installed module (half the time, torch's files mostly;
-    Python compiles what it imports when it first imports it)."""
+def fresh_venv(where: Path, *requirements: str) -> float:
+    """Seconds to make a venv at `where` and pip install `requirements` into it."""
     t = time.perf_counter()
     _timed([PY, "-m", "venv", str(where)], timeout=600, env=pip_env())
-    _timed([str(where / "bin" / "python"), "-m", "pip", "install", "-q", *([] if byte_compile else ["--no-compile"]),
-            *requirements], timeout=1800, env=pip_env())
+    _timed([str(where / "bin" / "python"), "-m", "pip", "install", "-q", *requirements], timeout=1800, env=pip_env())
     return time.perf_counter() - t
 
 

@@ -1,24 +1,32 @@
-"""qa installed as a tool: the wheel holds the package and nothing else, and, installed with pip into
-a fresh virtual environment outside the checkout, `qa` answers from the per-user folder, offline.
+"""qa installed as a tool: the wheel holds the package and nothing else, every library qa imports is
+one it declares, and, installed with pip into a fresh virtual environment outside the checkout,
+`qa` answers from the per-user folder, offline.
 
 The wheel is built from a copy of the checkout's files (what `git ls-files` names, untracked work
-included), so building writes nothing into the repository. Installing takes a few minutes: torch's
-CPU wheel comes from the machine's disk, the rest from pip's cache or the package index. pip runs
-without the test network guard (it is the one process here allowed the registry); the installed
-`qa` runs with it, which proves the installed tool never leaves loopback.
+included), so building writes nothing into the repository. The fresh venv gets qa's dependencies
+as this checkout's venv has them (scripts/setup installed them from the registries, from the
+project's own files: CI proves that on a clean machine), each linked in, and pip installs the wheel
+with `--no-index`: it resolves the wheel's requirements against them, and a requirement they do not
+satisfy fails the install rather than fetch anything. A full install from the index takes minutes,
+nearly all of it pip resolving and unpacking torch and the rest again; `benchmarks/install.py` times
+that. The installed `qa` runs with the test network guard, which proves it never leaves loopback.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
+import sys
+import sysconfig
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from benchmarks.install import build_wheel, fresh_venv
+from benchmarks.install import build_wheel, pip_env
 from tests.conftest import ARTICLE, NETGUARD, ROOT, TREATY
 
 #: every file the wheel may hold besides Python modules, and where
@@ -53,13 +61,67 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel: Path):
     assert example == ARTICLE.read_bytes()
 
 
+def _name(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_every_library_qa_imports_is_one_it_declares():
+    """Each third-party module imported anywhere in qa/ belongs to a distribution pyproject.toml
+    names: the base dependencies, or, for the training scripts only, the dev extra's (a library that
+    only arrives with another one would vanish from an install when that one stops needing it)."""
+    from importlib.metadata import packages_distributions, requires
+
+    from packaging.requirements import Requirement
+
+    base, dev = set(), set()
+    for line in requires("qa") or []:
+        req = Requirement(line)
+        (dev if req.marker is not None and "dev" in str(req.marker) else base).add(_name(req.name))
+    owners = packages_distributions()
+    undeclared = []
+    for path in sorted((ROOT / "qa").rglob("*.py")):
+        allowed = base | dev if "training" in path.relative_to(ROOT / "qa").parts else base
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for top in {m.split(".")[0] for m in modules} - {"qa"} - set(sys.stdlib_module_names):
+                if not {_name(d) for d in owners.get(top, [])} & allowed:
+                    undeclared.append(f"{path.relative_to(ROOT)}: {top}")
+    assert undeclared == []
+
+
+#: what of this checkout's venv the fresh one does not link: qa itself (the editable install of the
+#: checkout, its finder and metadata), startup hooks and byte-code folders
+NOT_LINKED = re.compile(r"qa([-.].*)?|__editable__.*|.*\.pth|__pycache__")
+
+
+def linked_venv(venv: Path) -> None:
+    """`python -m venv --without-pip` at `venv`, with every distribution of this checkout's venv but
+    qa (pip and its build tools included) linked into its site-packages: symbolic links, so nothing
+    is copied, and nothing there is written (pip below has no index to upgrade one from)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300, env=pip_env())
+    here = Path(sysconfig.get_paths()["purelib"])
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    for entry in here.iterdir():
+        if not NOT_LINKED.fullmatch(entry.name):
+            (site / entry.name).symlink_to(entry)
+
+
 @pytest.mark.slow
 def test_installed_with_pip_in_a_fresh_venv_qa_answers_offline_from_the_per_user_folder(wheel, tmp_path):
     venv = tmp_path / "venv"
-    # python -m venv, pip install --no-compile WHEEL (what is installed, less pip's byte-compiling of
-    # ~20,000 modules: a minute and a half of this test); pip runs without the guard
-    seconds = fresh_venv(venv, str(wheel), byte_compile=False)
-    print(f"installed into a fresh venv in {seconds:.0f} s")
+    linked_venv(venv)
+    # pip resolves the wheel's requirements against the linked distributions, with no index to
+    # fall back on: one they do not satisfy fails here
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--no-compile",
+                           str(wheel)], capture_output=True, text=True, timeout=600, env=pip_env())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Successfully installed qa-" in done.stdout
+    assert not re.search(r"^\s*(Collecting|Downloading|Uninstalling)\b(?! qa)", done.stdout, re.M), done.stdout
 
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()

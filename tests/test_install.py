@@ -102,7 +102,7 @@ NOT_LINKED = re.compile(r"qa([-.].*)?|__editable__.*|.*\.pth|__pycache__")
 def linked_venv(venv: Path) -> None:
     """`python -m venv --without-pip` at `venv`, with every distribution of this checkout's venv but
     qa (pip and its build tools included) linked into its site-packages: symbolic links, so nothing
-    is copied, and nothing there is written (pip below has no index to upgrade one from)."""
+    is copied, and nothing there is written (pip below has nowhere to fetch an upgrade from)."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300, env=pip_env())
     here = Path(sysconfig.get_paths()["purelib"])
     (site,) = (venv / "lib").glob("python3*/site-packages")
@@ -115,10 +115,12 @@ def linked_venv(venv: Path) -> None:
 def test_installed_with_pip_in_a_fresh_venv_qa_answers_offline_from_the_per_user_folder(wheel, tmp_path):
     venv = tmp_path / "venv"
     linked_venv(venv)
-    # pip resolves the wheel's requirements against the linked distributions, with no index to
-    # fall back on: one they do not satisfy fails here
+    # pip resolves the wheel's requirements against the linked distributions, with no index and no
+    # other place to look (the machine's pip configuration and its find-links left out): one they
+    # do not satisfy fails here, and pip can never upgrade (uninstall) a linked one
+    alone = {k: v for k, v in pip_env().items() if not k.startswith("PIP_")} | {"PIP_CONFIG_FILE": os.devnull}
     done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--no-compile",
-                           str(wheel)], capture_output=True, text=True, timeout=600, env=pip_env())
+                           str(wheel)], capture_output=True, text=True, timeout=600, env=alone)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Successfully installed qa-" in done.stdout
     assert not re.search(r"^\s*(Collecting|Downloading|Uninstalling)\b(?! qa)", done.stdout, re.M), done.stdout

@@ -61,10 +61,6 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel: Path):
     assert example == ARTICLE.read_bytes()
 
 
-def _name(distribution: str) -> str:
-    return re.sub(r"[-_.]+", "-", distribution).lower()
-
-
 def test_every_library_qa_imports_is_one_it_declares():
     """Each third-party module imported anywhere in qa/ belongs to a distribution pyproject.toml
     names: the base dependencies, or, for the training scripts only, the dev extra's (a library that
@@ -72,11 +68,15 @@ def test_every_library_qa_imports_is_one_it_declares():
     from importlib.metadata import packages_distributions, requires
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     base, dev = set(), set()
     for line in requires("qa") or []:
         req = Requirement(line)
-        (dev if req.marker is not None and "dev" in str(req.marker) else base).add(_name(req.name))
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            base.add(canonicalize_name(req.name))
+        elif req.marker.evaluate({"extra": "dev"}):
+            dev.add(canonicalize_name(req.name))
     owners = packages_distributions()
     undeclared = []
     for path in sorted((ROOT / "qa").rglob("*.py")):
@@ -89,7 +89,7 @@ def test_every_library_qa_imports_is_one_it_declares():
             else:
                 continue
             for top in {m.split(".")[0] for m in modules} - {"qa"} - set(sys.stdlib_module_names):
-                if not {_name(d) for d in owners.get(top, [])} & allowed:
+                if not {canonicalize_name(d) for d in owners.get(top, [])} & allowed:
                     undeclared.append(f"{path.relative_to(ROOT)}: {top}")
     assert undeclared == []
 

@@ -8,6 +8,8 @@ a baseline measured in the same run (the machine is shared and noisy). Figures, 
   onnxruntime process (import onnxruntime and tokenizers, load the export, encode the question);
   wall time and peak RSS of each;
 - `qa --help`, a fresh process, against a bare `python -c pass`;
+- cold `qa serve` on the article until its page answers, a fresh process each time, against a bare
+  `import gradio` process;
 - warm answers in one process on the article: p50/p95 of `Assistant.ask` against the bare work of
   an answer (encode the question, one FAISS search);
 - indexing with each backend: scripts/bench.py on the article and the 48 SQuAD documents (about
@@ -54,6 +56,28 @@ o.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
 s = onnxruntime.InferenceSession({model!r}, o, providers=["CPUExecutionProvider"])
 e = tok.encode({q!r})
 s.run(None, {{"input_ids": np.array([e.ids]), "attention_mask": np.array([e.attention_mask])}})
+"""
+
+# `qa serve` in a fresh process, until its page answers (then the process ends at once): what a user
+# waits for after typing the command, against a bare `import gradio` process in the same run
+SERVE_PAGE = """
+import os, socket, threading, time
+os.environ["QA_HOME"] = {home!r}
+import httpx
+from qa.cli import main
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+args = ["serve", "--port", str(port), "--corpus", {corpus!r}, "--index", {index!r}]
+threading.Thread(target=main, args=(args,), daemon=True).start()
+end = time.monotonic() + 300
+while time.monotonic() < end:
+    try:
+        if httpx.get(f"http://127.0.0.1:{{port}}/", timeout=5).status_code == 200:
+            print("page", flush=True)
+            os._exit(0)
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.05)
+os._exit(1)
 """
 
 
@@ -117,6 +141,8 @@ def cold(run: Runner, runs: int, work: Path) -> dict[str, Any]:
                                                  model=str(onnx_file))],
         "qa_help": [PY, "-m", "qa", "--help"],
         "python_pass": [PY, "-c", "pass"],
+        "qa_serve_page": [PY, "-c", SERVE_PAGE.format(home=str(work / "home"), corpus=str(corpus), index=str(index))],
+        "bare_gradio": [PY, "-c", "import gradio"],
     }
     wall: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, list[float]] = {k: [] for k in commands}
@@ -125,11 +151,14 @@ def cold(run: Runner, runs: int, work: Path) -> dict[str, Any]:
             w, r, out = run(cmd)
             if name == "qa_ask":
                 assert "2019" in out.splitlines()[0], out
+            if name == "qa_serve_page":
+                assert out.strip() == "page", out
             wall[name].append(w)
             rss[name].append(r)
     f: dict[str, Any] = {k: {"wall_s": round(statistics.median(v), 3), "peak_rss_mib": round(statistics.median(rss[k]))} for k, v in wall.items()}
     f["qa_ask_over_bare_torch"] = round(statistics.median(wall["qa_ask"]) / statistics.median(wall["bare_torch"]), 3)
     f["qa_ask_over_bare_onnx"] = round(statistics.median(wall["qa_ask"]) / statistics.median(wall["bare_onnx"]), 3)
+    f["qa_serve_page_over_bare_gradio"] = round(statistics.median(wall["qa_serve_page"]) / statistics.median(wall["bare_gradio"]), 3)
     f["qa_help_over_python_pass"] = round(statistics.median(wall["qa_help"]) / statistics.median(wall["python_pass"]), 2)
     f["runs"] = runs
     return f

@@ -159,12 +159,16 @@ assert '1961' in body, body
 # a name the article never mentions: the lexical index's spelling check (rapidfuzz) reads it
 answer = httpx.post(url + 'api/ask', json={{'question': 'What is the capital of Australia?'}}, timeout=60)
 assert answer.status_code == 200, answer.text
+print(json.dumps(sys.modules['gradio.component_meta'].create_or_modify_pyi.__module__), flush=True)
 print(json.dumps(sorted(m for m in {(*HEAVY, "pandas.core", "pyarrow", "mcp", "rapidfuzz.process")!r} if sys.modules.get(m) is not None)), flush=True)
 import os
 os._exit(0)
 """
-    imported = _imported(_child(code, env={"QA_HOME": str(tmp_path / "home")}))
+    done = _child(code, env={"QA_HOME": str(tmp_path / "home")})
+    imported = _imported(done)
     assert set(imported).isdisjoint(TORCH_STACK) and "gradio" in imported
+    # gradio's components were made without writing their type stubs (server.skip_component_stubs)
+    assert json.loads(done.stdout.strip().splitlines()[-2]) == "qa.serve.server"
     assert "rapidfuzz.process" in imported  # which asks whether pandas is loaded at every match
     assert "pandas.core" not in imported  # gradio imports pandas at its top; deferred, it is never loaded (41 MiB)
     assert "pyarrow" not in imported  # nor pyarrow (33 MiB), which pandas would load if it were
@@ -287,6 +291,57 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one():
         sys.modules.pop(name, None)
         if saved is not None:
             sys.modules[name] = saved
+
+
+STUB_WRITER = """
+WRITTEN = []
+
+def create_or_modify_pyi(component_class, class_name, events):
+    WRITTEN.append(class_name)
+
+class Meta(type):
+    def __new__(mcls, name, bases, attrs):
+        made = super().__new__(mcls, name, bases, attrs)
+        create_or_modify_pyi(made, name, [])
+        return made
+"""
+
+
+def test_gradios_component_stubs_are_not_written_by_the_classes_its_import_makes(tmp_path, monkeypatch):
+    """skip_component_stubs, on a package laid out like gradio (gradio.component_meta: a metaclass
+    that calls its module's stub writer for each class it makes; gradio.components: the classes):
+    imported after it, no class made calls the writer, and the import hook leaves sys.meta_path; a
+    module loaded before it has its writer swapped in place; twice is once."""
+    import importlib
+    import sys
+
+    from qa.serve import server
+
+    package = tmp_path / "stubby"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("meta", "early"):
+        (package / f"{name}.py").write_text(STUB_WRITER)
+        (package / f"made_{name}.py").write_text(f"from stubby.{name} import Meta\n\nclass Made(metaclass=Meta):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hooks = list(sys.meta_path)
+    try:
+        early = importlib.import_module("stubby.early")
+        assert importlib.import_module("stubby.made_early").Made and early.WRITTEN == ["Made"]  # gradio without qa
+        server.skip_component_stubs("stubby.meta")
+        server.skip_component_stubs("stubby.meta")
+        assert len(sys.meta_path) == len(hooks) + 1
+        made = importlib.import_module("stubby.made_meta").Made
+        meta = sys.modules["stubby.meta"]
+        assert made.__name__ == "Made" and type(made) is meta.Meta  # the class itself is made as before
+        assert meta.WRITTEN == [] and sys.meta_path == hooks  # its stub skipped; the hook used once, then gone
+        server.skip_component_stubs("stubby.early")
+        early.Meta("Later", (), {})
+        assert early.WRITTEN == ["Made"] and sys.meta_path == hooks
+    finally:
+        sys.meta_path[:] = hooks
+        for name in [m for m in sys.modules if m == "stubby" or m.startswith("stubby.")]:
+            del sys.modules[name]
 
 
 def test_lean_imports_hides_the_stand_in_once_the_server_modules_are_imported(monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.machinery
 import importlib.util
 import ipaddress
 import logging
@@ -61,7 +62,8 @@ def data_dir() -> Path:
 
 def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     """Clears every GRADIO_* variable we did not set, turns analytics off, gives Gradio a private
-    temp dir (mode 0700) of its own under the data dir, and keeps the model libraries offline.
+    temp dir (mode 0700) of its own under the data dir, keeps the model libraries offline, and
+    spares gradio's import its type-stub writing (`skip_component_stubs`).
 
     Must run before gradio is imported; returns the temp dir. Idempotent within a process.
     """
@@ -87,7 +89,64 @@ def prepare_environment(warn: Callable[[str], None] | None = None) -> Path:
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when gradio imports huggingface_hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    skip_component_stubs()
     return tmp
+
+
+#: gradio's module whose metaclass writes each component class's type stub as the class is made
+STUB_WRITER_MODULE = "gradio.component_meta"
+STUB_WRITER = "create_or_modify_pyi"
+
+
+def _no_stub(component_class: type, class_name: str, events: list[Any]) -> None:
+    """What gradio's stub writer does in a process that serves: nothing (see `skip_component_stubs`)."""
+
+
+class _StubWriterOff:
+    """An import hook for one module: loads it as Python would, then, before anything else can run
+    its code, replaces its stub writer with `_no_stub`; removes itself once used."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != self.module:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec  # not a plain file: loaded as it is, stubs and all
+        run = loader.exec_module
+
+        def exec_module(module: types.ModuleType) -> None:
+            run(module)
+            if hasattr(module, STUB_WRITER):
+                setattr(module, STUB_WRITER, _no_stub)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def skip_component_stubs(module: str = STUB_WRITER_MODULE) -> None:
+    """Gradio's components go without their type stubs in this process.
+
+    Gradio 6.31's component metaclass writes a type stub (.pyi) for every component class as the
+    class is made, gradio's own ~80 at its import: it reads and parses the class's source, renders
+    a template, parses the stub beside it and rewrites that file in site-packages when it differs.
+    That is material for type checkers in gradio's own development, never read at run time, and it
+    was 3.2 s of the 8.9 s `import gradio` took here (5.8 s without it; every `qa serve` start pays
+    the import). Before gradio is imported, an import hook swaps the writer for one that does
+    nothing as its module loads; where gradio is already loaded, its writer is swapped in place (the
+    classes made later skip it). Idempotent; a gradio without that writer is left as it is."""
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        if hasattr(loaded, STUB_WRITER):
+            setattr(loaded, STUB_WRITER, _no_stub)
+        return
+    if not any(isinstance(f, _StubWriterOff) and f.module == module for f in sys.meta_path):
+        sys.meta_path.insert(0, _StubWriterOff(module))
 
 
 #: libraries the server never needs but that others pull in when installed: pandas (which gradio

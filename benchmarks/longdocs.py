@@ -16,9 +16,13 @@ open search); and the article's dev questions over the article. Paths, each on a
 - "tree": the tree's path as shipped;
 - "marks only": the tree's path with the span model marking the quote's words but not helping choose
   the quote (the path before "The span model helps choose the quote", docs/quality.md);
+- "one by one": the tree's path with the reader reading a question's pairs one after another, as
+  before they were read side by side (`Reader.side_by_side`, as many at once as there are cores); each
+  path's ratio to it is printed too;
 - "reader before" (with --reader-before DIR): the tree's path with that reader instead of the shipped
   one (the reader before a retraining, issue 25 part 1); each path's ratio to it is printed too.
-The scorer and the reader run on one thread; the reader remembers nothing, so every ask pays for
+The scorer and the reader run on one onnxruntime thread each (the reader's pairs side by side, each
+on its own thread, on every path but "one by one"); the reader remembers nothing, so every ask pays for
 its readings (the scorer keeps the vectors of sentences it has met, as in a serving process). Every
 question is asked once on each path to warm it, then the rounds alternate the paths question by
 question; prints each path's median and the median of per-question ratios to "today". Every path but
@@ -100,10 +104,11 @@ def timed(engines: dict[str, Engine], embedder: Any, asks: list[tuple[str, tuple
            "p50_ms": {name: round(1000 * statistics.median(t), 2) for name, t in times.items()},
            "ratio_to_today": {name: round(statistics.median(a / b for a, b in zip(t, times["today"], strict=True)), 3)
                               for name, t in times.items()}}
-    if "reader before" in times:
-        out["ratio_to_reader_before"] = {
-            name: round(statistics.median(a / b for a, b in zip(t, times["reader before"], strict=True)), 3)
-            for name, t in times.items()}
+    for base in ("one by one", "reader before"):
+        if base in times:
+            out["ratio_to_" + base.replace(" ", "_")] = {
+                name: round(statistics.median(a / b for a, b in zip(t, times[base], strict=True)), 3)
+                for name, t in times.items()}
     return out
 
 
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=1))
     scorer, reader = Scorer(threads=1), Reader(threads=1)
+    one_by_one = Reader(threads=1)  # the same session, its pairs read one after another
+    one_by_one.side_by_side = 1
     before = Reader(args.reader_before, threads=1) if args.reader_before else None
     scorer.warm_up()
     reader.warm_up()
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                        span=span()),
                "5 passages": Engine.of(index[True], rules=replace(Rules(), **SHALLOW), scorer=scorer, reader=reader,
                                        span=span()),
+               "one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=one_by_one, span=span()),
                "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span())}
         if before is not None:
             out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before, span=span())
@@ -168,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         f = figures[name]
         print(f"{label}: {f['passages']} passages, {f['asks_each']} asks a path, k=5, one thread, warm")
         for path, p50 in f["p50_ms"].items():
-            other = (f", to reader before {f['ratio_to_reader_before'][path]:.2f}" if "ratio_to_reader_before" in f else "")
+            other = f", to one by one {f['ratio_to_one_by_one'][path]:.2f}"
+            other += (f", to reader before {f['ratio_to_reader_before'][path]:.2f}" if "ratio_to_reader_before" in f else "")
             print(f"  {path:<14} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}{other}")
     return 0
 

@@ -86,6 +86,38 @@ class _Table:
         return cosines
 
 
+def test_a_questions_readings_run_side_by_side_and_give_what_one_after_another_gives(monkeypatch):
+    """The pairs of one question are read on as many threads as there are cores, each pair alone:
+    the margins are bit for bit those of a reader reading them one after another, the no-answer
+    reading among them."""
+    import threading
+
+    question = "When was the treaty renewed?"
+    sentences = ["The treaty was renewed in 1981 and again in 2001.", "It was signed in 1961.",
+                 "Kim visited Beijing in 2018.", "Trade between the two grew.", "China sent an envoy."]
+    before = ["", sentences[0], "", sentences[2], sentences[3]]
+    alone = Reader()
+    alone.side_by_side = 1
+    one_after_another = alone.margins(question, sentences, before)
+    as_before = alone.logits(question, sentences, before) - alone.logits(question, [NULL])[0]
+    side = Reader()
+    side.warm_up()
+    run, threads = side._session.run, set()  # the process's one session of the reader, which both share
+
+    def spied(*args, **kwargs):
+        threads.add(threading.get_ident())
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(side._session, "run", spied)
+    got = side.margins(question, sentences, before)
+    assert got.tobytes() == one_after_another.tobytes() == as_before.tobytes()
+    if side.side_by_side > 1:  # six readings (the no-answer one too), none on the asking thread
+        assert len(threads) > 1 and threading.get_ident() not in threads
+    else:
+        assert threads == {threading.get_ident()}
+    assert side.logits(question, [sentences[1], sentences[1]]).tolist() == [side.logits(question, [sentences[1]])[0]] * 2
+
+
 def test_it_reads_only_the_few_sentences_the_scorer_likes_best(article_assistant):
     passages = list(article_assistant.index.passages[:4])
     prior = [np.linspace(0.1, 0.2, len(p.sentences)) + n / 10 for n, p in enumerate(passages)]

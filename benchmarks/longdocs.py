@@ -16,13 +16,18 @@ open search); and the article's dev questions over the article. Paths, each on a
 - "tree": the tree's path as shipped;
 - "marks only": the tree's path with the span model marking the quote's words but not helping choose
   the quote (the path before "The span model helps choose the quote", docs/quality.md);
-- "one by one": the tree's path with the reader reading a question's pairs one after another, as
-  before they were read side by side (`Reader.side_by_side`, as many at once as there are cores); each
-  path's ratio to it is printed too;
+- "one by one": the tree's path with the reader reading a question's pairs one after another, and
+  the span model its sentences, as before they were read side by side (`CheckedModel.side_by_side`,
+  as many at once as there are cores); each path's ratio to it is printed too;
+- "span one by one": the tree's path with only the span model reading one sentence after another
+  and nothing begun ahead (the reader's pairs side by side): the path before the span model's
+  readings went side by side;
+- "span not ahead": the tree's path with the span model's readings side by side, but none begun
+  while the reader reads (`SpanModel.begin`);
 - "reader before" (with --reader-before DIR): the tree's path with that reader instead of the shipped
   one (the reader before a retraining, issue 25 part 1); each path's ratio to it is printed too.
-The scorer and the reader run on one onnxruntime thread each (the reader's pairs side by side, each
-on its own thread, on every path but "one by one"); the reader remembers nothing, so every ask pays for
+The scorer and the reader run on one onnxruntime thread each (the reader's pairs and the span model's
+sentences side by side, each on its own thread, on every path but "one by one"); the reader remembers nothing, so every ask pays for
 its readings (the scorer keeps the vectors of sentences it has met, as in a serving process). Every
 question is asked once on each path to warm it, then the rounds alternate the paths question by
 question; prints each path's median and the median of per-question ratios to "today". Every path but
@@ -61,6 +66,13 @@ from qa.models.span import SpanModel  # noqa: E402
 #: what the models read in an open search before every search reranked 20 passages (docs/quality.md,
 #: "Reranking deeper in every search"): 5 passages, up to 5 sentences for the reader
 SHALLOW: dict[str, Any] = {"scorer_depth": 5, "reader_candidates": 5}
+
+
+class NotAhead(SpanModel):
+    """The span model reading nothing ahead: each sentence when the answer step asks for it."""
+
+    def begin(self, question: str, text: str) -> None:
+        pass
 
 
 def today_rules() -> Rules:
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--reader-before", type=Path, default=None, help="a reader folder to time the tree's path with as well")
+    ap.add_argument("--paths", default="", help="only these paths, comma-separated (\"today\" and \"one by one\" always run)")
     args = ap.parse_args(argv)
     settings = Settings()
     embedder = CachedEmbedder.from_env(MiniLM(threads=1))
@@ -140,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     indexes = {h: system_index(corpus, settings.max_words, embedder, headings=h) for h in (False, True)}
     def paths(index: dict[bool, Any]) -> dict[str, Engine]:
         """The paths, each on its index (without headings for "today"; with them for the rest)."""
-        def span() -> SpanModel:  # one a path: none reuses another's readings
-            return SpanModel(threads=1)
+        def span(side_by_side: bool = True, ahead: bool = True) -> SpanModel:  # one a path: none reuses another's readings
+            model = SpanModel(threads=1) if ahead else NotAhead(threads=1)
+            if not side_by_side:
+                model.side_by_side = 1
+            return model
 
         out = {"today": Engine.of(index[False], rules=today_rules(), scorer=scorer, reader=reader),
                "not narrowed": Engine.of(index[True], rules=not_narrowed(), scorer=scorer, reader=reader, span=span()),
@@ -149,10 +165,17 @@ def main(argv: list[str] | None = None) -> int:
                                        span=span()),
                "5 passages": Engine.of(index[True], rules=replace(Rules(), **SHALLOW), scorer=scorer, reader=reader,
                                        span=span()),
-               "one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=one_by_one, span=span()),
+               "one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=one_by_one, span=span(False)),
+               "span one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span(False)),
+               "span not ahead": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span(True, False)),
                "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span())}
         if before is not None:
             out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before, span=span())
+        if args.paths:
+            wanted = {"today", "one by one", *(p.strip() for p in args.paths.split(","))}
+            if wanted - set(out):
+                raise SystemExit(f"longdocs: no path {', '.join(sorted(wanted - set(out)))} (paths: {', '.join(out)})")
+            out = {name: engine for name, engine in out.items() if name in wanted}
         return out
 
     engines = paths(indexes)
@@ -178,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, p50 in f["p50_ms"].items():
             other = f", to one by one {f['ratio_to_one_by_one'][path]:.2f}"
             other += (f", to reader before {f['ratio_to_reader_before'][path]:.2f}" if "ratio_to_reader_before" in f else "")
-            print(f"  {path:<14} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}{other}")
+            print(f"  {path:<15} p50 {p50:6.1f} ms   median ratio to today {f['ratio_to_today'][path]:.2f}{other}")
     return 0
 
 

@@ -254,8 +254,11 @@ class _Fixed:
         at = text.find(self.word)
         return None if at < 0 else Found(at, at + len(self.word), 0.9, 0.9, 0.1, 1.0)
 
-    def score(self, question: str, text: str) -> float:  # helping choose the quote: sure where the word is
-        return 10.0 if self.word in text else 0.0
+    def scores(self, question: str, texts: list[str]) -> list[float]:  # helping choose the quote: sure where the word is
+        return [10.0 if self.word in text else 0.0 for text in texts]
+
+    def begin(self, question: str, text: str) -> None:
+        pass
 
 
 def test_raw_offsets_through_the_documents_map_where_text_and_file_differ(tmp_path, fake_embedder):
@@ -418,11 +421,14 @@ class _Spots:
     """A span model whose score is given per sentence text (else 0); counts what it is asked."""
 
     def __init__(self, table: dict[str, float]) -> None:
-        self.table, self.asked = table, []
+        self.table, self.asked, self.begun = table, [], []
 
-    def score(self, question: str, text: str) -> float:
-        self.asked.append(text)
-        return self.table.get(text, 0.0)
+    def scores(self, question: str, texts: list[str]) -> list[float]:
+        self.asked.extend(texts)
+        return [self.table.get(text, 0.0) for text in texts]
+
+    def begin(self, question: str, text: str) -> None:
+        self.begun.append(text)
 
 
 def test_spot_reads_only_the_best_few_sentences_the_reader_likes_that_could_still_win(article_assistant):
@@ -491,6 +497,91 @@ def test_the_real_span_model_scores_the_answering_sentence_above_the_restating_o
     restates = "The renewal of the treaty was much debated by the two governments."
     assert real.score(question, answers) > real.score(question, restates) + 2.0
     assert real.score(question, "") == float("-inf")
+
+
+def test_a_questions_sentences_are_read_side_by_side_and_score_what_one_after_another_gives(monkeypatch):
+    """The sentences the span model reads for one question go on as many threads as there are cores,
+    each alone: the scores are bit for bit those read one after another; one given twice is read once."""
+    import threading
+
+    question = "When was the treaty renewed?"
+    texts = ["It was renewed in 1981 and again in 2001, each time for twenty years.",
+             "The renewal of the treaty was much debated by the two governments.",
+             "Kim visited Beijing in 2018.", "", "It was renewed in 1981 and again in 2001, each time for twenty years."]
+    alone = SpanModel(remember=0)
+    alone.side_by_side = 1
+    one_after_another = [alone.score(question, t) for t in texts]
+    side = SpanModel(remember=0)
+    side.warm_up()
+    run, threads = side._session.run, []  # the process's one session of the span model, which both share
+
+    def spied(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(side._session, "run", spied)
+    got = side.scores(question, texts)
+    assert np.array(got, np.float64).tobytes() == np.array(one_after_another, np.float64).tobytes()
+    assert len(threads) == 4  # four distinct texts, the empty one too
+    if side.side_by_side > 1:
+        assert len(set(threads)) > 1 and threading.get_ident() not in threads
+    else:
+        assert set(threads) == {threading.get_ident()}
+
+
+def test_a_sentence_begun_ahead_is_read_once_on_the_models_threads_and_scores_as_one_read_when_asked(monkeypatch):
+    """`begin` reads a sentence on the model's own threads; the `score` that asks for it later takes
+    that reading (no second run) and gets the same figure as a model that read it when asked."""
+    import threading
+
+    question = "When was the treaty renewed?"
+    text = "It was renewed in 1981 and again in 2001, each time for twenty years."
+    asked_then = SpanModel(remember=0).score(question, text)
+    model = SpanModel()
+    model.warm_up()
+    run, threads = model._session.run, []
+
+    def spied(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(model._session, "run", spied)
+    model.begin(question, text)
+    model.begin(question, text)  # begun twice: read once
+    assert model.score(question, text) == asked_then
+    assert model.find(question, text) is not None and len(threads) == 1
+    if model.side_by_side > 1:
+        assert threads[0] != threading.get_ident()
+    model.forget()
+    model.begin(question, "Never asked for.")  # begun, forgotten: asked later, read again
+    model.forget()
+    assert model.score(question, text) == asked_then and len(threads) >= 2
+    alone = SpanModel(remember=0)  # nothing kept: nothing begun
+    alone.warm_up()
+    monkeypatch.setattr(alone, "_threads", lambda: pytest.fail("a model that keeps nothing begins nothing"))
+    alone.begin(question, text)
+
+
+def test_compose_begins_the_body_sentence_the_reader_reads_first(article_assistant):
+    """While the reader reads, the span model is given the body sentence ranked first before it: the
+    one the quote most often is, which judge.spot then reads (taking what was begun)."""
+    from qa.answer.compose import Rules, compose
+
+    from .conftest import TREATY
+    from .test_reader import _setup, _Table
+
+    a = article_assistant
+    candidates, _ = _setup(a, TREATY)
+    bodies = [p.sentence_text(i) for p in a.index.passages if p.role == "body" for i in range(len(p.sentences))]
+    even = _Table(dict.fromkeys(bodies, 0.9))  # the reader alike for every sentence: its order stays the one before it
+    spots = _Spots({})
+    result = compose(TREATY, TREATY, a.index, candidates, 5, Rules(), None, even, span=spots)
+    assert result.answer is not None and len(spots.begun) == 1
+    assert spots.begun[0] in bodies and spots.begun[0] == even.asked[0] and spots.begun[0] in spots.asked
+    assert spots.begun[0] in result.answer.text
+    none = _Spots({})
+    compose(TREATY, TREATY, a.index, candidates, 5, Rules(), None, None, span=none)  # no reader: nothing begun
+    assert not none.begun
 
 
 def test_the_quotes_reading_while_choosing_is_the_one_its_words_are_marked_with(article_assistant):

@@ -30,7 +30,9 @@ class Reads(Protocol):
 class Spots(Protocol):
     """What compose needs of a span model (qa.models.span.SpanModel, or a fake in unit tests)."""
 
-    def score(self, question: str, text: str) -> float: ...
+    def scores(self, question: str, texts: list[str]) -> list[float]: ...
+
+    def begin(self, question: str, text: str) -> None: ...
 
 
 def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.ndarray], n: int,
@@ -39,8 +41,7 @@ def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.n
     where it may not read) ranks best across `passages` (ties: the earlier), of those no more than
     `within` below the best; 0 for every other. `before(r, i)`: the text before sentence i of
     passages[r], for a reader that reads context."""
-    ranked = sorted(((float(pr[i]), -r, -i) for r, pr in enumerate(prior) for i in range(len(pr)) if np.isfinite(pr[i])),
-                    reverse=True)
+    ranked = _ranked(prior)
     picked = [(-r, -i) for score, r, i in ranked[:n] if score >= ranked[0][0] - within]
     out = [np.zeros(len(p.sentences), np.float32) for p in passages]
     if picked:
@@ -49,6 +50,19 @@ def read(reader: Reads, question: str, passages: list[Passage], prior: list[np.n
         for (r, i), value in zip(picked, got, strict=True):
             out[r][i] = value
     return out
+
+
+def _ranked(prior: list[np.ndarray]) -> list[tuple[float, int, int]]:
+    """(score, -passage, -sentence) of every sentence `prior` scores (finite), best first (ties: the earlier)."""
+    return sorted(((float(pr[i]), -r, -i) for r, pr in enumerate(prior) for i in range(len(pr)) if np.isfinite(pr[i])),
+                  reverse=True)
+
+
+def best(prior: list[np.ndarray], allowed: Sequence[bool]) -> tuple[int, int] | None:
+    """(passage, sentence) of the sentence `prior` ranks first among the passages `allowed`, the one
+    `read` reads first; None when there is none."""
+    top = _ranked([pr if ok else np.full_like(pr, -np.inf) for pr, ok in zip(prior, allowed, strict=True)])
+    return (-top[0][1], -top[0][2]) if top else None
 
 
 def probabilities(judge: Judge, question: str, passages: list[Passage],
@@ -93,11 +107,11 @@ def spot(span: Spots, question: str, passages: list[Passage], scores: list[np.nd
                      if p.role == "body" and r < len(reads)
                      for i in range(min(len(sc), len(p.sentences), len(reads[r]))) if reads[r][i] > 0), reverse=True)
     out = [np.array(sc, dtype=np.float32, copy=True) for sc in scores]
-    for value, r, i in ranked[:n]:
-        most = weight * float(reads[-r][-i])
-        if value + most < ranked[0][0]:
-            continue
-        found = span.score(question, passages[-r].sentence_text(-i))
-        if np.isfinite(found):
-            out[-r][-i] += most / (1.0 + np.exp(-(found - center) / scale))
+    # whether a sentence is read depends on nothing another one's reading gives: all read side by side
+    lifts = [(weight * float(reads[-r][-i]), -r, -i) for value, r, i in ranked[:n]
+             if value + weight * float(reads[-r][-i]) >= ranked[0][0]]
+    found = span.scores(question, [passages[r].sentence_text(i) for _, r, i in lifts])
+    for (most, r, i), score in zip(lifts, found, strict=True):
+        if np.isfinite(score):
+            out[r][i] += most / (1.0 + np.exp(-(score - center) / scale))
     return out

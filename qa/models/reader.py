@@ -21,10 +21,7 @@ embedder: a missing or damaged file is refused with one line, never replaced by 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +62,6 @@ class Reader(CheckedModel):
         same questions under many settings remember them)."""
         super().__init__(folder, threads, verify)
         self.remember = remember
-        # at most one reading a core at once: more cannot run faster, and each one running keeps its
-        # own buffers in onnxruntime's arena (a server at 16 clients peaked 5 MiB higher without this)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self._runs = threading.BoundedSemaphore(max(1, cores))
-        #: readings of one question run side by side, as many as there are cores for their threads
-        self.side_by_side = max(1, cores // max(1, threads))
-        self._pool: ThreadPoolExecutor | None = None
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def _canary(self, question: str, sentence: str) -> float:
@@ -117,16 +107,8 @@ class Reader(CheckedModel):
 
     def _read(self, pairs: list[tuple[str, str]]) -> list[float]:
         """Each pair's logit, each pair alone (`_logit`), side by side on as many threads as there are
-        cores: the same figures as one after another (nothing depends on the others read at once),
-        about 1.8x as fast on two idle cores. Busy cores gain nothing and lose nothing (`_runs`
-        bounds the readings running at once in the whole process, whoever asks)."""
-        if len(pairs) < 2 or self.side_by_side < 2:
-            return [self._logit(*pair) for pair in pairs]
-        with self._cache_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.side_by_side, thread_name_prefix="qa-reader")
-            pool = self._pool
-        return list(pool.map(lambda pair: self._logit(*pair), pairs))
+        cores (`CheckedModel._side_by_side`): the same figures as one after another."""
+        return self._side_by_side(lambda pair: self._logit(*pair), pairs)
 
     def margins(self, question: str, sentences: list[str], before: list[str] | None = None) -> np.ndarray:
         """What the calibration reads: each sentence's logit, less the question's no-answer logit for

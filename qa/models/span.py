@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,10 +133,27 @@ class SpanModel(CheckedModel):
         super().__init__(folder, threads, verify)
         self.remember = remember
         self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray, Encoded]] = OrderedDict()
+        self._pending: OrderedDict[tuple[str, str], Future[tuple[np.ndarray, np.ndarray, Encoded]]] = OrderedDict()
 
     def _canary(self, question: str, sentence: str) -> float:
         found = self.find(question, sentence)
         return float("nan") if found is None else found.score
+
+    def begin(self, question: str, text: str) -> None:
+        """Starts reading `text` on the model's own threads, to be picked up by a later `logits` of the
+        same question and text (the answer step, while the reader reads: `compose`). Nothing where
+        there is one core for it (no thread could read beside the asking one) or no reading is kept."""
+        self.warm_up()
+        key = (question, text)
+        if self.side_by_side < 2 or not self.remember:
+            return
+        with self._cache_lock:
+            if key in self._cache or key in self._pending:
+                return
+        future = self._threads().submit(self._reading, question, text)
+        with self._cache_lock:
+            self._pending[key] = future
+            remember(self._pending, (), self.remember)  # begun and never asked for: the oldest forgotten
 
     def logits(self, question: str, text: str) -> tuple[np.ndarray, np.ndarray, Encoded]:
         """The start and end logits of the text's tokens, one pass (alone: the int8 model quantises
@@ -144,24 +162,30 @@ class SpanModel(CheckedModel):
         key = (question, text)
         with self._cache_lock:
             hit = self._cache.get(key)
+            ahead = self._pending.pop(key, None)
         if hit is not None:
             return hit
-        enc = encode(self._tokenizer, question, text, self._max_length)
-        ids = np.array([enc.ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([enc.types], dtype=np.int64)}
-        start, end = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
-        n = len(enc.offsets)
-        got = (np.asarray(start, np.float32).reshape(-1)[enc.first : enc.first + n],
-               np.asarray(end, np.float32).reshape(-1)[enc.first : enc.first + n], enc)
+        got = ahead.result() if ahead is not None else self._reading(question, text)
         if self.remember:
             with self._cache_lock:
                 remember(self._cache, [(key, got)], self.remember)
         return got
 
+    def _reading(self, question: str, text: str) -> tuple[np.ndarray, np.ndarray, Encoded]:
+        enc = encode(self._tokenizer, question, text, self._max_length)
+        ids = np.array([enc.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([enc.types], dtype=np.int64)}
+        with self._runs:
+            start, end = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
+        n = len(enc.offsets)
+        return (np.asarray(start, np.float32).reshape(-1)[enc.first : enc.first + n],
+                np.asarray(end, np.float32).reshape(-1)[enc.first : enc.first + n], enc)
+
     def forget(self) -> None:
-        """Drops the readings kept (a benchmark timing each question's whole cost)."""
+        """Drops the readings kept and begun (a benchmark timing each question's whole cost)."""
         with self._cache_lock:
             self._cache.clear()
+            self._pending.clear()
 
     def score(self, question: str, text: str) -> float:
         """How strongly the text holds an answer to the question: its best span's start + end logit
@@ -170,6 +194,14 @@ class SpanModel(CheckedModel):
         no tokens."""
         found = self.find(question, text)
         return float("-inf") if found is None else found.score
+
+    def scores(self, question: str, texts: list[str]) -> list[float]:
+        """`score` of each text, the texts read side by side (each alone: the same figures as one
+        after another; a text given twice is read once)."""
+        self.warm_up()
+        distinct = list(dict.fromkeys(texts))
+        got = dict(zip(distinct, self._side_by_side(lambda text: self.score(question, text), distinct), strict=True))
+        return [got[t] for t in texts]
 
     def find(self, question: str, text: str) -> Found | None:
         """The best span of `text` for `question`, whatever the rule says (None for a text with no

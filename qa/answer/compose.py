@@ -271,11 +271,11 @@ def compose(
             # the reader reads the body sentences the answer step ranks best before it
             prior = [own(c, weighed[j] if weighed else None) for j, c in enumerate(chosen[: len(judged)])]
             prior = [pr if b else np.full_like(pr, -np.inf) for b, pr in zip(body, prior, strict=True)]
-            guess = judge.best(prior, [p.role == "body" for p in judged])
+            # the span model reads the sentence most likely to be quoted while the reader reads (on a
+            # core the reader's last readings leave idle): judge.spot reads the quote the reader ranks
+            # first, and shortanswer.mark marks its words; most often it is this one
+            guess = judge.best(prior, [p.role == "body" for p in judged]) if span is not None else None
             if span is not None and guess is not None:
-                # the span model reads the sentence most likely to be quoted while the reader reads (on
-                # a core the reader's last readings leave idle): judge.spot reads the quote the reader
-                # ranks first, and shortanswer.mark marks its words; most often it is this one
                 span.begin(question, judged[guess[0]].sentence_text(guess[1]))
             reads = judge.read(reader, query if rules.reader_reads_query else question, judged, prior, rules.reader_candidates,
                                lambda r, i: sentence_before(index.passages, chosen[r].row, i, rules.reader_reads_heading),

@@ -239,7 +239,17 @@ def test_a_source_of_an_earlier_reply_opens_its_own_context(page, article_assist
     label = first.locator(".qa-cite").nth(1)  # after the quote's marker: the label of its source
     number = int(label.inner_text().strip("[]"))
     page.page.get_by_role("tab", name="Corpus").click()  # the Sources tab comes back by itself
+    page.page.wait_for_function("!document.querySelector('#qa-context').checkVisibility()")
     label.click()
+    ctx = wait_context(page, number)
+    assert ctx.is_visible()
+    # the worst order, made certain: the Corpus tab clicked and the label at once, in one task, before the
+    # page has switched tabs (under load a real click can land there): the context still shows
+    first.locator(".qa-cite").nth(0).click()  # another citation first, so the label's opening is seen anew
+    wait_context(page, int(first.locator(".qa-cite").nth(0).inner_text().strip("[]")))
+    label.evaluate("""el => { [...document.querySelectorAll('#qa-side [role=tab]')]
+                                  .find(b => b.textContent.trim() === 'Corpus').click();
+                              el.click(); }""")
     ctx = wait_context(page, number)
     assert ctx.is_visible()
     assert f"Question: {TREATY}" in _flat(page.page.locator("#qa-sources").inner_text())

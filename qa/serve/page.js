@@ -10,12 +10,19 @@
 
   const citation = (target) => (target instanceof Element ? target.closest(".qa-cite") : null);
 
+  // The Sources tab, where an opened citation shows. Asked for twice: as the citation is clicked, and
+  // again when its context arrives, since a tab clicked just before (Corpus, say) may not be selected
+  // yet at the click and would then hide the context that comes.
+  const showSources = () => {
+    const tab = [...document.querySelectorAll("#qa-side [role=tab]")].find((b) => b.textContent.trim() === "Sources");
+    if (tab && tab.getAttribute("aria-selected") !== "true") tab.click();
+  };
+
   const open = (el) => {
     const m = /(?:^|\s)qa-cite-(\d+)-(\d+)(?:\s|$)/.exec(el.className);
     const box = document.querySelector("#qa-pick textarea, #qa-pick input");
     if (!m || !box) return;
-    const tab = [...document.querySelectorAll("#qa-side [role=tab]")].find((b) => b.textContent.trim() === "Sources");
-    if (tab && tab.getAttribute("aria-selected") !== "true") tab.click();
+    showSources();
     picks += 1;  // a fresh value each time, so the same citation opens again
     box.value = `${m[1]}:${m[2]}:${picks}`;
     box.dispatchEvent(new Event("input", { bubbles: true }));
@@ -68,6 +75,7 @@
   // Called after an answer and after a citation opens (see qa/serve/ui.py).
   window.qaFocusQuestion = () => document.querySelector("#qa-question textarea")?.focus();
   window.qaRevealContext = () => {
+    showSources();
     const ctx = document.querySelector("#qa-context");
     if (!ctx) return;
     const box = ctx.getBoundingClientRect();

@@ -10,7 +10,9 @@
                           activations per run) and a second output, the last layer's token states,
                           from which each sentence's vector is pooled: what an index build embeds
                           with; made from the checked model.onnx without torch, on first use
-        int8.json         what it was made from (export.json's SHA-256s) and its own SHA-256
+        model-int8.onnx.data  its weights, beside it (mapped, as the float export's: read from one
+                          file, onnxruntime held ~40 MB more while loading it and ~50 MB more after)
+        int8.json         what it was made from (export.json's SHA-256s) and the SHA-256 of both
 
 Derived from the installed weights on the user's machine, never shipped. Every file is written under
 a temporary name, fsynced and renamed, export.json last, so a crash leaves either no export (it is
@@ -48,9 +50,11 @@ INPUTS = ("input_ids", "attention_mask")
 WEIGHTS = "model.safetensors"
 #: the int8 copy an index build embeds with (qa.models.ortmodel.OnnxEncoder.bulk), and its record
 INT8_FILE = "model-int8.onnx"
+INT8_DATA = "model-int8.onnx.data"
+INT8_FILES = (INT8_FILE, INT8_DATA)
 INT8_RECORD = "int8.json"
-#: bump when the int8 recipe changes: the copy is made again
-INT8_VERSION = 2
+#: bump when the int8 recipe changes: the copy is made again (3: its weights in a file of their own)
+INT8_VERSION = 3
 #: the int8 copy's second output: the last layer's token states (batch, tokens, 384), before pooling
 TOKENS_OUTPUT = "tokens"
 #: what is quantized: only the matrix products' weights, one scale per output channel. Measured on
@@ -216,7 +220,7 @@ def read_int8_record(where: Path, record: dict[str, Any]) -> tuple[dict[str, Any
         return None, "missing"
     except (OSError, ValueError):
         return None, f"{where / INT8_RECORD} is unreadable"
-    if not isinstance(int8, dict) or not isinstance((int8.get("files") or {}).get(INT8_FILE), str):
+    if not isinstance(int8, dict) or not all(isinstance((int8.get("files") or {}).get(n), str) for n in INT8_FILES):
         return None, f"{where / INT8_RECORD} is damaged"
     if int8.get("version") != INT8_VERSION or int8.get("source") != record.get("files"):
         return None, f"{where / INT8_RECORD} was made from another export"
@@ -247,7 +251,7 @@ def build_int8(where: Path, record: dict[str, Any], refused: dict[str, Any] | No
 
     with writer_lock(where):
         int8, _ = read_int8_record(where, record)
-        if int8 and int8 != refused and sha256_file(where / INT8_FILE) == int8["files"][INT8_FILE]:
+        if int8 and int8 != refused and all(sha256_file(where / n) == int8["files"][n] for n in INT8_FILES):
             return int8  # another process made it while we waited
         work = where / f".int8-{secrets.token_hex(4)}"
         work.mkdir()
@@ -261,11 +265,14 @@ def build_int8(where: Path, record: dict[str, Any], refused: dict[str, Any] | No
                 options = dict(INT8_OPTIONS)
                 logging.disable(logging.WARNING)  # the quantizer's advice on the root logger, not ours
                 try:
-                    quantize_dynamic(str(work / "tokens.onnx"), str(work / INT8_FILE),
+                    quantize_dynamic(str(work / "tokens.onnx"), str(work / "whole.onnx"),
                                      weight_type=getattr(QuantType, options.pop("weight_type")),
                                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, **options)
                 finally:
                     logging.disable(logging.NOTSET)
+                # its weights in a file beside the graph, which onnxruntime maps instead of parsing
+                onnx.save_model(onnx.load(str(work / "whole.onnx")), str(work / INT8_FILE), save_as_external_data=True,
+                                all_tensors_to_one_file=True, location=INT8_DATA, size_threshold=1024)
             except ImportError as e:
                 raise ModelError(f"cannot make the int8 copy of the model: {e.name or e} is not installed; "
                                  "run scripts/setup") from e
@@ -273,13 +280,15 @@ def build_int8(where: Path, record: dict[str, Any], refused: dict[str, Any] | No
                 reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 raise ModelError(f"cannot make the int8 copy of the model in {where} ({reason}); "
                                  "delete that folder and run scripts/setup") from e
-            with (work / INT8_FILE).open("rb+") as f:
-                os.fsync(f.fileno())
-            digest = sha256_file(work / INT8_FILE)
-            os.replace(work / INT8_FILE, where / INT8_FILE)
+            digests = {}
+            for name in (INT8_DATA, INT8_FILE):  # the weights first: the graph names them
+                with (work / name).open("rb+") as f:
+                    os.fsync(f.fileno())
+                digests[name] = sha256_file(work / name)
+                os.replace(work / name, where / name)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        int8 = {"version": INT8_VERSION, "source": record["files"], "files": {INT8_FILE: digest},
+        int8 = {"version": INT8_VERSION, "source": record["files"], "files": {n: digests[n] for n in INT8_FILES},
                 "quantization": INT8_OPTIONS, "onnxruntime": onnxruntime.__version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_atomic(where / INT8_RECORD, (json.dumps(int8, indent=1) + "\n").encode())

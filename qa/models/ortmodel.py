@@ -230,15 +230,16 @@ def _stamp(where: Path) -> tuple[tuple[int, ...], ...] | None:
     """Size, times and inode of the int8 copy and its record: any rewrite changes them."""
     try:
         return tuple((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                     for st in ((where / n).stat() for n in (export.INT8_FILE, export.INT8_RECORD)))
+                     for st in ((where / n).stat() for n in (*export.INT8_FILES, export.INT8_RECORD)))
     except OSError:
         return None
 
 
 def _int8_fault(path: Path, int8: dict[str, Any], tok: Any, checks: dict[str, Any] | None) -> str:
     """What is wrong with the int8 copy at `path`: "" when its SHA-256 and canary hold."""
-    if export.sha256_file(path) != int8["files"][export.INT8_FILE]:
-        return f"{path} is missing or damaged (checksum mismatch)"
+    for name in export.INT8_FILES:
+        if export.sha256_file(path.with_name(name)) != int8["files"][name]:
+            return f"{path.with_name(name)} is missing or damaged (checksum mismatch)"
     try:
         encoder = OnnxEncoder(path, tok, 1)
     except Exception as e:  # onnxruntime refuses the file

@@ -1,5 +1,5 @@
-"""Index builds embed with the export's int8 copy (each passage once, its sentences pooled from the same
-pass): made on first use, checked, never used for questions.
+"""Index builds and questions are embedded by the export's int8 copy (each passage once, its sentences
+pooled from the same pass): made on first use, checked; the float session is then never opened.
 
 Tests that damage the copy work on a copy of the run's model cache (as tests/test_onnx.py does).
 """
@@ -44,13 +44,16 @@ def _bulk(model: MiniLM, texts: list[str]) -> np.ndarray:
         return model.encode(texts)
 
 
-def test_a_bulk_encode_makes_the_int8_copy_once_and_its_vectors_stay_close(cache):
+def test_the_int8_copy_is_made_once_and_embeds_questions_and_index_builds_alike(cache):
+    floats = MiniLM(int8=False).encode(TEXTS)
+    assert not (cache / export.INT8_FILE).exists()  # the float model alone never makes it
     messages: list[str] = []
     model = MiniLM(warn=messages.append)
     assert model.vectors == "int8"
-    floats = model.encode(TEXTS)
-    assert not (cache / export.INT8_FILE).exists()  # answering alone never makes it
+    asked = model.encode(TEXTS)  # as questions: made on the first load, and read
+    assert (cache / export.INT8_FILE).exists()
     quantized = _bulk(model, TEXTS)
+    np.testing.assert_allclose(asked, quantized, atol=1e-5)  # the same model, one text a run
     record = json.loads((cache / export.INT8_RECORD).read_text())
     for name in export.INT8_FILES:
         assert export.sha256_file(cache / name) == record["files"][name]
@@ -65,7 +68,7 @@ def test_a_bulk_encode_makes_the_int8_copy_once_and_its_vectors_stay_close(cache
     assert (cache / export.INT8_FILE).stat().st_mtime_ns == made  # checked and reused, not made again
     np.testing.assert_allclose(again, quantized, atol=1e-6)
     assert messages == []
-    assert np.abs(model.encode(TEXTS) - floats).max() <= 1e-6  # outside bulk(): the float model again
+    np.testing.assert_array_equal(model.encode(TEXTS), asked)  # outside bulk(): its own session again
 
 
 def test_an_int8_vector_does_not_depend_on_the_texts_beside_it(cache):
@@ -80,9 +83,9 @@ def test_an_int8_vector_does_not_depend_on_the_texts_beside_it(cache):
     np.testing.assert_array_equal(reordered, alone)
 
 
-def test_a_question_asked_while_another_thread_indexes_is_embedded_in_float(cache):
+def test_a_question_asked_while_another_thread_indexes_keeps_its_own_session(cache):
     model = MiniLM()
-    floats = model.encode(TEXTS[:1])
+    before = model.encode(TEXTS[:1])
     inside, done = threading.Event(), threading.Event()
     seen: dict[str, object] = {}
 
@@ -102,8 +105,8 @@ def test_a_question_asked_while_another_thread_indexes_is_embedded_in_float(cach
     finally:
         done.set()
         worker.join()
-    assert np.abs(asked - floats).max() <= 1e-6
-    assert np.abs(np.asarray(seen["bulk"]) - floats).max() > 1e-4
+    np.testing.assert_array_equal(asked, before)
+    np.testing.assert_allclose(np.asarray(seen["bulk"]), before, atol=1e-5)
     assert seen["bulk threads"] >= model.threads
 
 
@@ -153,7 +156,7 @@ def test_an_int8_copy_that_fails_its_canary_is_refused(cache):
         ortmodel.int8_model(cache, record, tok, checks, lambda _m: None)
 
 
-def test_qa_index_int8_0_indexes_with_the_float_model(cache, monkeypatch):
+def test_qa_index_int8_0_embeds_with_the_float_model(cache, monkeypatch):
     monkeypatch.setenv("QA_INDEX_INT8", "0")
     model = MiniLM()
     assert model.vectors == "float32"
@@ -224,3 +227,24 @@ def test_a_sentence_past_what_the_model_reads_is_embedded_alone(cache):
     assert model.encode_with_spans([text], [spans]) is None  # outside bulk(): the caller embeds alone
     np.testing.assert_allclose(sentence_vectors[0], pooled[0][0], atol=1e-6)
     np.testing.assert_allclose(sentence_vectors[-1], last_alone[0], atol=1e-6)
+
+
+def test_a_copy_that_fails_tells_a_wrong_export_from_a_wrong_copy(cache, monkeypatch):
+    """The float session is opened only when the copy fails: its canary tells whether the export it was
+    made from is wrong (built again) or the copy is (refused in one line)."""
+    from qa.models import ortmodel
+
+    MiniLM().warm_up()  # the copy exists
+    made: list[str] = []
+    monkeypatch.setattr(ortmodel, "_INT8_CHECKED", {})  # not taken as checked already in this process
+    monkeypatch.setattr(ortmodel, "_int8_fault", lambda *_a: "its canary vector's cosine is 0.5")
+    monkeypatch.setattr(export, "build_int8", lambda where, record, refused=None: made.append("copy") or refused)
+    with pytest.raises(ModelError, match="int8 copy of the model .* cosine is 0.5.*QA_INDEX_INT8=0"):
+        MiniLM().warm_up()
+    assert made == ["copy"]  # made again once, then refused; the export's own canary held
+    real_open = ortmodel._open
+    monkeypatch.setattr(ortmodel, "_open", lambda *a: (real_open(*a)[0], "its canary vector is off by 0.5"))
+    monkeypatch.setattr(export, "build", lambda *a, **k: made.append("export"))
+    with pytest.raises(ModelError, match="failed its self-check through its ONNX export .*off by 0.5"):
+        MiniLM().warm_up()
+    assert made.count("export") == 1  # the export was the wrong one: built again, once

@@ -39,8 +39,12 @@ def torch_model():
 
 @pytest.fixture(scope="module")
 def onnx_model(embedder):
+    """The float export (the default embeds by its int8 copy, tests/test_int8.py)."""
     assert embedder.backend == "onnx"  # the default
-    return embedder
+    model = MiniLM(int8=False)
+    model.warm_up()
+    assert model.backend == "onnx" and model.export_path == embedder.export_path
+    return model
 
 
 def squad_sentences(n: int = 200) -> list[str]:
@@ -175,7 +179,7 @@ os._exit(0)
     assert "mcp" not in imported  # nor the 22 MiB MCP SDK gradio would import for an MCP server that is off
 
 
-def test_an_index_built_by_either_backend_serves_the_other(corpus, tmp_path, torch_model, onnx_model):
+def test_an_index_built_by_either_backend_serves_the_other(corpus, tmp_path, torch_model, onnx_model, embedder):
     from qa import Assistant, Settings
 
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
@@ -188,6 +192,9 @@ def test_an_index_built_by_either_backend_serves_the_other(corpus, tmp_path, tor
     stored = by_onnx.index.vectors.reconstruct_n(0, len(texts))
     assert np.abs(stored - onnx_model.encode(texts)).max() <= 1e-5
     assert by_onnx.ask(TREATY).answer.text == by_torch.ask(TREATY).answer.text
+    by_int8 = Assistant(settings, embedder=embedder, warn=messages.append)  # questions by the int8 copy
+    assert messages == [] and by_int8.index.path == by_torch.index.path
+    assert by_int8.ask(TREATY).answer.text == by_torch.ask(TREATY).answer.text
 
 
 # -- a damaged or missing export ------------------------------------------------------------------
@@ -214,10 +221,14 @@ def flip_a_weight_byte(where: Path) -> None:
 def test_a_damaged_export_is_rebuilt(cache, onnx_model):
     flip_a_weight_byte(cache)
     messages: list[str] = []
-    model = MiniLM(warn=messages.append)
+    model = MiniLM(warn=messages.append)  # the default: its int8 copy is made from the export, checked first
     texts = ["China and North Korea signed a treaty in 1961.", "coal"]
-    assert np.abs(model.encode(texts) - onnx_model.encode(texts)).max() <= 1e-6
-    assert len(messages) == 1 and "damaged" in messages[0] and "building it again" in messages[0]
+    asked = model.encode(texts)
+    assert "damaged" in messages[0] and "building it again" in messages[0], messages
+    assert all("again" in m for m in messages) and len(messages) <= 2, messages  # the copy too, if it changed
+    floats = MiniLM(int8=False, warn=messages.append).encode(texts)
+    assert np.abs(floats - onnx_model.encode(texts)).max() <= 1e-6 and len(messages) <= 2
+    assert (asked * floats).sum(axis=1).min() >= 0.98
     record = json.loads((cache / export.RECORD).read_text())
     assert export.sha256_file(cache / export.DATA_FILE) == record["files"][export.DATA_FILE]
 

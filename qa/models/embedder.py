@@ -32,7 +32,7 @@ from qa.models.bundled import (
 
 #: environment variable choosing the backend: auto (the default: onnx), onnx or torch
 BACKEND_ENV = "QA_EMBED_BACKEND"
-#: environment variable: 0 builds indexes with the float model instead of its int8 copy
+#: environment variable: 0 embeds (index builds and questions) with the float model instead of its int8 copy
 INT8_ENV = "QA_INDEX_INT8"
 
 
@@ -55,9 +55,9 @@ class MiniLM:
     export built once into the cache folder, qa.models.export; no torch at all once it exists) and
     "torch" (sentence-transformers). "auto", the default, is "onnx"; $QA_EMBED_BACKEND chooses.
 
-    With "onnx", `bulk()` (building an index) embeds with the export's int8 copy, about twice as
-    fast, unless `int8` is False or $QA_INDEX_INT8 is 0; questions are always embedded with the float
-    model. The index manifest records which (`vectors`).
+    With "onnx", index builds (`bulk()`) and questions alike are embedded by the export's int8 copy,
+    about twice as fast (and the float session is never opened), unless `int8` is False or
+    $QA_INDEX_INT8 is 0. The index manifest records which built it (`vectors`).
     """
 
     name = MODEL_NAME
@@ -78,7 +78,7 @@ class MiniLM:
         self.verify = verify
         self.folder = folder
         self.wanted = "onnx" if wanted == "auto" else wanted
-        #: index vectors come from the int8 copy (onnx only; the torch backend has none)
+        #: vectors (an index's and questions') come from the int8 copy (onnx only; torch has none)
         self.vectors = "int8" if int8 and self.wanted == "onnx" else "float32"
         self.warn = warn or (lambda _m: None)
         #: the backend in use once loaded ("onnx" or "torch"), recorded in the index manifest

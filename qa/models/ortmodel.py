@@ -8,7 +8,6 @@ vectors equal the torch path's within 1e-5 (tests/test_onnx.py).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
@@ -47,15 +46,16 @@ class OnnxEncoder:
     """Encodes texts with one session of `threads` intra-op threads; `bulk()` adds one on every core.
 
     `bulk_model`, when given, names the model the bulk session runs instead (the int8 copy an index
-    build embeds with): called on the first `bulk()`, so a process that only answers never makes,
-    checks or maps it.
+    build embeds with), called on the first `bulk()`. `quantized`: `model` itself quantizes its
+    activations per run (the int8 copy), so it reads one text a run too.
     """
 
     def __init__(self, model: Path, tokenizer: Any, threads: int = 1,
-                 bulk_model: Callable[[], Path] | None = None) -> None:
+                 bulk_model: Callable[[], Path] | None = None, quantized: bool = False) -> None:
         self.threads = threads
         self._model = model  # for the bulk session; the caller has checked its files' SHA-256
         self._bulk_model = bulk_model
+        self._quantized = quantized
         self._session = _session(model, threads)
         self._bulk: Any = None
         self._bulk_threads = threads
@@ -88,12 +88,14 @@ class OnnxEncoder:
         """L2-normalised float32 vectors in the order of `texts`; safe to call from many threads.
 
         Only the thread inside `bulk()` encodes with the bulk session: a question asked meanwhile
-        from another thread (a server answering while it indexes an upload) keeps the float model."""
+        from another thread (a server answering while it indexes an upload) keeps its own session
+        and its one thread."""
         bulk = self._bulk
         session = bulk if bulk is not None and self._bulk_owner == threading.get_ident() else self._session
         # the int8 copy quantizes its activations with one scale per batch, so a text's vector would
         # depend on its neighbours: it reads one text at a time (as fast there: no padding)
-        batch = 1 if session is bulk and self._bulk_model is not None else BATCH
+        quantized = self._bulk_model is not None if session is bulk else self._quantized
+        batch = 1 if quantized else BATCH
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), 0), dtype=np.float32)
         for start in range(0, len(order), batch):
@@ -176,15 +178,43 @@ def tokenizer(folder: Path) -> Any:
     return tok
 
 
-def _open(where: Path, record: dict[str, Any], tok: Any, threads: int, checks: dict[str, Any] | None,
-          bulk_model: Callable[[], Path] | None = None) -> tuple[OnnxEncoder | None, str]:
-    """The export as an encoder when its SHA-256 and canary hold, else None and what is wrong."""
-    path = where / export.ONNX_FILE
+def _export_fault(where: Path, record: dict[str, Any]) -> str:
+    """What is wrong with the export's files: "" when each has the SHA-256 its record gives."""
     for name in export.FILES:
         if export.sha256_file(where / name) != record["files"][name]:
-            return None, f"{where / name} is missing or damaged (checksum mismatch)"
+            return f"{where / name} is missing or damaged (checksum mismatch)"
+    return ""
+
+
+def _open_int8(where: Path, record: dict[str, Any], tok: Any, threads: int, checks: dict[str, Any] | None,
+               warn: Callable[[str], None]) -> tuple[OnnxEncoder | None, str]:
+    """The export's int8 copy as an encoder (`load_export`); None and what is wrong with the export
+    when that is what the copy cannot be made from."""
+    why = _export_fault(where, record)
+    if why:
+        return None, why
     try:
-        encoder = OnnxEncoder(path, tok, threads, bulk_model)
+        path = int8_model(where, record, tok, checks, warn)
+    except ModelError:
+        _, why = _open(where, record, tok, 1, checks)
+        if why:
+            return None, why  # the export itself is wrong: built again, and the copy made from it
+        raise  # the export is right and the copy made from it is not
+    try:
+        return OnnxEncoder(path, tok, threads, lambda: path, quantized=True), ""
+    except ImportError as e:
+        raise ModelError(f"{e.name or 'onnxruntime'} is not installed; run scripts/setup") from e
+
+
+def _open(where: Path, record: dict[str, Any], tok: Any, threads: int, checks: dict[str, Any] | None
+          ) -> tuple[OnnxEncoder | None, str]:
+    """The export as an encoder when its SHA-256 and canary hold, else None and what is wrong."""
+    path = where / export.ONNX_FILE
+    why = _export_fault(where, record)
+    if why:
+        return None, why
+    try:
+        encoder = OnnxEncoder(path, tok, threads)
     except ImportError as e:
         raise ModelError(f"{e.name or 'onnxruntime'} is not installed; run scripts/setup") from e
     except Exception as e:  # onnxruntime refuses the file
@@ -213,7 +243,7 @@ def int8_model(where: Path, record: dict[str, Any], tok: Any, checks: dict[str, 
                 return where / export.INT8_FILE
         if attempt:
             raise ModelError(f"the int8 copy of the model in {where} failed its self-check ({why}, after making "
-                             f"it again); set QA_INDEX_INT8=0 to index with the float model, or {REINSTALL}")
+                             f"it again); set QA_INDEX_INT8=0 to embed with the float model, or {REINSTALL}")
         if why != "missing":
             warn(f"the int8 copy of the model is not usable ({why}); making it again")
         refused = int8
@@ -258,8 +288,10 @@ def load_export(folder: Path, checks: dict[str, Any] | None, fingerprint: str, t
     `checks` are the shipped hashes and canary (None: trust the files). The weights, which this
     path never reads, are hashed unless they are where, and of the size and time, they were when
     their export was built from them; every other file the tokenizer and settings come from is.
-    With `int8`, the encoder's `bulk()` embeds with the export's int8 copy (`int8_model`, made and
-    checked on the first bulk encode).
+    With `int8`, the encoder runs the export's int8 copy (`int8_model`: made when missing, checked
+    by its SHA-256 and canary) for questions and index builds alike, and never opens the float
+    session: the export's SHA-256 is checked (the copy is made from it), and its own canary is run
+    only when the copy fails, to tell a wrong export (built again) from a wrong copy.
     """
     check_files(folder, checks, tuple(n for n in (checks or {}).get("files", {}) if n != export.WEIGHTS))
     where = export.export_dir(fingerprint)
@@ -269,8 +301,8 @@ def load_export(folder: Path, checks: dict[str, Any] | None, fingerprint: str, t
     tok = tokenizer(folder)
     for attempt in range(2):
         if record is not None:
-            bulk = functools.partial(int8_model, where, record, tok, checks, warn) if int8 else None
-            encoder, why = _open(where, record, tok, threads, checks, bulk)
+            encoder, why = (_open_int8(where, record, tok, threads, checks, warn) if int8
+                            else _open(where, record, tok, threads, checks))
             if encoder is not None:
                 return encoder, where / export.ONNX_FILE
         if attempt:

@@ -24,6 +24,8 @@ open search); and the article's dev questions over the article. Paths, each on a
   readings went side by side;
 - "span not ahead": the tree's path with the span model's readings side by side, but none begun
   while the reader reads (`SpanModel.begin`);
+- "float questions": the tree's path with each question embedded by the float export, as before
+  questions were read by the index's int8 copy ("today" embeds its questions in float too);
 - "reader before" (with --reader-before DIR): the tree's path with that reader instead of the shipped
   one (the reader before a retraining, issue 25 part 1); each path's ratio to it is printed too.
 The scorer and the reader run on one onnxruntime thread each (the reader's pairs and the span model's
@@ -98,17 +100,23 @@ def answer(engine: Engine, embedder: Any, question: str, history: tuple[str, ...
         shortanswer.mark(result, engine.span)
 
 
-def timed(engines: dict[str, Engine], embedder: Any, asks: list[tuple[str, tuple[str, ...], list[str] | None]],
-          rounds: int) -> dict[str, Any]:
+#: the paths whose questions are embedded by the float export (the rest: by the int8 copy, as shipped)
+FLOAT_QUESTIONS = ("today", "float questions")
+
+
+def timed(engines: dict[str, Engine], embedders: dict[bool, Any],
+          asks: list[tuple[str, tuple[str, ...], list[str] | None]], rounds: int) -> dict[str, Any]:
+    """`embedders`: the questions' embedder, in float (True) and as shipped (False)."""
     for question, history, docs in asks:  # warm every path
-        for engine in engines.values():
-            answer(engine, embedder, question, history, docs)
+        for name, engine in engines.items():
+            answer(engine, embedders[name in FLOAT_QUESTIONS], question, history, docs)
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):
         for question, history, docs in asks:
             for name, engine in engines.items():
                 if isinstance(engine.span, SpanModel):
                     engine.span.forget()  # the question's whole cost, none of its readings kept from before
+                embedder = embedders[name in FLOAT_QUESTIONS]
                 t = time.perf_counter()
                 answer(engine, embedder, question, history, docs)
                 times[name].append(time.perf_counter() - t)
@@ -168,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                "one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=one_by_one, span=span(False)),
                "span one by one": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span(False)),
                "span not ahead": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span(True, False)),
+               "float questions": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span()),
                "tree": Engine.of(index[True], rules=Rules(), scorer=scorer, reader=reader, span=span())}
         if before is not None:
             out["reader before"] = Engine.of(index[True], rules=Rules(), scorer=scorer, reader=before, span=span())
@@ -179,16 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     engines = paths(indexes)
+    embedders = {False: embedder, True: CachedEmbedder(MiniLM(threads=1, int8=False))}  # questions only
     figures["paper"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
-                        **timed(engines, embedder, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
+                        **timed(engines, embedders, [(q.question, (), [papers[q.doc_id].doc]) for q in chosen], args.rounds)}
     figures["papers"] = {"papers": len(corpus), "passages": len(indexes[True].passages),
-                         **timed(engines, embedder, [(q.question, (), None) for q in chosen], args.rounds)}
+                         **timed(engines, embedders, [(q.question, (), None) for q in chosen], args.rounds)}
 
     documents = load_corpus(settings.corpus_dir, settings.max_file_bytes)
     article = {h: system_index(documents, settings.max_words, embedder, headings=h) for h in (False, True)}
     engines = paths(article)
     figures["article"] = {"passages": len(article[True].passages),
-                          **timed(engines, embedder, [(q.question, q.history, None) for q in load_set(DEFAULT_SET)],
+                          **timed(engines, embedders, [(q.question, q.history, None) for q in load_set(DEFAULT_SET)],
                                   args.rounds)}
     embedder.save()
     if args.json:

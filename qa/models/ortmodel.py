@@ -8,6 +8,7 @@ vectors equal the torch path's within 1e-5 (tests/test_onnx.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -200,8 +201,10 @@ def _open_int8(where: Path, record: dict[str, Any], tok: Any, threads: int, chec
         if why:
             return None, why  # the export itself is wrong: built again, and the copy made from it
         raise  # the export is right and the copy made from it is not
+    # each index build checks the copy again (cheap when untouched since: `_INT8_CHECKED`), as before
+    bulk = functools.partial(int8_model, where, record, tok, checks, warn)
     try:
-        return OnnxEncoder(path, tok, threads, lambda: path, quantized=True), ""
+        return OnnxEncoder(path, tok, threads, bulk, quantized=True), ""
     except ImportError as e:
         raise ModelError(f"{e.name or 'onnxruntime'} is not installed; run scripts/setup") from e
 

@@ -11,7 +11,7 @@
                           from which each sentence's vector is pooled: what an index build embeds
                           with; made from the checked model.onnx without torch, on first use
         model-int8.onnx.data  its weights, beside it (mapped, as the float export's: read from one
-                          file, onnxruntime held ~40 MB more while loading it and ~50 MB more after)
+                          file, onnxruntime held ~90 MB more at its peak while loading it, ~50 MB after)
         int8.json         what it was made from (export.json's SHA-256s) and the SHA-256 of both
 
 Derived from the installed weights on the user's machine, never shipped. Every file is written under

@@ -191,7 +191,9 @@ def build(settings: Settings, embedder: Embedder, warn: Warn = _quiet, progress:
         "backend": getattr(embedder, "backend", None),
         # what it embedded passages with: the float model, or its int8 copy (qa.models.export), whose
         # vectors are within a cosine of ~0.99 of the float ones; informative too: passages kept
-        # from an earlier generation keep theirs, and questions are always embedded in float
+        # from an earlier generation keep theirs, and questions are embedded by whichever model the
+        # answering process uses (the copy by default, float with QA_INDEX_INT8=0), an index built by
+        # either serving both
         "vectors": getattr(embedder, "vectors", "float32"),
         "sources": sources,
         "ingest": {"summary": read.summary(), "skipped": [{"doc": d, "reason": r} for d, r in read.skipped]},
